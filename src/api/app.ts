@@ -1,0 +1,102 @@
+/**
+ * @module The Hono app: auth, the one error path, the OpenAPI document and the routes.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Hook } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import { getConfig } from "../config";
+import { authenticateApiKey } from "../core/api-keys";
+import { constantTimeEqual } from "../domain/constant-time";
+import { AppError, problemResponse, type FieldError } from "../errors";
+import { openDb } from "../db/client";
+import type { AppEnv } from "./context";
+import { renderDocs } from "./docs";
+import { registerApiKeys } from "./api-keys";
+import { registerDeadLetters } from "./dead-letters";
+import { registerDeliveries } from "./deliveries";
+import { registerEndpoints } from "./endpoints";
+import { registerEvents } from "./events";
+import { registerEventTypes } from "./event-types";
+import { registerTenants } from "./tenants";
+import { registerHealth } from "./health";
+
+/** Turns zod issues into the problem document's `errors`, paths like `filter.types[0]`. */
+export function issuesToErrors(issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix = ""): FieldError[] {
+  return issues.map((issue) => {
+    let path = prefix;
+    for (const part of issue.path) {
+      path += typeof part === "number" ? `[${part}]` : path ? `.${String(part)}` : String(part);
+    }
+    return { path: path || "(body)", message: issue.message };
+  });
+}
+
+const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
+  if (!result.success) {
+    const prefix = result.target === "json" ? "" : result.target === "param" ? "" : "";
+    throw new AppError(422, "The request is not valid.", { errors: issuesToErrors(result.error.issues, prefix) });
+  }
+};
+
+function bearerToken(header: string | undefined): string | null {
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  return match?.[1] ?? null;
+}
+
+/** Builds the API app (the portal is mounted beside it in index.ts). */
+export function createApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "The admin token (ADMIN_TOKEN) or a tenant API key.",
+  });
+
+  app.use("/v1/*", async function authenticate(c, next) {
+    const token = bearerToken(c.req.header("authorization"));
+    if (!token) throw new AppError(401, "Send Authorization: Bearer <token>.");
+    const config = getConfig(c.env);
+    if (config.adminToken && (await constantTimeEqual(token, config.adminToken))) {
+      c.set("principal", { kind: "admin" });
+      return next();
+    }
+    const key = await authenticateApiKey(openDb(c.env.DB), token);
+    if (!key) throw new AppError(401, "The bearer token is not valid.");
+    c.set("principal", { kind: "tenant", tenantId: key.tenantId, keyId: key.id });
+    return next();
+  });
+
+  registerHealth(app);
+  registerTenants(app);
+  registerApiKeys(app);
+  registerEventTypes(app);
+  registerEndpoints(app);
+  registerEvents(app);
+  registerDeliveries(app);
+  registerDeadLetters(app);
+
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Switchyard",
+      version: "1.0.0",
+      description: "Webhook delivery for SaaS platforms. Errors are RFC 9457 problem+json.",
+    },
+    security: [{ bearer: [] }],
+  });
+  app.get("/docs", (c) => c.html(renderDocs(app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "Switchyard", version: "1.0.0" } }))));
+
+  app.notFound(() => problemResponse(404, "No such route."));
+  app.onError((err) => {
+    if (err instanceof AppError) return problemResponse(err.status, err.detail, err.options);
+    if (err instanceof HTTPException) {
+      // Hono's validators throw 400 for a body that is not JSON.
+      const detail = err.status === 400 ? "The body is not valid JSON." : err.message || "Request refused.";
+      return problemResponse(err.status, detail);
+    }
+    console.error("unhandled error", err);
+    return problemResponse(500, "Something went wrong on our side.");
+  });
+  return app;
+}

@@ -1,0 +1,100 @@
+/**
+ * @module Zod schemas shared by several resources: problems, pagination, times, ids.
+ */
+import { z } from "@hono/zod-openapi";
+import { HOST_ID_PATTERN } from "../domain/ids";
+import { invalid } from "../errors";
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi("Problem");
+
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: Problem } },
+});
+
+/** The error answers every authenticated route may give. */
+export const errorResponses = {
+  400: problem("Malformed JSON"),
+  401: problem("Missing or invalid bearer token"),
+  403: problem("Not allowed for this token"),
+  404: problem("Not found"),
+  422: problem("Validation failed"),
+} as const;
+
+export const conflictResponse = { 409: problem("Conflict") } as const;
+export const unavailableResponse = { 503: problem("A dependency refused; retry after Retry-After") } as const;
+export const tooLargeResponse = { 413: problem("Payload too large") } as const;
+
+export const HostId = z.string().regex(HOST_ID_PATTERN, "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$");
+
+export const TenantParams = z.object({
+  tid: z.string().openapi({ param: { name: "tid", in: "path" }, example: "acme" }),
+});
+
+export const Timestamp = z.string().openapi({ format: "date-time", example: "2026-11-23T12:00:00.000Z" });
+
+/** An ISO-8601 instant in a query string; anything else is a 422. */
+export const IsoInstant = z
+  .string()
+  .refine((s) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), {
+    message: "must be an ISO-8601 date-time",
+  })
+  .transform((s) => Date.parse(s))
+  .openapi({ type: "string", format: "date-time" });
+
+export const ListQuery = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(250)
+    .default(50)
+    .openapi({ type: "integer", minimum: 1, maximum: 250, default: 50 }),
+  cursor: z.string().optional(),
+});
+
+export const listOf = <T extends z.ZodTypeAny>(item: T, name: string) =>
+  z.object({ data: z.array(item), next_cursor: z.string().nullable() }).openapi(name);
+
+export const iso = (ms: number | null | undefined): string | null =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();
+
+/** Cursors are opaque: base64url of the last row's sort key. */
+export function encodeCursor(key: string | number): string {
+  return btoa(JSON.stringify([key])).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+export function decodeCursor<T extends string | number>(cursor: string | undefined, kind: "string" | "number"): T | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const [key] = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/"))) as unknown[];
+    if (typeof key === kind) return key as T;
+  } catch {
+    // fall through to the 422
+  }
+  throw invalid([{ path: "cursor", message: "is not a cursor this API returned" }]);
+}
+
+export function page<T, K extends string | number>(rows: T[], limit: number, key: (row: T) => K) {
+  const more = rows.length > limit;
+  const data = more ? rows.slice(0, limit) : rows;
+  const last = data[data.length - 1];
+  return { data, next_cursor: more && last !== undefined ? encodeCursor(key(last)) : null };
+}
+
+/** A required JSON request body. */
+export const jsonBody = <T extends z.ZodTypeAny>(schema: T) => ({ content: { "application/json": { schema } }, required: true });
+
+/** A JSON response. */
+export const jsonResponse = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});

@@ -1,0 +1,192 @@
+/**
+ * @module Endpoint verbs: create, read, list, update, delete, secrets.
+ */
+import type { Deps } from "../api/context";
+import { checkCustomHeaders } from "../domain/custom-headers";
+import { isFilterPattern, type EndpointFilter } from "../domain/filter";
+import { newId } from "../domain/ids";
+import { generateSecret, isHexProfileSecret, isStandardSecret, type SignatureProfile } from "../domain/signature";
+import { checkEndpointUrl } from "../domain/url-policy";
+import { invalid, notFound, type FieldError } from "../errors";
+import * as q from "../db/queries/endpoints";
+import type { EndpointRow } from "../db/queries/endpoints";
+import { seal, unseal } from "./secrets";
+import { getTenant } from "./tenants";
+
+export type EndpointAuth = { type: "bearer"; token: string } | { type: "basic"; username: string; password: string };
+
+export interface EndpointInput {
+  url: string;
+  description?: string;
+  status?: "active" | "paused";
+  filter?: Partial<EndpointFilter> | null;
+  method?: "POST" | "PUT";
+  headers?: Record<string, string> | null;
+  auth?: EndpointAuth | null;
+  format?: "standard" | "cloudevents";
+  signature?: SignatureProfile;
+  ordering?: "none" | "fifo";
+  rate_limit?: number | null;
+  timeout_ms?: number;
+  retry_schedule?: number[] | null;
+  secret?: string;
+}
+
+export type EndpointPatch = Partial<Omit<EndpointInput, "secret">>;
+
+const normalizeFilter = (f: Partial<EndpointFilter> | null | undefined): EndpointFilter => ({
+  types: f?.types ?? [],
+  exclude: f?.exclude ?? [],
+  groups: f?.groups ?? [],
+});
+
+function checkFilter(filter: EndpointFilter): FieldError[] {
+  const errors: FieldError[] = [];
+  for (const key of ["types", "exclude"] as const) {
+    filter[key].forEach((p, i) => {
+      if (!isFilterPattern(p)) errors.push({ path: `filter.${key}[${i}]`, message: "must be an event type name, prefix.*, or *" });
+    });
+  }
+  return errors;
+}
+
+export function checkSecret(signature: SignatureProfile, secret: string, path = "secret"): FieldError[] {
+  if (signature === "standard") {
+    return isStandardSecret(secret) ? [] : [{ path, message: "must be whsec_ followed by base64 of a 24–64 byte key for signature standard" }];
+  }
+  return isHexProfileSecret(secret) ? [] : [{ path, message: "must be at least 24 characters" }];
+}
+
+/** Everything about an endpoint that the API validates beyond its shape. */
+function checkRules(deps: Deps, e: Pick<EndpointRow, "url" | "filter" | "headers">, hasAuth: boolean): FieldError[] {
+  const errors: FieldError[] = [];
+  const url = checkEndpointUrl(e.url, deps.config.allowPrivateUrls);
+  if (!url.ok) errors.push({ path: "url", message: url.message });
+  errors.push(...checkFilter(e.filter));
+  errors.push(...checkCustomHeaders(e.headers, { prefix: deps.config.headerPrefix, hasAuth }));
+  return errors;
+}
+
+export async function createEndpoint(deps: Deps, tenantId: string, input: EndpointInput) {
+  await getTenant(deps, tenantId);
+  const signature = input.signature ?? "standard";
+  const secret = input.secret ?? generateSecret();
+  const row: EndpointRow = {
+    id: newId("ep", deps.now),
+    tenantId,
+    url: input.url,
+    description: input.description ?? "",
+    status: input.status ?? "active",
+    disabledReason: null,
+    failingSince: null,
+    filter: normalizeFilter(input.filter),
+    method: input.method ?? "POST",
+    headers: input.headers ?? {},
+    authType: input.auth?.type ?? null,
+    authBox: null,
+    format: input.format ?? "standard",
+    signature,
+    ordering: input.ordering ?? "none",
+    rateLimit: input.rate_limit ?? null,
+    timeoutMs: input.timeout_ms ?? 15_000,
+    retrySchedule: input.retry_schedule ?? null,
+    createdAt: deps.now,
+    updatedAt: deps.now,
+    deletedAt: null,
+  };
+  const errors = [...checkRules(deps, row, !!input.auth), ...(input.secret !== undefined ? checkSecret(signature, secret) : [])];
+  if (errors.length) throw invalid(errors);
+  const urlCheck = checkEndpointUrl(row.url, deps.config.allowPrivateUrls);
+  if (urlCheck.ok) row.url = urlCheck.url;
+  row.authBox = input.auth ? await seal(deps.config, JSON.stringify(input.auth)) : null;
+  await q.insertEndpointWithSecret(deps.db, row, await seal(deps.config, secret));
+  return { row, secret };
+}
+
+/** A live endpoint of the tenant or a 404. */
+export async function getEndpoint(deps: Deps, tenantId: string, endpointId: string): Promise<EndpointRow> {
+  await getTenant(deps, tenantId);
+  const row = await q.findEndpoint(deps.db, tenantId, endpointId);
+  if (!row) throw notFound(`Endpoint ${endpointId}`);
+  return row;
+}
+
+export async function listEndpoints(deps: Deps, tenantId: string, options: { status?: EndpointRow["status"]; before?: string; limit: number }) {
+  await getTenant(deps, tenantId);
+  return q.listEndpoints(deps.db, tenantId, { status: options.status, beforeId: options.before, limit: options.limit });
+}
+
+/**
+ * Replaces each named top-level field whole (`null` clears). Returns the row before and
+ * after, so the caller can act on a status change (resume wakes parked deliveries).
+ */
+export async function updateEndpoint(deps: Deps, tenantId: string, endpointId: string, patch: EndpointPatch) {
+  const before = await getEndpoint(deps, tenantId, endpointId);
+  const next: EndpointRow = { ...before, updatedAt: deps.now };
+  if (patch.url !== undefined) next.url = patch.url;
+  if (patch.description !== undefined) next.description = patch.description;
+  if (patch.filter !== undefined) next.filter = normalizeFilter(patch.filter);
+  if (patch.method !== undefined) next.method = patch.method;
+  if (patch.headers !== undefined) next.headers = patch.headers ?? {};
+  if (patch.format !== undefined) next.format = patch.format;
+  if (patch.signature !== undefined) next.signature = patch.signature;
+  if (patch.ordering !== undefined) next.ordering = patch.ordering;
+  if (patch.rate_limit !== undefined) next.rateLimit = patch.rate_limit;
+  if (patch.timeout_ms !== undefined) next.timeoutMs = patch.timeout_ms;
+  if (patch.retry_schedule !== undefined) next.retrySchedule = patch.retry_schedule;
+  if (patch.auth !== undefined) next.authType = patch.auth?.type ?? null;
+  if (patch.status !== undefined) {
+    next.status = patch.status;
+    if (patch.status === "active") {
+      // Re-enabling (or resuming) starts a fresh failure clock.
+      next.disabledReason = null;
+      next.failingSince = null;
+    }
+  }
+  const errors = checkRules(deps, next, next.authType !== null);
+  if (patch.signature !== undefined && patch.signature !== before.signature) {
+    const [current] = await q.validSecrets(deps.db, endpointId, deps.now);
+    if (current) errors.push(...checkSecret(next.signature, await unseal(deps.config, current.secretBox), "signature").map((e) => ({ ...e, message: `the current secret ${e.message}; rotate to a fitting secret first` })));
+  }
+  if (errors.length) throw invalid(errors);
+  const urlCheck = checkEndpointUrl(next.url, deps.config.allowPrivateUrls);
+  if (urlCheck.ok) next.url = urlCheck.url;
+  if (patch.auth !== undefined) next.authBox = patch.auth ? await seal(deps.config, JSON.stringify(patch.auth)) : null;
+  const { id: _id, tenantId: _t, createdAt: _c, ...changes } = next;
+  const after = await q.updateEndpoint(deps.db, tenantId, endpointId, changes);
+  if (!after) throw notFound(`Endpoint ${endpointId}`);
+  return { before, after };
+}
+
+/** Soft-deletes; pending deliveries are cancelled and the log purged in the background. */
+export async function deleteEndpoint(deps: Deps, tenantId: string, endpointId: string) {
+  await getEndpoint(deps, tenantId, endpointId);
+  await q.updateEndpoint(deps.db, tenantId, endpointId, { deletedAt: deps.now, updatedAt: deps.now });
+}
+
+/** Plain-text secrets, current first, then those in their grace period. */
+export async function endpointSecrets(deps: Deps, endpointId: string) {
+  const rows = await q.validSecrets(deps.db, endpointId, deps.now);
+  return Promise.all(rows.map(async (r) => ({ secret: await unseal(deps.config, r.secretBox), expiresAt: r.expiresAt })));
+}
+
+export async function getSecrets(deps: Deps, tenantId: string, endpointId: string) {
+  await getEndpoint(deps, tenantId, endpointId);
+  return endpointSecrets(deps, endpointId);
+}
+
+export async function rotateSecret(deps: Deps, tenantId: string, endpointId: string, input: { secret?: string; grace_seconds?: number }) {
+  const endpoint = await getEndpoint(deps, tenantId, endpointId);
+  const secret = input.secret ?? generateSecret();
+  const errors = input.secret !== undefined ? checkSecret(endpoint.signature, secret) : [];
+  if (errors.length) throw invalid(errors);
+  const graceMs = (input.grace_seconds ?? 86_400) * 1000;
+  await q.rotateSecret(deps.db, endpointId, await seal(deps.config, secret), deps.now, deps.now + graceMs);
+  return endpointSecrets(deps, endpointId);
+}
+
+/** The decrypted auth of an endpoint, for the outbound request. */
+export async function endpointAuth(deps: Pick<Deps, "config">, endpoint: Pick<EndpointRow, "authBox">): Promise<EndpointAuth | null> {
+  return endpoint.authBox ? (JSON.parse(await unseal(deps.config, endpoint.authBox)) as EndpointAuth) : null;
+}
+

@@ -1,0 +1,53 @@
+/**
+ * @module Tenant verbs: create, read, list, update, delete.
+ */
+import type { Deps } from "../api/context";
+import { conflict, notFound } from "../errors";
+import { newId } from "../domain/ids";
+import * as q from "../db/queries/tenants";
+
+export const OPERATOR_TENANT = "_operator";
+
+export async function createTenant(deps: Deps, input: { name: string; id?: string; metadata?: Record<string, unknown> }) {
+  const id = input.id ?? newId("ten", deps.now);
+  const row = await q.insertTenant(deps.db, {
+    id,
+    name: input.name,
+    metadata: input.metadata ?? {},
+    createdAt: deps.now,
+    updatedAt: deps.now,
+  });
+  if (!row) {
+    const existing = await q.findTenantAnyState(deps.db, id);
+    throw conflict(existing?.deletedAt ? `Tenant ${id} is being deleted; its id can be reused once the purge ends.` : `Tenant ${id} already exists.`);
+  }
+  return row;
+}
+
+/** The live tenant or a 404. */
+export async function getTenant(deps: Deps, tenantId: string) {
+  const row = await q.findTenant(deps.db, tenantId);
+  if (!row) throw notFound(`Tenant ${tenantId}`);
+  return row;
+}
+
+export async function listTenants(deps: Deps, limit: number, cursor?: number) {
+  return q.listTenants(deps.db, limit, cursor);
+}
+
+export async function updateTenant(deps: Deps, tenantId: string, patch: { name?: string; metadata?: Record<string, unknown> | null }) {
+  const row = await q.updateTenant(deps.db, tenantId, {
+    ...(patch.name !== undefined ? { name: patch.name } : {}),
+    ...(patch.metadata !== undefined ? { metadata: patch.metadata ?? {} } : {}),
+    updatedAt: deps.now,
+  });
+  if (!row) throw notFound(`Tenant ${tenantId}`);
+  return row;
+}
+
+/** Marks the tenant deleted (it answers 404 at once); the retention job purges its data in batches. */
+export async function deleteTenant(deps: Deps, tenantId: string) {
+  if (tenantId === OPERATOR_TENANT) throw conflict("The _operator tenant cannot be deleted.");
+  const row = await q.updateTenant(deps.db, tenantId, { deletedAt: deps.now });
+  if (!row) throw notFound(`Tenant ${tenantId}`);
+}

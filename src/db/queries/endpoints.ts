@@ -1,0 +1,86 @@
+/**
+ * @module Endpoint and endpoint secret rows.
+ */
+import { and, desc, eq, gt, isNull, lt, or } from "drizzle-orm";
+import type { Db } from "../client";
+import { endpoints, endpointSecrets } from "../schema";
+
+export type EndpointRow = typeof endpoints.$inferSelect;
+export type EndpointSecretRow = typeof endpointSecrets.$inferSelect;
+
+/** A live endpoint of the tenant. */
+export async function findEndpoint(db: Db, tenantId: string, endpointId: string): Promise<EndpointRow | undefined> {
+  return db
+    .select()
+    .from(endpoints)
+    .where(and(eq(endpoints.tenantId, tenantId), eq(endpoints.id, endpointId), isNull(endpoints.deletedAt)))
+    .get();
+}
+
+/** The endpoint row whatever its tenant or state (consumers start from a delivery that names it). */
+export async function findEndpointById(db: Db, endpointId: string): Promise<EndpointRow | undefined> {
+  return db.select().from(endpoints).where(eq(endpoints.id, endpointId)).get();
+}
+
+export async function listEndpoints(
+  db: Db,
+  tenantId: string,
+  options: { status?: EndpointRow["status"]; beforeId?: string; limit: number },
+): Promise<EndpointRow[]> {
+  return db
+    .select()
+    .from(endpoints)
+    .where(
+      and(
+        eq(endpoints.tenantId, tenantId),
+        isNull(endpoints.deletedAt),
+        options.status === undefined ? undefined : eq(endpoints.status, options.status),
+        options.beforeId === undefined ? undefined : lt(endpoints.id, options.beforeId),
+      ),
+    )
+    .orderBy(desc(endpoints.id))
+    .limit(options.limit + 1)
+    .all();
+}
+
+/** Every live endpoint of the tenant, for fan-out. */
+export async function allLiveEndpoints(db: Db, tenantId: string): Promise<EndpointRow[]> {
+  return db.select().from(endpoints).where(and(eq(endpoints.tenantId, tenantId), isNull(endpoints.deletedAt))).all();
+}
+
+export async function insertEndpointWithSecret(db: Db, row: EndpointRow, secretBox: string): Promise<void> {
+  await db.batch([
+    db.insert(endpoints).values(row),
+    db.insert(endpointSecrets).values({ endpointId: row.id, secretBox, createdAt: row.createdAt, expiresAt: null }),
+  ]);
+}
+
+export async function updateEndpoint(db: Db, tenantId: string, endpointId: string, patch: Partial<EndpointRow>): Promise<EndpointRow | undefined> {
+  return db
+    .update(endpoints)
+    .set(patch)
+    .where(and(eq(endpoints.tenantId, tenantId), eq(endpoints.id, endpointId), isNull(endpoints.deletedAt)))
+    .returning()
+    .get();
+}
+
+/** The current secret first, then those still in their grace period, newest first. */
+export async function validSecrets(db: Db, endpointId: string, now: number): Promise<EndpointSecretRow[]> {
+  return db
+    .select()
+    .from(endpointSecrets)
+    .where(and(eq(endpointSecrets.endpointId, endpointId), or(isNull(endpointSecrets.expiresAt), gt(endpointSecrets.expiresAt, now))))
+    .orderBy(desc(endpointSecrets.seq))
+    .all();
+}
+
+/** Ends the current secret's life at `expiresAt` and makes `secretBox` current, in one transaction. */
+export async function rotateSecret(db: Db, endpointId: string, secretBox: string, now: number, expiresAt: number): Promise<void> {
+  await db.batch([
+    db
+      .update(endpointSecrets)
+      .set({ expiresAt })
+      .where(and(eq(endpointSecrets.endpointId, endpointId), or(isNull(endpointSecrets.expiresAt), gt(endpointSecrets.expiresAt, expiresAt)))),
+    db.insert(endpointSecrets).values({ endpointId, secretBox, createdAt: now, expiresAt: null }),
+  ]);
+}

@@ -1,0 +1,45 @@
+/**
+ * @module FIFO line queries, used by EndpointDO.
+ */
+import type { Db } from "../client";
+
+export interface LineHead {
+  seq: number;
+  generation: number;
+  eventSeq: number;
+  tenantId: string;
+  nextAttemptAt: number | null;
+}
+
+/** The first pending delivery in the endpoint's line (`line_seq`, then creation order). */
+export async function lineHead(db: Db, endpointId: string): Promise<LineHead | null> {
+  const r = await db.$client
+    .prepare(
+      `SELECT seq, generation, event_seq, tenant_id, next_attempt_at FROM deliveries
+       WHERE endpoint_id = ? AND status = 'pending' AND line_seq IS NOT NULL ORDER BY line_seq, seq LIMIT 1`,
+    )
+    .bind(endpointId)
+    .first<{ seq: number; generation: number; event_seq: number; tenant_id: string; next_attempt_at: number | null }>();
+  return r ? { seq: r.seq, generation: r.generation, eventSeq: r.event_seq, tenantId: r.tenant_id, nextAttemptAt: r.next_attempt_at } : null;
+}
+
+/** Whether an event of the tenant accepted before `eventSeq` is still waiting for its fan-out. */
+export async function earlierEventUnfanned(db: Db, tenantId: string, eventSeq: number): Promise<boolean> {
+  const r = await db.$client
+    .prepare(`SELECT 1 AS x FROM events WHERE tenant_id = ? AND fanned_out = 0 AND seq < ? LIMIT 1`)
+    .bind(tenantId, eventSeq)
+    .first();
+  return r !== null;
+}
+
+/** Starts a parked head: due now, new generation. Null if someone else already did. */
+export async function startHead(db: Db, seq: number, now: number): Promise<number | null> {
+  const r = await db.$client
+    .prepare(
+      `UPDATE deliveries SET next_attempt_at = ?2, generation = generation + 1
+       WHERE seq = ?1 AND status = 'pending' AND next_attempt_at IS NULL RETURNING generation`,
+    )
+    .bind(seq, now)
+    .first<{ generation: number }>();
+  return r?.generation ?? null;
+}

@@ -1,0 +1,45 @@
+/**
+ * @module Tenant rows.
+ */
+import { and, desc, eq, isNotNull, isNull, lt } from "drizzle-orm";
+import type { Db } from "../client";
+import { tenants } from "../schema";
+
+export type TenantRow = typeof tenants.$inferSelect;
+
+/** A live (not deleted) tenant. */
+export async function findTenant(db: Db, tenantId: string): Promise<TenantRow | undefined> {
+  return db.select().from(tenants).where(and(eq(tenants.id, tenantId), isNull(tenants.deletedAt))).get();
+}
+
+/** Any tenant row, deleted ones included (their ids are not reusable until purged). */
+export async function findTenantAnyState(db: Db, tenantId: string): Promise<TenantRow | undefined> {
+  return db.select().from(tenants).where(eq(tenants.id, tenantId)).get();
+}
+
+export async function insertTenant(db: Db, row: typeof tenants.$inferInsert): Promise<TenantRow | undefined> {
+  return db.insert(tenants).values(row).onConflictDoNothing().returning().get();
+}
+
+export async function listTenants(db: Db, limit: number, beforeSeq?: number): Promise<TenantRow[]> {
+  return db
+    .select()
+    .from(tenants)
+    .where(and(isNull(tenants.deletedAt), beforeSeq === undefined ? undefined : lt(tenants.seq, beforeSeq)))
+    .orderBy(desc(tenants.seq))
+    .limit(limit + 1)
+    .all();
+}
+
+export async function updateTenant(
+  db: Db,
+  tenantId: string,
+  patch: Partial<Pick<TenantRow, "name" | "metadata" | "updatedAt" | "deletedAt">>,
+): Promise<TenantRow | undefined> {
+  return db.update(tenants).set(patch).where(and(eq(tenants.id, tenantId), isNull(tenants.deletedAt))).returning().get();
+}
+
+/** Tenants whose delete is waiting to be purged. */
+export async function listDeletedTenants(db: Db, limit: number): Promise<TenantRow[]> {
+  return db.select().from(tenants).where(isNotNull(tenants.deletedAt)).limit(limit).all();
+}

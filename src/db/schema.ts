@@ -1,0 +1,215 @@
+/**
+ * @module D1 schema: the record of everything a reader sees.
+ *
+ * Times are integer milliseconds since the epoch. Log tables (events, deliveries,
+ * attempts, dead letters) use INTEGER primary keys: D1 bills every index row written,
+ * and a TEXT key costs an extra autoindex row on each insert.
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const tenants = sqliteTable(
+  "tenants",
+  {
+    seq: integer("seq").primaryKey(),
+    id: text("id").notNull(),
+    name: text("name").notNull(),
+    metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    /** Set when the tenant is deleted; the row stays until its purge ends so the id is not reused. */
+    deletedAt: integer("deleted_at"),
+  },
+  (t) => [uniqueIndex("tenants_id").on(t.id)],
+);
+
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    name: text("name").notNull(),
+    /** SHA-256 hex of the whole key; the key itself is never stored. */
+    keyHash: text("key_hash").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("api_keys_tenant").on(t.tenantId, t.id)],
+);
+
+export const eventTypes = sqliteTable("event_types", {
+  name: text("name").primaryKey(),
+  description: text("description").notNull(),
+  group: text("group_name"),
+  schema: text("schema", { mode: "json" }).$type<Record<string, unknown>>(),
+  example: text("example", { mode: "json" }).$type<unknown>(),
+  archivedAt: integer("archived_at"),
+  createdAt: integer("created_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+export interface StoredFilter {
+  types: string[];
+  exclude: string[];
+  groups: string[];
+}
+
+export const endpoints = sqliteTable(
+  "endpoints",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    url: text("url").notNull(),
+    description: text("description").notNull(),
+    status: text("status", { enum: ["active", "paused", "disabled"] }).notNull(),
+    disabledReason: text("disabled_reason"),
+    failingSince: integer("failing_since"),
+    filter: text("filter", { mode: "json" }).$type<StoredFilter>().notNull(),
+    method: text("method", { enum: ["POST", "PUT"] }).notNull(),
+    headers: text("headers", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    authType: text("auth_type", { enum: ["bearer", "basic"] }),
+    /** AES-GCM box of the auth JSON ({token} or {username, password}). */
+    authBox: text("auth_box"),
+    format: text("format", { enum: ["standard", "cloudevents"] }).notNull(),
+    signature: text("signature", { enum: ["standard", "hmac-sha256-hex", "timestamped-hex"] }).notNull(),
+    ordering: text("ordering", { enum: ["none", "fifo"] }).notNull(),
+    rateLimit: integer("rate_limit"),
+    timeoutMs: integer("timeout_ms").notNull(),
+    retrySchedule: text("retry_schedule", { mode: "json" }).$type<number[]>(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    deletedAt: integer("deleted_at"),
+  },
+  (t) => [index("endpoints_tenant").on(t.tenantId, t.id)],
+);
+
+export const endpointSecrets = sqliteTable(
+  "endpoint_secrets",
+  {
+    seq: integer("seq").primaryKey(),
+    endpointId: text("endpoint_id").notNull(),
+    /** AES-GCM box of the secret. */
+    secretBox: text("secret_box").notNull(),
+    createdAt: integer("created_at").notNull(),
+    /** Null for the current secret; set on rotation to the end of the grace period. */
+    expiresAt: integer("expires_at"),
+  },
+  (t) => [index("endpoint_secrets_endpoint").on(t.endpointId)],
+);
+
+export const events = sqliteTable(
+  "events",
+  {
+    /** Acceptance order: increasing, assigned when the row is committed. */
+    seq: integer("seq").primaryKey(),
+    id: text("id").notNull(),
+    tenantId: text("tenant_id").notNull(),
+    type: text("type").notNull(),
+    /** The `data` JSON text exactly as it is sent. */
+    data: text("data").notNull(),
+    occurredAt: integer("occurred_at"),
+    createdAt: integer("created_at").notNull(),
+    /** The Idempotency-Key header when no `id` was given (an `id` is its own key). */
+    idempotencyKey: text("idempotency_key"),
+    /** SHA-256 of type + data: a repeated key with another body is a conflict. */
+    bodyHash: text("body_hash").notNull(),
+    /** 0 not yet, 1 done, 2 failed (reached the fan-out DLQ). */
+    fannedOut: integer("fanned_out").notNull(),
+    test: integer("test", { mode: "boolean" }).notNull(),
+  },
+  (t) => [
+    uniqueIndex("events_tenant_id").on(t.tenantId, t.id),
+    uniqueIndex("events_tenant_idempotency").on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
+    // (tenant_id, seq): rowid is the implicit last column.
+    index("events_tenant_list").on(t.tenantId).where(sql`test = 0`),
+    // Sweeper and the FIFO "earlier event still un-fanned" check; small, since rows leave it at fan-out.
+    index("events_unfanned").on(t.tenantId).where(sql`fanned_out = 0`),
+  ],
+);
+
+export type DeliveryStatus = "pending" | "delivered" | "failed";
+export type DeliveryReason =
+  | "retries_exhausted"
+  | "non_retryable_status"
+  | "endpoint_disabled"
+  | "url_not_allowed"
+  | "expired"
+  | "consumer_error";
+
+export const deliveries = sqliteTable(
+  "deliveries",
+  {
+    /** Public id is `dlv_` + this, encoded (domain/ids seqId). */
+    seq: integer("seq").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    endpointId: text("endpoint_id").notNull(),
+    eventSeq: integer("event_seq").notNull(),
+    eventType: text("event_type").notNull(),
+    status: text("status").$type<DeliveryStatus>().notNull(),
+    reason: text("reason").$type<DeliveryReason>(),
+    attempts: integer("attempts").notNull(),
+    /** Attempt count when the current run (creation, retry or replay) began: the schedule restarts per run. */
+    runStart: integer("run_start").notNull(),
+    /** Bumped by retry, replay and the Sweeper so that older queue messages go stale. */
+    generation: integer("generation").notNull(),
+    /** Null while parked (paused endpoint, waiting in a FIFO line). */
+    nextAttemptAt: integer("next_attempt_at"),
+    lastAttemptAt: integer("last_attempt_at"),
+    responseStatus: integer("response_status"),
+    /** Place in the endpoint's FIFO line; null when the delivery was created for a non-FIFO endpoint. */
+    lineSeq: integer("line_seq"),
+    test: integer("test", { mode: "boolean" }).notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("deliveries_event_endpoint").on(t.eventSeq, t.endpointId),
+    // (endpoint_id, seq): the unfiltered log, newest first.
+    index("deliveries_endpoint").on(t.endpointId),
+    index("deliveries_endpoint_status").on(t.endpointId, t.status),
+    index("deliveries_due").on(t.nextAttemptAt).where(sql`status = 'pending' AND next_attempt_at IS NOT NULL`),
+  ],
+);
+
+export const attempts = sqliteTable(
+  "attempts",
+  {
+    seq: integer("seq").primaryKey(),
+    deliverySeq: integer("delivery_seq").notNull(),
+    n: integer("n").notNull(),
+    startedAt: integer("started_at").notNull(),
+    durationMs: integer("duration_ms").notNull(),
+    responseStatus: integer("response_status"),
+    responseBody: text("response_body"),
+    error: text("error"),
+    location: text("location"),
+    requestMethod: text("request_method").notNull(),
+    requestUrl: text("request_url").notNull(),
+    /** Headers as sent, with auth values and signatures redacted. */
+    requestHeaders: text("request_headers", { mode: "json" }).$type<Record<string, string>>().notNull(),
+  },
+  (t) => [uniqueIndex("attempts_delivery_n").on(t.deliverySeq, t.n)],
+);
+
+export const deadLetters = sqliteTable(
+  "dead_letters",
+  {
+    /** Public id is `dl_` + this, encoded. */
+    seq: integer("seq").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    endpointId: text("endpoint_id"),
+    deliverySeq: integer("delivery_seq"),
+    eventSeq: integer("event_seq"),
+    eventId: text("event_id"),
+    eventType: text("event_type"),
+    reason: text("reason").$type<DeliveryReason>().notNull(),
+    attempts: integer("attempts").notNull(),
+    lastResponseStatus: integer("last_response_status"),
+    queue: text("queue").$type<"fanout" | "deliveries">(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("dead_letters_delivery").on(t.deliverySeq).where(sql`delivery_seq IS NOT NULL`),
+    index("dead_letters_tenant").on(t.tenantId),
+    index("dead_letters_endpoint").on(t.endpointId).where(sql`endpoint_id IS NOT NULL`),
+    index("dead_letters_created").on(t.createdAt),
+  ],
+);

@@ -1,0 +1,60 @@
+/**
+ * @module The one error type and the one RFC 9457 problem+json writer.
+ */
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Payload Too Large",
+  415: "Unsupported Media Type",
+  422: "Validation Failed",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+/** An error whose status and detail may reach the client. */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+    readonly options: { errors?: FieldError[]; retryAfter?: number } = {},
+  ) {
+    super(detail);
+    this.name = "AppError";
+  }
+}
+
+export const notFound = (what: string) => new AppError(404, `${what} not found.`);
+export const forbidden = (detail = "This token may not do that.") => new AppError(403, detail);
+export const conflict = (detail: string) => new AppError(409, detail);
+export const invalid = (errors: FieldError[], detail = "The request is not valid.") =>
+  new AppError(422, detail, { errors });
+
+/** Renders an RFC 9457 problem document. */
+export function problemResponse(
+  status: number,
+  detail: string,
+  options: { errors?: FieldError[]; retryAfter?: number } = {},
+): Response {
+  const title = TITLES[status] ?? "Error";
+  const body: Record<string, unknown> = {
+    type: `https://switchyard.dev/problems/${title.toLowerCase().replaceAll(" ", "-")}`,
+    title,
+    status,
+    detail,
+  };
+  if (options.errors) body.errors = options.errors;
+  const headers = new Headers({ "content-type": "application/problem+json" });
+  if (options.retryAfter !== undefined) headers.set("retry-after", String(options.retryAfter));
+  return new Response(JSON.stringify(body), { status, headers });
+}

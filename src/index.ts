@@ -1,0 +1,43 @@
+/**
+ * @module The Worker's entry points: HTTP, the four queues, the Cron Trigger, and the
+ * Durable Objects.
+ */
+import { createApp } from "./api/app";
+import { getConfig } from "./config";
+import { runRetention } from "./cron/retention";
+import { handleDeliveryBatch } from "./pipeline/deliver";
+import { handleDeliveryDeadLetters, handleFanoutDeadLetters } from "./pipeline/dead-letter";
+import { handleFanoutBatch } from "./pipeline/fanout";
+import type { DeliverMessage, FanoutMessage, FanoutQueueMessage } from "./pipeline/messages";
+import { armSweeper } from "./pipeline/sweeper-client";
+
+export { EndpointDO } from "./endpoint-do/endpoint-do";
+export { Sweeper } from "./pipeline/sweeper";
+
+const app = createApp();
+
+export default {
+  fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+
+  async queue(batch, env) {
+    // Production queue names carry the `switchyard-` prefix (wrangler.toml).
+    switch (batch.queue.replace(/^switchyard-/, "")) {
+      case "fanout":
+        return handleFanoutBatch(batch as MessageBatch<FanoutQueueMessage>, env);
+      case "deliveries":
+        return handleDeliveryBatch(batch as MessageBatch<DeliverMessage>, env);
+      case "fanout-dlq":
+        return handleFanoutDeadLetters(batch as MessageBatch<FanoutMessage>, env);
+      case "deliveries-dlq":
+        return handleDeliveryDeadLetters(batch as MessageBatch<DeliverMessage>, env);
+      default:
+        console.error("message from an unknown queue", batch.queue);
+        batch.retryAll();
+    }
+  },
+
+  async scheduled(_controller, env) {
+    await armSweeper(env, Date.now(), true);
+    await runRetention(env, getConfig(env), Date.now());
+  },
+} satisfies ExportedHandler<Env, FanoutQueueMessage | DeliverMessage>;

@@ -1,0 +1,203 @@
+/**
+ * @module The delivery consumer: load → (EndpointDO: may it start?) → sign → send →
+ * record → ack. A webhook retry is a new message; `msg.retry()` only when the consumer
+ * itself failed, so the queue's max_retries bounds consumer failures, never attempts.
+ */
+import type { Deps } from "../api/context";
+import { endpointAuth } from "../core/endpoints";
+import { unseal } from "../core/secrets";
+import { classifyAttempt, honouredRetryAfter } from "../domain/outcome";
+import { DEFAULT_RETRY_SCHEDULE, nextRetryWait } from "../domain/retry-schedule";
+import { checkEndpointUrl } from "../domain/url-policy";
+import {
+  loadDeliveryContexts,
+  outcomeStatements,
+  parkDelivery,
+  runBatch,
+  type AttemptRecord,
+  type DeliveryContext,
+  type OutcomeWrite,
+} from "../db/queries/deliveries";
+import type { DeliveryReason } from "../db/schema";
+import { sendRequest } from "../outbound/send";
+import { disableEndpoint } from "./auto-disable";
+import { pipelineDeps, runPool } from "./deps";
+import { gateThroughEndpointDO, needsEndpointDO, reportToEndpointDO } from "./endpoint-gate";
+import { enqueueDeliveries, enqueueFanouts, type DeliverMessage } from "./messages";
+import { deliveryFailedStatement, emitsDeliveryFailed, insertedEventSeqs } from "./operational";
+import { buildRequest } from "./request";
+import { armSweeper } from "./sweeper-client";
+
+/** A Worker invocation holds at most 6 outbound connections. */
+const MAX_CONCURRENT_SENDS = 6;
+/** Stored response bytes: 4 KiB of a failure, 256 bytes of a success. */
+const SUCCESS_BODY_BYTES = 256;
+
+export async function handleDeliveryBatch(batch: MessageBatch<DeliverMessage>, env: Env): Promise<void> {
+  const deps = pipelineDeps(env);
+  let contexts: Map<number, DeliveryContext>;
+  try {
+    contexts = await loadDeliveryContexts(deps.db, batch.messages.map((m) => m.body.d), deps.now);
+  } catch (err) {
+    console.error("loading deliveries failed", err);
+    batch.retryAll();
+    return;
+  }
+  await runPool(batch.messages, MAX_CONCURRENT_SENDS, async (msg) => {
+    try {
+      await processDelivery({ ...deps, now: Date.now() }, msg.body, contexts.get(msg.body.d));
+      msg.ack();
+    } catch (err) {
+      console.error("delivery consumer failed", msg.body, err);
+      msg.retry();
+    }
+  });
+  await armSweeper(env, Date.now());
+}
+
+/** One message: everything up to and including the outcome write (ack follows). */
+export async function processDelivery(deps: Deps, msg: DeliverMessage, ctx: DeliveryContext | undefined): Promise<void> {
+  if (!ctx) return; // purged
+  const { delivery, endpoint } = ctx;
+  if (delivery.status !== "pending" || delivery.generation !== msg.g) return; // stale
+  if (endpoint.deletedAt !== null) return; // cancelled with its endpoint
+  if (delivery.nextAttemptAt === null) return; // parked: whoever frees it enqueues it
+  if (delivery.nextAttemptAt > deps.now + 500) {
+    // Early (a wait beyond the queue's maximum delay, or a cut-short retry raced): wait again.
+    await enqueueDeliveries(deps.env.DELIVERY_QUEUE, [{ d: delivery.seq, g: delivery.generation, delaySeconds: (delivery.nextAttemptAt - deps.now) / 1000 }]);
+    return;
+  }
+  if (endpoint.status === "paused") {
+    await parkDelivery(deps.db, delivery.seq, delivery.generation);
+    return;
+  }
+  if (endpoint.status === "disabled") return recordWithoutAttempt(deps, ctx, "endpoint_disabled");
+  const url = checkEndpointUrl(endpoint.url, deps.config.allowPrivateUrls);
+  if (!url.ok) return recordWithoutAttempt(deps, ctx, "url_not_allowed");
+
+  const ordered = needsEndpointDO(endpoint, delivery);
+  if (ordered) {
+    const admitted = await gateThroughEndpointDO(deps, ctx);
+    if (!admitted) return;
+  }
+  await attempt(deps, ctx);
+  if (ordered) await reportToEndpointDO(deps, ctx);
+}
+
+/** Fails the delivery at once, sending nothing and counting no attempt. */
+async function recordWithoutAttempt(deps: Deps, ctx: DeliveryContext, reason: DeliveryReason): Promise<void> {
+  await record(deps, ctx, {
+    deliverySeq: ctx.delivery.seq,
+    generation: ctx.delivery.generation,
+    attemptsBefore: ctx.delivery.attempts,
+    attempt: null,
+    status: "failed",
+    reason,
+    nextAttemptAt: null,
+    now: deps.now,
+  });
+}
+
+/** Sends one attempt and records it; returns what was written. */
+async function attempt(deps: Deps, ctx: DeliveryContext): Promise<OutcomeWrite> {
+  const { delivery, endpoint, event } = ctx;
+  const n = delivery.attempts + 1;
+  const secrets = await Promise.all(ctx.secretBoxes.map((box) => unseal(deps.config, box)));
+  const { request, loggedHeaders } = await buildRequest({
+    config: deps.config,
+    endpoint,
+    event,
+    secrets,
+    auth: await endpointAuth(deps, endpoint),
+    attempt: n,
+    now: Date.now(),
+  });
+  const sent = await sendRequest(request);
+  const verdict = classifyAttempt(sent.result);
+  const status = sent.result.kind === "response" ? sent.result.status : null;
+  const record_: AttemptRecord = {
+    n,
+    startedAt: sent.startedAt,
+    durationMs: sent.durationMs,
+    responseStatus: status,
+    responseBody: verdict.outcome === "success" ? (sent.responseBody?.slice(0, SUCCESS_BODY_BYTES) ?? null) : sent.responseBody,
+    error: sent.result.kind === "error" ? sent.result.error : null,
+    location: sent.result.kind === "response" ? sent.result.location : null,
+    requestMethod: request.method,
+    requestUrl: request.url,
+    requestHeaders: loggedHeaders,
+  };
+  const now = Date.now();
+  const base = { deliverySeq: delivery.seq, generation: delivery.generation, attemptsBefore: delivery.attempts, attempt: record_, now };
+  let write: OutcomeWrite;
+  if (verdict.outcome === "success") {
+    write = { ...base, status: "delivered", reason: null, nextAttemptAt: null };
+  } else if (verdict.outcome === "final") {
+    write = { ...base, status: "failed", reason: "non_retryable_status", nextAttemptAt: null };
+  } else {
+    const wait = nextRetryWait({
+      schedule: endpoint.retrySchedule ?? DEFAULT_RETRY_SCHEDULE,
+      attemptsThisRun: n - delivery.runStart,
+      retryAfterSeconds: honouredRetryAfter(sent.result),
+      random: Math.random(),
+    });
+    write =
+      wait === null
+        ? { ...base, status: "failed", reason: "retries_exhausted", nextAttemptAt: null }
+        : { ...base, status: "pending", reason: null, nextAttemptAt: now + Math.round(wait * 1000) };
+  }
+  await record({ ...deps, now }, ctx, write, verdict.outcome === "success");
+  return write;
+}
+
+/**
+ * Writes the attempt and outcome (one transaction), then sends what follows from it:
+ * the retry message, operational events, auto-disable.
+ */
+async function record(deps: Deps, ctx: DeliveryContext, write: OutcomeWrite, succeeded = false): Promise<void> {
+  const { delivery, endpoint, event } = ctx;
+  const d1 = deps.db.$client;
+  const stmts = outcomeStatements(deps.db, write);
+  const attempted = write.attempt !== null;
+  const failedAttempt = attempted && !succeeded;
+  if (succeeded && endpoint.failingSince !== null) {
+    stmts.push(d1.prepare(`UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`).bind(endpoint.id));
+  }
+  if (failedAttempt && endpoint.failingSince === null) {
+    stmts.push(d1.prepare(`UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL`).bind(write.now, endpoint.id));
+  }
+  const attempts = write.attemptsBefore + (attempted ? 1 : 0);
+  const opIndex = stmts.length;
+  if (write.status === "failed" && write.reason && emitsDeliveryFailed({ tenantId: delivery.tenantId, test: delivery.test, reason: write.reason })) {
+    stmts.push(
+      deliveryFailedStatement(
+        deps.db,
+        {
+          tenant_id: delivery.tenantId,
+          endpoint_id: endpoint.id,
+          deliverySeq: delivery.seq,
+          event_id: event.id,
+          event_type: event.type,
+          reason: write.reason,
+          attempts,
+          last_response_status: write.attempt?.responseStatus ?? delivery.responseStatus,
+        },
+        write.generation,
+        write.now,
+      ),
+    );
+  }
+  const results = await runBatch(deps.db, stmts);
+  const updated = (results[write.attempt ? 1 : 0]?.meta.changes ?? 0) > 0;
+  if (!updated) return; // a newer generation owns the delivery now
+  if (write.status === "pending" && write.nextAttemptAt !== null) {
+    await enqueueDeliveries(deps.env.DELIVERY_QUEUE, [{ d: delivery.seq, g: write.generation, delaySeconds: (write.nextAttemptAt - write.now) / 1000 }]);
+  }
+  const opSeqs = insertedEventSeqs(results.slice(opIndex));
+  if (opSeqs.length) await enqueueFanouts(deps.env.FANOUT_QUEUE, opSeqs).catch((err) => console.error("operational fanout send failed; the Sweeper will retry", err));
+  if (failedAttempt && !delivery.test) {
+    const failingSince = endpoint.failingSince ?? write.now;
+    if (write.now - failingSince >= deps.config.autoDisableAfterS * 1000) await disableEndpoint(deps, endpoint, failingSince);
+  }
+}
+

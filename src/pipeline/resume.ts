@@ -1,0 +1,24 @@
+/**
+ * @module Resume: when an endpoint becomes active again, its parked deliveries go out.
+ */
+import type { Deps } from "../api/context";
+import type { EndpointRow } from "../db/queries/endpoints";
+import { wakeParked } from "../db/queries/deliveries";
+import { needsEndpointDO, wakeEndpointDOs } from "./endpoint-gate";
+import { enqueueDeliveries } from "./messages";
+
+const WAKE_BATCH = 1000;
+
+/** Wakes parked deliveries after a pause ends (FIFO lines are woken by their DO, in order). */
+export async function resumeEndpointIfNeeded(deps: Deps, before: EndpointRow, after: EndpointRow): Promise<void> {
+  if (after.status !== "active" || before.status === "active") return;
+  if (needsEndpointDO(after, { lineSeq: null })) {
+    await wakeEndpointDOs(deps, [after.id]);
+    return;
+  }
+  for (;;) {
+    const woken = await wakeParked(deps.db, after.id, deps.now, WAKE_BATCH);
+    await enqueueDeliveries(deps.env.DELIVERY_QUEUE, woken);
+    if (woken.length < WAKE_BATCH) break;
+  }
+}

@@ -15,6 +15,7 @@ import { registerApiKeys } from "./api-keys";
 import { registerDeadLetters } from "./dead-letters";
 import { registerDeliveries } from "./deliveries";
 import { registerEndpoints } from "./endpoints";
+import { registerEndpointTools } from "./endpoint-tools";
 import { registerEvents } from "./events";
 import { registerEventTypes } from "./event-types";
 import { registerTenants } from "./tenants";
@@ -32,10 +33,7 @@ export function issuesToErrors(issues: readonly { path: readonly PropertyKey[]; 
 }
 
 const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
-  if (!result.success) {
-    const prefix = result.target === "json" ? "" : result.target === "param" ? "" : "";
-    throw new AppError(422, "The request is not valid.", { errors: issuesToErrors(result.error.issues, prefix) });
-  }
+  if (!result.success) throw new AppError(422, "The request is not valid.", { errors: issuesToErrors(result.error.issues) });
 };
 
 function bearerToken(header: string | undefined): string | null {
@@ -72,6 +70,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerApiKeys(app);
   registerEventTypes(app);
   registerEndpoints(app);
+  registerEndpointTools(app);
   registerEvents(app);
   registerDeliveries(app);
   registerDeadLetters(app);

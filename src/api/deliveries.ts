@@ -4,6 +4,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as deliveries from "../core/deliveries";
 import { seqId } from "../domain/ids";
+import { invalid } from "../errors";
 import type { DeliveryListItem } from "../db/queries/log";
 import { bodyFor } from "../pipeline/request";
 import { deps, requireTenant, type AppEnv } from "./context";
@@ -62,6 +63,14 @@ export const toDelivery = (d: DeliveryListItem) => ({
   response_status: d.responseStatus,
 });
 
+function decodeLogCursor(cursor: string | undefined) {
+  const key = decodeCursor<string>(cursor, "string");
+  if (key === undefined) return undefined;
+  const [createdAt, seq] = key.split(":").map(Number);
+  if (!Number.isSafeInteger(createdAt) || !Number.isSafeInteger(seq)) throw invalid([{ path: "cursor", message: "is not a cursor this API returned" }]);
+  return { createdAt: createdAt!, seq: seq! };
+}
+
 const DeliveryParams = TenantParams.extend({ did: z.string().openapi({ param: { name: "did", in: "path" } }) });
 
 export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
@@ -81,8 +90,8 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
       const { tid, eid } = c.req.valid("param");
       requireTenant(c, tid);
       const { limit, cursor, status, type, since, until } = c.req.valid("query");
-      const rows = await deliveries.listDeliveries(deps(c), tid, eid, { status, type, since, until, beforeSeq: decodeCursor<number>(cursor, "number"), limit });
-      const p = page(rows, limit, (d) => d.seq);
+      const rows = await deliveries.listDeliveries(deps(c), tid, eid, { status, type, since, until, before: decodeLogCursor(cursor), limit });
+      const p = page(rows, limit, (d) => `${d.createdAt}:${d.seq}`);
       return c.json({ data: p.data.map(toDelivery), next_cursor: p.next_cursor }, 200);
     },
   );

@@ -162,9 +162,10 @@ export const deliveries = sqliteTable(
   },
   (t) => [
     uniqueIndex("deliveries_event_endpoint").on(t.eventSeq, t.endpointId),
-    // (endpoint_id, seq): the unfiltered log, newest first.
-    index("deliveries_endpoint").on(t.endpointId),
-    index("deliveries_endpoint_status").on(t.endpointId, t.status),
+    // The log, newest first by (created_at, seq) — seq is the implicit last column — and
+    // the stats window, counted by index range without scanning older history.
+    index("deliveries_endpoint_created").on(t.endpointId, t.createdAt),
+    index("deliveries_endpoint_status_created").on(t.endpointId, t.status, t.createdAt),
     index("deliveries_due").on(t.nextAttemptAt).where(sql`status = 'pending' AND next_attempt_at IS NOT NULL`),
   ],
 );
@@ -212,4 +213,25 @@ export const deadLetters = sqliteTable(
     index("dead_letters_endpoint").on(t.endpointId).where(sql`endpoint_id IS NOT NULL`),
     index("dead_letters_created").on(t.createdAt),
   ],
+);
+
+export const portalSessions = sqliteTable(
+  "portal_sessions",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    readOnly: integer("read_only", { mode: "boolean" }).notNull(),
+    /** SHA-256 of the one-time magic-link token. */
+    linkHash: text("link_hash").notNull(),
+    linkExpiresAt: integer("link_expires_at").notNull(),
+    /** Set when the link is used; a used link never starts a second session. */
+    usedAt: integer("used_at"),
+    /** SHA-256 of the session cookie's token, once the link was used. */
+    sessionHash: text("session_hash"),
+    sessionExpiresAt: integer("session_expires_at"),
+    /** The session's CSRF token (compared with each write's form field). */
+    csrfToken: text("csrf_token"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("portal_sessions_link").on(t.linkHash), uniqueIndex("portal_sessions_session").on(t.sessionHash).where(sql`session_hash IS NOT NULL`)],
 );

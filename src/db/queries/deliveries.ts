@@ -162,6 +162,8 @@ export interface OutcomeWrite {
   reason: DeliveryReason | null;
   nextAttemptAt: number | null;
   now: number;
+  /** Test sends keep no dead letter. */
+  test?: boolean;
 }
 
 /** Statements that record one attempt and its outcome, conditional on what the consumer saw. */
@@ -191,7 +193,7 @@ export function outcomeStatements(db: Db, w: OutcomeWrite): D1PreparedStatement[
       )
       .bind(w.status, w.reason, attempts, w.nextAttemptAt, w.attempt?.startedAt ?? null, w.attempt?.responseStatus ?? null, w.deliverySeq, w.generation, w.attemptsBefore),
   );
-  if (w.status === "failed") stmts.push(deadLetterForDelivery(db, w.deliverySeq, null, w.now, { generation: w.generation, attempts }));
+  if (w.status === "failed" && !w.test) stmts.push(deadLetterForDelivery(db, w.deliverySeq, null, w.now, { generation: w.generation, attempts }));
   return stmts;
 }
 
@@ -344,4 +346,27 @@ export async function untriedDeliveriesOfEvent(db: Db, eventSeq: number): Promis
     .bind(eventSeq)
     .all<{ seq: number; generation: number }>();
   return results.map((r) => ({ d: r.seq, g: r.generation }));
+}
+
+/** Stores a test send's event (never listed) and its delivery, parked; returns their seqs. */
+export async function insertTestDelivery(
+  db: Db,
+  row: { eventId: string; tenantId: string; endpointId: string; type: string; data: string; now: number },
+): Promise<{ eventSeq: number; deliverySeq: number }> {
+  const d1 = db.$client;
+  const [event, delivery] = await d1.batch<{ seq: number }>([
+    d1
+      .prepare(
+        `INSERT INTO events (id, tenant_id, type, data, occurred_at, created_at, idempotency_key, body_hash, fanned_out, test)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, NULL, '', 1, 1) RETURNING seq`,
+      )
+      .bind(row.eventId, row.tenantId, row.type, row.data, row.now),
+    d1
+      .prepare(
+        `INSERT INTO deliveries (tenant_id, endpoint_id, event_seq, event_type, status, reason, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at)
+         SELECT ?1, ?2, seq, ?3, 'pending', NULL, 0, 0, 1, NULL, NULL, 1, ?4 FROM events WHERE tenant_id = ?1 AND id = ?5 RETURNING seq`,
+      )
+      .bind(row.tenantId, row.endpointId, row.type, row.now, row.eventId),
+  ]);
+  return { eventSeq: event!.results[0]!.seq, deliverySeq: delivery!.results[0]!.seq };
 }

@@ -15,11 +15,12 @@ export interface DeliveryFilter {
   type?: string;
   since?: number;
   until?: number;
-  beforeSeq?: number;
+  /** Keyset cursor: rows strictly older than this (created_at, seq). */
+  before?: { createdAt: number; seq: number };
   limit: number;
 }
 
-/** The endpoint's log, newest first; served by (endpoint_id[, status]) indexes whose implicit last column is seq. */
+/** The endpoint's log, newest first by (created_at, seq): the (endpoint_id[, status], created_at) indexes, seq implicit. */
 export function deliveryListQuery(tenantId: string, endpointId: string, f: DeliveryFilter): { sql: string; params: unknown[] } {
   const where = ["d.endpoint_id = ?", "d.tenant_id = ?"];
   const params: unknown[] = [endpointId, tenantId];
@@ -27,11 +28,14 @@ export function deliveryListQuery(tenantId: string, endpointId: string, f: Deliv
   if (f.type) (where.push("d.event_type = ?"), params.push(f.type));
   if (f.since !== undefined) (where.push("d.created_at >= ?"), params.push(f.since));
   if (f.until !== undefined) (where.push("d.created_at < ?"), params.push(f.until));
-  if (f.beforeSeq !== undefined) (where.push("d.seq < ?"), params.push(f.beforeSeq));
+  if (f.before !== undefined) {
+    where.push("(d.created_at < ? OR (d.created_at = ? AND d.seq < ?))");
+    params.push(f.before.createdAt, f.before.createdAt, f.before.seq);
+  }
   params.push(f.limit + 1);
   return {
     sql: `SELECT ${DELIVERY_COLUMNS}, e.id AS event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq
-          WHERE ${where.join(" AND ")} ORDER BY d.seq DESC LIMIT ?`,
+          WHERE ${where.join(" AND ")} ORDER BY d.created_at DESC, d.seq DESC LIMIT ?`,
     params,
   };
 }
@@ -159,4 +163,31 @@ export async function countReplayCandidates(db: Db, tenantId: string, endpointId
     .bind(endpointId, tenantId, f.status, f.since, f.until)
     .first<{ n: number }>();
   return r?.n ?? 0;
+}
+
+/** Counts by status of the endpoint's deliveries created in [since, until): an index range scan of the window only. */
+export async function countByStatus(db: Db, endpointId: string, since: number, until: number): Promise<Record<DeliveryStatus, number>> {
+  const { results } = await db.$client
+    .prepare(
+      `SELECT status, COUNT(*) AS n FROM deliveries INDEXED BY deliveries_endpoint_status_created
+       WHERE endpoint_id = ? AND status IN ('pending', 'delivered', 'failed') AND created_at >= ? AND created_at < ? AND test = 0 GROUP BY status`,
+    )
+    .bind(endpointId, since, until)
+    .all<{ status: DeliveryStatus; n: number }>();
+  const counts: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, failed: 0 };
+  for (const r of results) counts[r.status] = r.n;
+  return counts;
+}
+
+/** Durations of the most recent attempts of deliveries created in the window (bounded sample). */
+export async function attemptDurations(db: Db, endpointId: string, since: number, until: number, sample: number): Promise<number[]> {
+  const { results } = await db.$client
+    .prepare(
+      `SELECT a.duration_ms AS ms FROM deliveries d INDEXED BY deliveries_endpoint_created JOIN attempts a ON a.delivery_seq = d.seq
+       WHERE d.endpoint_id = ? AND d.created_at >= ? AND d.created_at < ? AND d.test = 0
+       ORDER BY d.created_at DESC LIMIT ?`,
+    )
+    .bind(endpointId, since, until, sample)
+    .all<{ ms: number }>();
+  return results.map((r) => r.ms);
 }

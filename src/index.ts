@@ -4,6 +4,7 @@
  */
 import { createApp } from "./api/app";
 import { getConfig } from "./config";
+import { reencryptSecrets } from "./cron/reencrypt";
 import { runRetention } from "./cron/retention";
 import { handleDeliveryBatch } from "./pipeline/deliver";
 import { handleDeliveryDeadLetters, handleFanoutDeadLetters } from "./pipeline/dead-letter";
@@ -38,6 +39,8 @@ export default {
 
   async scheduled(_controller, env) {
     await armSweeper(env, Date.now(), true);
-    await runRetention(env, getConfig(env), Date.now());
+    const config = getConfig(env);
+    await runRetention(env, config, Date.now());
+    await reencryptSecrets(env.DB, config);
   },
 } satisfies ExportedHandler<Env, FanoutQueueMessage | DeliverMessage>;

@@ -34,6 +34,11 @@ export function isValidSecretsKey(keyB64: string): boolean {
   return keyBytes(keyB64) !== null;
 }
 
+/** The prefix every box sealed under `keyB64` starts with (`v1.<fingerprint>.`), for finding rows to re-encrypt. */
+export async function boxPrefix(keyB64: string): Promise<string> {
+  return `${VERSION}.${(await importSecretsKey(keyB64)).fingerprint}.`;
+}
+
 function importSecretsKey(keyB64: string): Promise<SecretsKey> {
   return keys.get(keyB64, async () => {
     const bytes = keyBytes(keyB64);

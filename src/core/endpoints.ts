@@ -162,6 +162,8 @@ export async function updateEndpoint(deps: Deps, tenantId: string, endpointId: s
 export async function deleteEndpoint(deps: Deps, tenantId: string, endpointId: string) {
   await getEndpoint(deps, tenantId, endpointId);
   await q.updateEndpoint(deps.db, tenantId, endpointId, { deletedAt: deps.now, updatedAt: deps.now });
+  // Parked, they keep the Sweeper from re-sending them until the purge removes them.
+  await q.cancelPendingDeliveries(deps.db, endpointId);
 }
 
 /** Plain-text secrets, current first, then those in their grace period. */

@@ -5,6 +5,7 @@
 import type { Deps } from "../api/context";
 import { deadLetterForDelivery, runBatch } from "../db/queries/deliveries";
 import { pipelineDeps } from "./deps";
+import { wakeEndpointDOs } from "./endpoint-gate";
 import { enqueueFanouts, type DeliverMessage, type FanoutMessage } from "./messages";
 import { deliveryFailedStatement, insertedEventSeqs } from "./operational";
 import { OPERATOR_TENANT } from "../core/tenants";
@@ -56,11 +57,11 @@ export async function recordDeliveryDeadLetter(deps: Deps, msg: DeliverMessage):
     .prepare(
       `UPDATE deliveries SET status = 'failed', reason = 'consumer_error', next_attempt_at = NULL
        WHERE seq = ? AND generation = ? AND status = 'pending'
-       RETURNING tenant_id, endpoint_id, event_seq, event_type, attempts, response_status, test,
+       RETURNING tenant_id, endpoint_id, event_seq, event_type, attempts, response_status, test, line_seq,
          (SELECT id FROM events WHERE seq = deliveries.event_seq) AS event_id`,
     )
     .bind(msg.d, msg.g)
-    .first<{ tenant_id: string; endpoint_id: string; event_type: string; attempts: number; response_status: number | null; test: number; event_id: string }>();
+    .first<{ tenant_id: string; endpoint_id: string; event_type: string; attempts: number; response_status: number | null; test: number; line_seq: number | null; event_id: string }>();
   if (!failed) return; // stale: a newer generation or an outcome already owns it
   const stmts = [deadLetterForDelivery(deps.db, msg.d, "deliveries", deps.now)];
   if (failed.tenant_id !== OPERATOR_TENANT && failed.test === 0) {
@@ -84,4 +85,6 @@ export async function recordDeliveryDeadLetter(deps: Deps, msg: DeliverMessage):
   }
   const seqs = insertedEventSeqs(await runBatch(deps.db, stmts));
   if (seqs.length) await enqueueFanouts(deps.env.FANOUT_QUEUE, seqs);
+  // A delivery that failed for good releases its FIFO line.
+  if (failed.line_seq !== null) await wakeEndpointDOs(deps, [failed.endpoint_id]);
 }

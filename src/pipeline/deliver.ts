@@ -22,7 +22,7 @@ import type { DeliveryReason } from "../db/schema";
 import { sendRequest } from "../outbound/send";
 import { disableEndpoint } from "./auto-disable";
 import { pipelineDeps, runPool } from "./deps";
-import { gateThroughEndpointDO, needsEndpointDO, reportToEndpointDO } from "./endpoint-gate";
+import { gateThroughEndpointDO, needsEndpointDO, reportToEndpointDO, wakeEndpointDOs } from "./endpoint-gate";
 import { enqueueDeliveries, enqueueFanouts, type DeliverMessage } from "./messages";
 import { deliveryFailedStatement, emitsDeliveryFailed, insertedEventSeqs } from "./operational";
 import { buildRequest } from "./request";
@@ -73,7 +73,12 @@ export async function processDelivery(deps: Deps, msg: DeliverMessage, ctx: Deli
   }
   if (endpoint.status === "disabled") return recordWithoutAttempt(deps, ctx, "endpoint_disabled");
   const url = checkEndpointUrl(endpoint.url, deps.config.allowPrivateUrls);
-  if (!url.ok) return recordWithoutAttempt(deps, ctx, "url_not_allowed");
+  if (!url.ok) {
+    await recordWithoutAttempt(deps, ctx, "url_not_allowed");
+    // It failed for good, so it no longer holds its FIFO line.
+    if (delivery.lineSeq !== null) await wakeEndpointDOs(deps, [endpoint.id]);
+    return;
+  }
 
   const ordered = needsEndpointDO(endpoint, delivery);
   if (ordered) {

@@ -11,6 +11,7 @@ import { matchesFilter } from "../domain/filter";
 import { allLiveEndpoints } from "../db/queries/endpoints";
 import { insertDeliveriesAndMarkFannedOut, untriedDeliveriesOfEvent, type NewDelivery } from "../db/queries/deliveries";
 import { findEventBySeq } from "../db/queries/events";
+import { lineEndpointsOfEvent } from "../db/queries/fifo";
 import { pipelineDeps } from "./deps";
 import { wakeEndpointDOs } from "./endpoint-gate";
 import { continueReplay } from "../core/deliveries";
@@ -43,6 +44,7 @@ export async function fanOutEvent(deps: Deps, msg: FanoutMessage, messageAttempt
     // what may never have been sent (a plain duplicate, attempts = 1, sends nothing).
     if (event.fannedOut === 1 && messageAttempts > 1) {
       await enqueueDeliveries(deps.env.DELIVERY_QUEUE, await untriedDeliveriesOfEvent(deps.db, event.seq));
+      await wakeEndpointDOs(deps, await lineEndpointsOfEvent(deps.db, event.seq));
     }
     return;
   }

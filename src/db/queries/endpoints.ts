@@ -84,3 +84,8 @@ export async function rotateSecret(db: Db, endpointId: string, secretBox: string
     db.insert(endpointSecrets).values({ endpointId, secretBox, createdAt: now, expiresAt: null }),
   ]);
 }
+
+/** Cancels the pending deliveries of a deleted endpoint: parked, never sent, no dead letter. */
+export async function cancelPendingDeliveries(db: Db, endpointId: string): Promise<void> {
+  await db.$client.prepare(`UPDATE deliveries SET next_attempt_at = NULL WHERE endpoint_id = ? AND status = 'pending'`).bind(endpointId).run();
+}

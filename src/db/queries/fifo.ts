@@ -43,3 +43,21 @@ export async function startHead(db: Db, seq: number, now: number): Promise<numbe
     .first<{ generation: number }>();
   return r?.generation ?? null;
 }
+
+/** Whether the endpoint still has pending deliveries in a FIFO line. */
+export async function hasLine(db: Db, endpointId: string): Promise<boolean> {
+  const r = await db.$client
+    .prepare(`SELECT 1 AS x FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND line_seq IS NOT NULL LIMIT 1`)
+    .bind(endpointId)
+    .first();
+  return r !== null;
+}
+
+/** Endpoints with a pending FIFO delivery for this event (to wake after a retried fan-out). */
+export async function lineEndpointsOfEvent(db: Db, eventSeq: number): Promise<string[]> {
+  const { results } = await db.$client
+    .prepare(`SELECT endpoint_id FROM deliveries WHERE event_seq = ? AND status = 'pending' AND line_seq IS NOT NULL`)
+    .bind(eventSeq)
+    .all<{ endpoint_id: string }>();
+  return results.map((r) => r.endpoint_id);
+}

@@ -50,4 +50,5 @@ export async function deleteTenant(deps: Deps, tenantId: string) {
   if (tenantId === OPERATOR_TENANT) throw conflict("The _operator tenant cannot be deleted.");
   const row = await q.updateTenant(deps.db, tenantId, { deletedAt: deps.now });
   if (!row) throw notFound(`Tenant ${tenantId}`);
+  await q.retireTenantEndpoints(deps.db, tenantId, deps.now);
 }

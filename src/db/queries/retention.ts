@@ -3,16 +3,30 @@
  */
 import type { Db } from "../client";
 
+export interface ExpiredDelivery {
+  seq: number;
+  tenant_id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  attempts: number;
+  response_status: number | null;
+  generation: number;
+  test: number;
+}
+
 /** Pending deliveries whose event is older than the cutoff fail with `expired` and get a dead letter. */
-export async function expireOldPending(db: Db, cutoff: number, now: number, limit: number): Promise<number> {
+export async function expireOldPending(db: Db, cutoff: number, now: number, limit: number): Promise<ExpiredDelivery[]> {
   const d1 = db.$client;
   const expired = await d1
     .prepare(
       `UPDATE deliveries SET status = 'failed', reason = 'expired', next_attempt_at = NULL
-       WHERE seq IN (SELECT seq FROM deliveries WHERE status = 'pending' AND created_at < ? LIMIT ?) RETURNING seq`,
+       WHERE seq IN (SELECT seq FROM deliveries WHERE status = 'pending' AND created_at < ? LIMIT ?)
+       RETURNING seq, tenant_id, endpoint_id, event_type, attempts, response_status, generation, test,
+         (SELECT id FROM events WHERE seq = deliveries.event_seq) AS event_id`,
     )
     .bind(cutoff, limit)
-    .all<{ seq: number }>();
+    .all<ExpiredDelivery>();
   if (expired.results.length) {
     await d1.batch(
       expired.results.map((r) =>
@@ -26,7 +40,7 @@ export async function expireOldPending(db: Db, cutoff: number, now: number, limi
       ),
     );
   }
-  return expired.results.length;
+  return expired.results;
 }
 
 /** Old events no pending delivery or dead letter refers to, with their deliveries and attempts. */

@@ -43,3 +43,11 @@ export async function updateTenant(
 export async function listDeletedTenants(db: Db, limit: number): Promise<TenantRow[]> {
   return db.select().from(tenants).where(isNotNull(tenants.deletedAt)).limit(limit).all();
 }
+
+/** A deleted tenant's endpoints stop at once: marked deleted, pending deliveries parked (cancelled). */
+export async function retireTenantEndpoints(db: Db, tenantId: string, now: number): Promise<void> {
+  await db.$client.batch([
+    db.$client.prepare(`UPDATE endpoints SET deleted_at = ?2 WHERE tenant_id = ?1 AND deleted_at IS NULL`).bind(tenantId, now),
+    db.$client.prepare(`UPDATE deliveries SET next_attempt_at = NULL WHERE tenant_id = ? AND status = 'pending'`).bind(tenantId),
+  ]);
+}

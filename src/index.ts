@@ -9,13 +9,14 @@ import { runRetention } from "./cron/retention";
 import { handleDeliveryBatch } from "./pipeline/deliver";
 import { handleDeliveryDeadLetters, handleFanoutDeadLetters } from "./pipeline/dead-letter";
 import { handleFanoutBatch } from "./pipeline/fanout";
+import { createPortal } from "./portal/app";
 import type { DeliverMessage, FanoutMessage, FanoutQueueMessage } from "./pipeline/messages";
 import { armSweeper } from "./pipeline/sweeper-client";
 
 export { EndpointDO } from "./endpoint-do/endpoint-do";
 export { Sweeper } from "./pipeline/sweeper";
 
-const app = createApp();
+const app = createApp().route("/portal", createPortal());
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),

@@ -3,6 +3,7 @@
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Hook } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { getConfig } from "../config";
 import { authenticateApiKey } from "../core/api-keys";
@@ -20,6 +21,10 @@ import { registerEvents } from "./events";
 import { registerEventTypes } from "./event-types";
 import { registerTenants } from "./tenants";
 import { registerHealth } from "./health";
+import { registerPortalSessions } from "./portal-sessions";
+
+/** The largest JSON body of any route but event ingest (which has MAX_PAYLOAD_BYTES). */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 
 /** Turns zod issues into the problem document's `errors`, paths like `filter.types[0]`. */
 export function issuesToErrors(issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix = ""): FieldError[] {
@@ -65,6 +70,15 @@ export function createApp(): OpenAPIHono<AppEnv> {
     return next();
   });
 
+  // Control-plane bodies (tenants, event types, endpoints, …) have no size rule of their
+  // own, and D1 refuses a row over 2 MB in production: without a cap a large metadata or
+  // schema would pass validation and then fail as a 500. Event ingest keeps its own
+  // MAX_PAYLOAD_BYTES check (it must answer 413 before parsing, streamed or not).
+  app.use("/v1/*", async function limitBody(c, next) {
+    if (c.req.method === "POST" && /^\/v1\/tenants\/[^/]+\/events\/?$/.test(c.req.path)) return next();
+    return bodyLimit({ maxSize: MAX_JSON_BODY_BYTES, onError: () => problemResponse(413, `The body is larger than ${MAX_JSON_BODY_BYTES} bytes.`) })(c, next);
+  });
+
   registerHealth(app);
   registerTenants(app);
   registerApiKeys(app);
@@ -74,6 +88,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerEvents(app);
   registerDeliveries(app);
   registerDeadLetters(app);
+  registerPortalSessions(app);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -2,6 +2,7 @@
  * @module Zod schemas shared by several resources: problems, pagination, times, ids.
  */
 import { z } from "@hono/zod-openapi";
+import { isCalendarDate } from "../core/dates";
 import { HOST_ID_PATTERN } from "../domain/ids";
 import { invalid } from "../errors";
 
@@ -44,18 +45,18 @@ export const Timestamp = z.string().openapi({ format: "date-time", example: "202
 /** An ISO-8601 instant in a query string; anything else is a 422. */
 export const IsoInstant = z
   .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), {
+  .refine((s) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && isCalendarDate(s) && !Number.isNaN(Date.parse(s)), {
     message: "must be an ISO-8601 date-time",
   })
   .transform((s) => Date.parse(s))
   .openapi({ type: "string", format: "date-time" });
 
 export const ListQuery = z.object({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(250)
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, "must be an integer from 1 to 250")
+    .transform(Number)
+    .pipe(z.number().int().min(1, "must be an integer from 1 to 250").max(250, "must be an integer from 1 to 250"))
     .default(50)
     .openapi({ type: "integer", minimum: 1, maximum: 250, default: 50 }),
   cursor: z.string().optional(),

@@ -101,6 +101,7 @@ export async function endpointStats(deps: Deps, tenantId: string, endpointId: st
   await getEndpoint(deps, tenantId, endpointId);
   const since = window.since ?? deps.now - DAY_MS;
   const until = window.until ?? deps.now + 1;
+  if (since >= until) throw invalid([{ path: "since", message: "must be before until" }]);
   const counts = await log.countByStatus(deps.db, endpointId, since, until);
   const durations = (await log.attemptDurations(deps.db, endpointId, since, until, LATENCY_SAMPLE)).sort((a, b) => a - b);
   const finished = counts.delivered + counts.failed;

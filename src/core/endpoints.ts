@@ -2,7 +2,7 @@
  * @module Endpoint verbs: create, read, list, update, delete, secrets.
  */
 import type { Deps } from "../api/context";
-import { checkCustomHeaders } from "../domain/custom-headers";
+import { checkCustomHeaders, isSendableHeaderValue } from "../domain/custom-headers";
 import { isFilterPattern, type EndpointFilter } from "../domain/filter";
 import { newId } from "../domain/ids";
 import { generateSecret, isHexProfileSecret, isStandardSecret, type SignatureProfile } from "../domain/signature";
@@ -50,6 +50,16 @@ function checkFilter(filter: EndpointFilter): FieldError[] {
   return errors;
 }
 
+/**
+ * A bearer token goes into the Authorization header as is: one fetch refuses (CR, LF, NUL)
+ * or a receiver rejects (other controls) would fail every delivery with a connection
+ * error, so it is refused here. Basic credentials are base64-encoded and always sendable.
+ */
+function checkAuth(auth: EndpointAuth | null | undefined): FieldError[] {
+  if (auth?.type !== "bearer" || isSendableHeaderValue(auth.token)) return [];
+  return [{ path: "auth.token", message: "must be printable characters (up to U+00FF) without control characters or surrounding spaces" }];
+}
+
 export function checkSecret(signature: SignatureProfile, secret: string, path = "secret"): FieldError[] {
   if (signature === "standard") {
     return isStandardSecret(secret) ? [] : [{ path, message: "must be whsec_ followed by base64 of a 24–64 byte key for signature standard" }];
@@ -94,7 +104,7 @@ export async function createEndpoint(deps: Deps, tenantId: string, input: Endpoi
     updatedAt: deps.now,
     deletedAt: null,
   };
-  const errors = [...checkRules(deps, row, !!input.auth), ...(input.secret !== undefined ? checkSecret(signature, secret) : [])];
+  const errors = [...checkRules(deps, row, !!input.auth), ...checkAuth(input.auth), ...(input.secret !== undefined ? checkSecret(signature, secret) : [])];
   if (errors.length) throw invalid(errors);
   const urlCheck = checkEndpointUrl(row.url, deps.config.allowPrivateUrls);
   if (urlCheck.ok) row.url = urlCheck.url;
@@ -143,7 +153,7 @@ export async function updateEndpoint(deps: Deps, tenantId: string, endpointId: s
       next.failingSince = null;
     }
   }
-  const errors = checkRules(deps, next, next.authType !== null);
+  const errors = [...checkRules(deps, next, next.authType !== null), ...checkAuth(patch.auth)];
   if (patch.signature !== undefined && patch.signature !== before.signature) {
     const [current] = await q.validSecrets(deps.db, endpointId, deps.now);
     if (current) errors.push(...checkSecret(next.signature, await unseal(deps.config, current.secretBox), "signature").map((e) => ({ ...e, message: `the current secret ${e.message}; rotate to a fitting secret first` })));

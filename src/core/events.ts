@@ -7,12 +7,13 @@
 import type { Deps } from "../api/context";
 import { sha256Hex } from "../domain/constant-time";
 import { HOST_ID_PATTERN, newId } from "../domain/ids";
-import { findUnsafeIntegers } from "../domain/safe-json";
+import { findOverflowingNumbers, findUnsafeIntegers } from "../domain/safe-json";
 import { AppError, conflict, invalid, notFound, type FieldError } from "../errors";
 import * as q from "../db/queries/events";
 import type { EventRow } from "../db/queries/events";
 import { armSweeper } from "../pipeline/sweeper-client";
 import { enqueueFanouts } from "../pipeline/messages";
+import { isCalendarDate } from "./dates";
 import { getEventType, isReservedType } from "./event-types";
 import { validateAgainst } from "./json-schema";
 import { getTenant } from "./tenants";
@@ -45,12 +46,16 @@ export async function parseEventBody(deps: Deps, bodyText: string) {
   }
   let occurredAt: number | null = null;
   if (b.occurred_at !== undefined && b.occurred_at !== null) {
-    if (typeof b.occurred_at !== "string" || !ISO_INSTANT.test(b.occurred_at) || Number.isNaN(Date.parse(b.occurred_at))) {
+    if (typeof b.occurred_at !== "string" || !ISO_INSTANT.test(b.occurred_at) || !isCalendarDate(b.occurred_at) || Number.isNaN(Date.parse(b.occurred_at))) {
       errors.push({ path: "occurred_at", message: "must be an ISO-8601 date-time" });
     } else occurredAt = Date.parse(b.occurred_at);
   }
   for (const path of findUnsafeIntegers(bodyText, "")) {
     errors.push({ path, message: "is an integer beyond 2^53; send it as a string" });
+  }
+  // 1e309 parses to Infinity and would be stored (and delivered) as null: refuse, never alter.
+  for (const path of findOverflowingNumbers(bodyText, "")) {
+    errors.push({ path, message: "is a number beyond the range of a double; send it as a string" });
   }
   if (errors.length) throw invalid(errors);
   const type = b.type as string;

@@ -58,14 +58,18 @@ const metaValidator = new Validator(META_SCHEMA as Schema, "2020-12", false);
 
 /** Errors that make `schema` unusable as an event type's JSON Schema (empty when fine). */
 export function checkJsonSchema(schema: unknown, path = "schema"): FieldError[] {
-  const result = metaValidator.validate(schema);
-  if (!result.valid) {
-    return result.errors
-      .filter((e) => e.keyword !== "properties" && e.keyword !== "additionalProperties")
-      .slice(0, 20)
-      .map((e) => ({ path: `${path}${pointerToPath(e.instanceLocation)}`, message: e.error }));
-  }
   try {
+    const result = metaValidator.validate(schema);
+    if (!result.valid) {
+      return result.errors
+        .filter((e) => e.keyword !== "properties" && e.keyword !== "additionalProperties")
+        .slice(0, 20)
+        .map((e) => ({ path: `${path}${pointerToPath(e.instanceLocation)}`, message: e.error }));
+    }
+    // The library compiles patternProperties keys and resolves $refs only when an instance
+    // reaches them, so a bad one would first throw while validating an event (a 500).
+    const lazy = lazyProblems(schema, schema, path);
+    if (lazy.length) return lazy.slice(0, 20);
     new Validator(schema as Schema, "2020-12", false).validate(null);
   } catch (err) {
     return [{ path, message: `is not a usable JSON Schema: ${(err as Error).message}` }];
@@ -73,9 +77,57 @@ export function checkJsonSchema(schema: unknown, path = "schema"): FieldError[] 
   return [];
 }
 
+/** patternProperties keys that are not regular expressions, and `#/…` $refs that point nowhere. */
+function lazyProblems(root: unknown, node: unknown, path: string): FieldError[] {
+  // An explicit stack: a deeply nested schema must not overflow the call stack.
+  const out: FieldError[] = [];
+  const stack: [unknown, string][] = [[node, path]];
+  while (stack.length && out.length < 20) {
+    const [n, p] = stack.pop()!;
+    if (n === null || typeof n !== "object") continue;
+    if (Array.isArray(n)) {
+      n.forEach((item, i) => stack.push([item, `${p}[${i}]`]));
+      continue;
+    }
+    const obj = n as Record<string, unknown>;
+    if (obj.patternProperties && typeof obj.patternProperties === "object") {
+      for (const key of Object.keys(obj.patternProperties)) {
+        try {
+          new RegExp(key, "u");
+        } catch {
+          out.push({ path: `${p}.patternProperties`, message: `${JSON.stringify(key)} is not a valid regular expression` });
+        }
+      }
+    }
+    if (typeof obj.$ref === "string" && obj.$ref.startsWith("#/") && resolvePointer(root, obj.$ref.slice(1)) === undefined) {
+      out.push({ path: `${p}.$ref`, message: `${obj.$ref} does not point into this schema` });
+    }
+    for (const [k, v] of Object.entries(obj)) if (k !== "enum" && k !== "const" && k !== "examples" && k !== "default") stack.push([v, `${p}.${k}`]);
+  }
+  return out;
+}
+
+function resolvePointer(root: unknown, pointer: string): unknown {
+  let at: unknown = root;
+  for (const raw of pointer.split("/").slice(1)) {
+    const key = decodeURIComponent(raw).replaceAll("~1", "/").replaceAll("~0", "~");
+    if (at === null || typeof at !== "object" || !Object.hasOwn(at, key)) return undefined;
+    at = (at as Record<string, unknown>)[key];
+  }
+  return at;
+}
+
 /** Errors of `value` against `schema`, with paths under `path`. */
 export function validateAgainst(schema: unknown, value: unknown, path: string): FieldError[] {
-  const result = cachedValidator(schema).validate(value);
+  let result: ReturnType<Validator["validate"]>;
+  try {
+    result = cachedValidator(schema).validate(value);
+  } catch (err) {
+    // A schema stored before checkJsonSchema caught its flaw, or data nested deeper than the
+    // validator's recursion can follow (a recursive schema): the data is refused, not a 500.
+    const reason = err instanceof RangeError ? "is nested too deeply to validate" : `could not be validated against the schema: ${(err as Error).message}`;
+    return [{ path, message: reason }];
+  }
   if (result.valid) return [];
   // The library reports a failing parent and then each cause; keep the causes.
   const leaves = result.errors.filter((e) => !["properties", "items", "allOf", "$ref", "prefixItems", "additionalProperties"].includes(e.keyword) || result.errors.length === 1);

@@ -194,7 +194,10 @@ export const deadLetters = sqliteTable(
   "dead_letters",
   {
     /** Public id is `dl_` + this, encoded. */
-    seq: integer("seq").primaryKey(),
+    // AUTOINCREMENT: replaying a dead letter deletes it, and a plain rowid would hand its id
+    // to the next dead letter (a retried DELETE could then remove the wrong one). Dead
+    // letters are rare, so the extra sqlite_sequence write is cheap here.
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
     tenantId: text("tenant_id").notNull(),
     endpointId: text("endpoint_id"),
     deliverySeq: integer("delivery_seq"),

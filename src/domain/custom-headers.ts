@@ -40,6 +40,15 @@ const RESERVED = new Set([
 ]);
 
 /**
+ * Whether `value` can be sent as a header value unchanged: field-value characters only
+ * (no CR, LF, NUL or other controls; nothing above U+00FF) and no leading or trailing
+ * space or tab, which fetch would trim. Used for auth tokens, whose header Switchyard builds.
+ */
+export function isSendableHeaderValue(value: string): boolean {
+  return FIELD_VALUE.test(value) && !/^[ \t]|[ \t]$/.test(value);
+}
+
+/**
  * Checks an endpoint's custom headers.
  *
  * @param opts.prefix `HEADER_PREFIX`: `x-<prefix>-*` belongs to the hex profiles

@@ -41,6 +41,21 @@ function match(pattern: RegExp, text: string, at: number): string {
  * @example findUnsafeIntegers('{"a":[1,2,9007199254740993]}') // ["data.a[2]"]
  */
 export function findUnsafeIntegers(jsonText: string, root = "data"): string[] {
+  return findNumberLiterals(jsonText, root, (literal) => !/[.eE]/.test(literal) && !Number.isSafeInteger(Number(literal)));
+}
+
+/**
+ * The paths of number literals too large for a double (`1e309`): JSON.parse makes them
+ * Infinity and JSON.stringify then writes `null`, so the event would be silently altered.
+ *
+ * @throws SyntaxError when `jsonText` is not valid JSON
+ * @example findOverflowingNumbers('{"a":1e309}') // ["data.a"]
+ */
+export function findOverflowingNumbers(jsonText: string, root = "data"): string[] {
+  return findNumberLiterals(jsonText, root, (literal) => !Number.isFinite(Number(literal)));
+}
+
+function findNumberLiterals(jsonText: string, root: string, refuse: (literal: string) => boolean): string[] {
   JSON.parse(jsonText);
   const found: string[] = [];
   // An explicit stack: deeply nested input must not overflow the call stack.
@@ -71,7 +86,7 @@ export function findUnsafeIntegers(jsonText: string, root = "data"): string[] {
       if (top?.kind === "object" && top.expectKey) top.key = JSON.parse(jsonText.slice(i, next)) as string;
     } else if (char === "-" || (char >= "0" && char <= "9")) {
       const literal = match(NUMBER, jsonText, i);
-      if (!/[.eE]/.test(literal) && !Number.isSafeInteger(Number(literal))) found.push(valuePath());
+      if (refuse(literal)) found.push(valuePath());
       next = i + literal.length;
     } else {
       next = i + (char === "f" ? "false".length : "true".length); // "null" is as long as "true"

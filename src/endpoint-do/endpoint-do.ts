@@ -27,14 +27,18 @@ export interface AdmitInput {
 /**
  * `go`: start after `waitMs` (under 1 s, served in the consumer). `later`: send the message
  * again after `delayMs` without an attempt. `park`: not this delivery's turn; it waits
- * parked in D1 and this object wakes it.
+ * parked in D1 and this object wakes it. `stale`: the message's view is out of date (its
+ * attempt was already made by another copy); drop it and change nothing.
  */
-export type AdmitVerdict = { kind: "go"; waitMs: number } | { kind: "later"; delayMs: number } | { kind: "park" };
+export type AdmitVerdict = { kind: "go"; startAt: number } | { kind: "later"; delayMs: number } | { kind: "park" } | { kind: "stale" };
 
 interface Lease {
   attemptsBefore: number;
   until: number;
 }
+
+/** Spacing added to 1/r, as a fraction of it: up to ~1/(5r) s of network jitter cannot put r + 1 arrivals in one second. */
+const RATE_MARGIN = 0.2;
 
 /** Re-check a line held back by an earlier un-fanned event this often. */
 const UNFANNED_RECHECK_MS = 1000;
@@ -43,27 +47,38 @@ export class EndpointDO extends DurableObject<Env> {
   #db = openDb(this.env.DB);
 
   async admit(input: AdmitInput): Promise<AdmitVerdict> {
-    const now = Date.now();
     this.#remember(input.endpointId);
+    if (input.inLine) {
+      // Un-fanned events first, then the head: an earlier event's fan-out commits its
+      // deliveries and `fanned_out = 1` together, so once it reads as fanned out its
+      // delivery is visible to the head query (the other order could miss both).
+      if (await earlierEventUnfanned(this.#db, input.tenantId, input.eventSeq)) {
+        // A fan-out that ran late must not be overtaken.
+        await this.#armRecheck(Date.now());
+        return { kind: "park" };
+      }
+      const head = await lineHead(this.#db, input.endpointId);
+      if (!head || head.seq !== input.seq) return { kind: "park" };
+      // Another copy of this message already ran the attempt the consumer is about to
+      // make (its lease is gone once it finished): sending again would double-send.
+      if (head.attempts !== input.attemptsBefore) return { kind: "stale" };
+    }
+    // Nothing below awaits until the lease is written. The object takes other requests
+    // while it awaits D1 above, so the lease must be checked here, after those awaits, or
+    // two copies of one message could both be admitted.
+    const now = Date.now();
     const lease = this.ctx.storage.kv.get<Lease>(`lease:${input.seq}`);
     if (lease && lease.attemptsBefore === input.attemptsBefore && lease.until > now) {
       // A duplicate of an attempt already running: look again once its lease has lapsed.
       return { kind: "later", delayMs: lease.until - now };
     }
-    if (input.inLine) {
-      const head = await lineHead(this.#db, input.endpointId);
-      if (!head || head.seq !== input.seq) return { kind: "park" };
-      if (await earlierEventUnfanned(this.#db, input.tenantId, input.eventSeq)) {
-        // A fan-out that ran late must not be overtaken.
-        await this.#armRecheck(now);
-        return { kind: "park" };
-      }
-    }
     let waitMs = 0;
     if (input.rateLimit) {
       // Spacing, not a token bucket: successive starts at least 1/r s apart means no
       // one-second window can hold more than r starts (a bucket lets 2r through).
-      const interval = 1000 / input.rateLimit;
+      // The margin absorbs the jitter between this decision and the request reaching the
+      // receiver (signing, connection setup), which can bring two starts closer than 1/r.
+      const interval = (1000 / input.rateLimit) * (1 + RATE_MARGIN);
       const last = this.ctx.storage.kv.get<number>("lastStart") ?? 0;
       const start = Math.max(now, last + interval);
       waitMs = start - now;
@@ -72,7 +87,7 @@ export class EndpointDO extends DurableObject<Env> {
       this.ctx.storage.kv.put("lastStart", start);
     }
     this.ctx.storage.kv.put(`lease:${input.seq}`, { attemptsBefore: input.attemptsBefore, until: now + waitMs + input.leaseMs } satisfies Lease);
-    return { kind: "go", waitMs };
+    return { kind: "go", startAt: now + waitMs };
   }
 
   /** The attempt admitted for `seq` is recorded; if it left the line, start the next. */

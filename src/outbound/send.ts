@@ -6,6 +6,12 @@ import type { AttemptResult } from "../domain/outcome";
 import { parseRetryAfter } from "../domain/retry-schedule";
 
 export const MAX_RESPONSE_BYTES = 4096;
+/**
+ * A 2xx keeps only its first 256 bytes (DESIGN "Storage and retention"). Capped here, in
+ * bytes and before decoding: slicing the decoded string counted UTF-16 code units, so a
+ * multi-byte answer kept up to 768 bytes, and test sends kept 4 KiB of a 2xx.
+ */
+export const MAX_SUCCESS_RESPONSE_BYTES = 256;
 
 export interface OutboundRequest {
   url: string;
@@ -52,7 +58,7 @@ export async function sendRequest(req: OutboundRequest): Promise<OutboundResult>
     const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect: "manual", signal });
     let responseBody: string | null;
     try {
-      responseBody = await readCapped(res.body, MAX_RESPONSE_BYTES);
+      responseBody = await readCapped(res.body, res.status >= 200 && res.status <= 299 ? MAX_SUCCESS_RESPONSE_BYTES : MAX_RESPONSE_BYTES);
     } catch (err) {
       if (signal.aborted) return { startedAt, durationMs: Date.now() - startedAt, result: { kind: "error", error: "timeout" }, responseBody: null };
       return { startedAt, durationMs: Date.now() - startedAt, result: { kind: "error", error: `connection: ${(err as Error).message}` }, responseBody: null };

@@ -4,7 +4,7 @@
  * itself failed, so the queue's max_retries bounds consumer failures, never attempts.
  */
 import type { Deps } from "../api/context";
-import { endpointAuth } from "../core/endpoints";
+import { endpointAuth, type EndpointAuth } from "../core/endpoints";
 import { unseal } from "../core/secrets";
 import { classifyAttempt, honouredRetryAfter } from "../domain/outcome";
 import { DEFAULT_RETRY_SCHEDULE, nextRetryWait } from "../domain/retry-schedule";
@@ -35,21 +35,36 @@ const SUCCESS_BODY_BYTES = 256;
 
 export async function handleDeliveryBatch(batch: MessageBatch<DeliverMessage>, env: Env): Promise<void> {
   const deps = pipelineDeps(env);
-  let contexts: Map<number, DeliveryContext>;
+  // Null when the shared load failed: then each message loads its own row below, so one
+  // row that cannot be read (or a D1 error) retries only its own messages. Retrying the
+  // whole batch let one poisoned delivery take every message batched with it to the DLQ.
+  let contexts: Map<number, DeliveryContext> | null;
   try {
     contexts = await loadDeliveryContexts(deps.db, batch.messages.map((m) => m.body.d), deps.now);
   } catch (err) {
-    console.error("loading deliveries failed", err);
-    batch.retryAll();
-    return;
+    console.error("loading deliveries failed; loading them one by one", err);
+    contexts = null;
   }
-  await runPool(batch.messages, MAX_CONCURRENT_SENDS, async (msg) => {
+  // Copies of one (delivery, generation) in the same batch (a retried fan-out re-sends its
+  // messages, the queue redelivers) share one context loaded before any of them ran, so
+  // running each would send the request once per copy. Run one per group; the copies
+  // share its ack or retry.
+  const groups = new Map<string, Message<DeliverMessage>[]>();
+  for (const msg of batch.messages) {
+    const key = `${msg.body.d}:${msg.body.g}`;
+    const group = groups.get(key);
+    if (group) group.push(msg);
+    else groups.set(key, [msg]);
+  }
+  await runPool([...groups.values()], MAX_CONCURRENT_SENDS, async (copies) => {
+    const msg = copies[0]!;
     try {
-      await processDelivery({ ...deps, now: Date.now() }, msg.body, contexts.get(msg.body.d));
-      msg.ack();
+      const ctx = contexts ? contexts.get(msg.body.d) : (await loadDeliveryContexts(deps.db, [msg.body.d], Date.now())).get(msg.body.d);
+      await processDelivery({ ...deps, now: Date.now() }, msg.body, ctx);
+      for (const m of copies) m.ack();
     } catch (err) {
       console.error("delivery consumer failed", msg.body, err);
-      msg.retry();
+      for (const m of copies) m.retry();
     }
   });
   await armSweeper(env, Date.now());
@@ -80,13 +95,24 @@ export async function processDelivery(deps: Deps, msg: DeliverMessage, ctx: Deli
     return;
   }
 
+  // Decrypted before asking the DO, so that after a rate-limit wait only signing and the
+  // fetch stand between the admitted start time and the real start.
+  const keys: SigningKeys = {
+    secrets: await Promise.all(ctx.secretBoxes.map((box) => unseal(deps.config, box))),
+    auth: await endpointAuth(deps, endpoint),
+  };
   const ordered = needsEndpointDO(endpoint, delivery);
   if (ordered) {
     const admitted = await gateThroughEndpointDO(deps, ctx);
     if (!admitted) return;
   }
-  await attempt(deps, ctx);
+  await attempt(deps, ctx, keys);
   if (ordered) await reportToEndpointDO(deps, ctx);
+}
+
+interface SigningKeys {
+  secrets: string[];
+  auth: EndpointAuth | null;
 }
 
 /** Fails the delivery at once, sending nothing and counting no attempt. */
@@ -104,16 +130,15 @@ async function recordWithoutAttempt(deps: Deps, ctx: DeliveryContext, reason: De
 }
 
 /** Sends one attempt and records it; returns what was written. */
-async function attempt(deps: Deps, ctx: DeliveryContext): Promise<OutcomeWrite> {
+async function attempt(deps: Deps, ctx: DeliveryContext, keys: SigningKeys): Promise<OutcomeWrite> {
   const { delivery, endpoint, event } = ctx;
   const n = delivery.attempts + 1;
-  const secrets = await Promise.all(ctx.secretBoxes.map((box) => unseal(deps.config, box)));
   const { request, loggedHeaders } = await buildRequest({
     config: deps.config,
     endpoint,
     event,
-    secrets,
-    auth: await endpointAuth(deps, endpoint),
+    secrets: keys.secrets,
+    auth: keys.auth,
     attempt: n,
     now: Date.now(),
   });

@@ -32,15 +32,22 @@ export async function gateThroughEndpointDO(deps: Deps, ctx: DeliveryContext): P
     leaseMs: endpoint.timeoutMs + LEASE_MARGIN_MS,
   });
   switch (verdict.kind) {
-    case "go":
-      if (verdict.waitMs > 0) await new Promise((r) => setTimeout(r, verdict.waitMs));
+    case "go": {
+      // Wait for the absolute start the DO reserved, not a relative delay: the time the
+      // answer took to come back must not push this start closer to the next one.
+      const wait = verdict.startAt - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       return true;
+    }
     case "later":
       // Waiting is never an attempt and never a queue retry: a new message, then ack.
       await enqueueDeliveries(deps.env.DELIVERY_QUEUE, [{ d: delivery.seq, g: delivery.generation, delaySeconds: Math.max(1, Math.ceil(verdict.delayMs / 1000)) }]);
       return false;
     case "park":
       await parkDelivery(deps.db, delivery.seq, delivery.generation);
+      return false;
+    case "stale":
+      // Not parked: the delivery may be waiting for its retry, whose message still owns it.
       return false;
   }
 }

@@ -9,18 +9,22 @@ export interface LineHead {
   eventSeq: number;
   tenantId: string;
   nextAttemptAt: number | null;
+  /** Attempts recorded so far: lets the DO tell a stale copy of a message from the live one. */
+  attempts: number;
 }
 
 /** The first pending delivery in the endpoint's line (`line_seq`, then creation order). */
 export async function lineHead(db: Db, endpointId: string): Promise<LineHead | null> {
   const r = await db.$client
     .prepare(
-      `SELECT seq, generation, event_seq, tenant_id, next_attempt_at FROM deliveries
+      `SELECT seq, generation, event_seq, tenant_id, next_attempt_at, attempts FROM deliveries
        WHERE endpoint_id = ? AND status = 'pending' AND line_seq IS NOT NULL ORDER BY line_seq, seq LIMIT 1`,
     )
     .bind(endpointId)
-    .first<{ seq: number; generation: number; event_seq: number; tenant_id: string; next_attempt_at: number | null }>();
-  return r ? { seq: r.seq, generation: r.generation, eventSeq: r.event_seq, tenantId: r.tenant_id, nextAttemptAt: r.next_attempt_at } : null;
+    .first<{ seq: number; generation: number; event_seq: number; tenant_id: string; next_attempt_at: number | null; attempts: number }>();
+  return r
+    ? { seq: r.seq, generation: r.generation, eventSeq: r.event_seq, tenantId: r.tenant_id, nextAttemptAt: r.next_attempt_at, attempts: r.attempts }
+    : null;
 }
 
 /** Whether an event of the tenant accepted before `eventSeq` is still waiting for its fan-out. */

@@ -1,0 +1,100 @@
+/**
+ * @module Portal sessions: a one-time magic link that starts a cookie session for one
+ * tenant. Only SHA-256 hashes of the link and session tokens are stored, so a dump of D1
+ * cannot be replayed as a login.
+ */
+import { and, eq, isNull } from "drizzle-orm";
+import type { Deps } from "../api/context";
+import { getTenant } from "../core/tenants";
+import { sha256Hex } from "../domain/constant-time";
+import { bytesToBase64Url } from "../domain/encoding";
+import { newId } from "../domain/ids";
+import { portalSessions } from "../db/schema";
+
+/** `expires_in` bounds of `POST /v1/tenants/{tid}/portal-sessions`, in seconds. */
+export const PORTAL_LINK_MIN_S = 60;
+export const PORTAL_LINK_MAX_S = 86_400;
+export const PORTAL_LINK_DEFAULT_S = 3600;
+
+/** What a page request knows about the signed-in viewer. */
+export interface PortalSession {
+  id: string;
+  tenantId: string;
+  readOnly: boolean;
+  csrfToken: string;
+  expiresAt: number;
+}
+
+/** The outcome of opening a magic link. */
+export type LinkRedemption =
+  | { kind: "started"; sessionToken: string; maxAgeSeconds: number }
+  | { kind: "unknown" }
+  | { kind: "used" }
+  | { kind: "expired" };
+
+/** 256 random bits, base64url: the link, session and CSRF tokens. */
+function randomToken(): string {
+  return bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/**
+ * Stores a new one-time link for a live tenant.
+ *
+ * @returns the link token (shown once, in the link's URL) and when the link expires
+ * @example await createPortalLink(deps, "acme", { expiresIn: 3600, readOnly: false })
+ */
+export async function createPortalLink(deps: Deps, tenantId: string, input: { expiresIn: number; readOnly: boolean }) {
+  await getTenant(deps, tenantId);
+  const token = randomToken();
+  const expiresAt = deps.now + input.expiresIn * 1000;
+  await deps.db.insert(portalSessions).values({
+    // A portal session is an access credential like an API key; its id never leaves D1.
+    id: newId("key", deps.now),
+    tenantId,
+    readOnly: input.readOnly,
+    linkHash: await sha256Hex(token),
+    linkExpiresAt: expiresAt,
+    usedAt: null,
+    sessionHash: null,
+    sessionExpiresAt: null,
+    csrfToken: null,
+    createdAt: deps.now,
+  });
+  return { token, expiresAt };
+}
+
+/**
+ * Opens a magic link: the first open of a live link starts a session that lasts as long
+ * as the link's own lifetime (`expires_in`); every later open is refused.
+ */
+export async function redeemPortalLink(deps: Deps, token: string): Promise<LinkRedemption> {
+  const row = await deps.db.select().from(portalSessions).where(eq(portalSessions.linkHash, await sha256Hex(token))).get();
+  if (!row) return { kind: "unknown" };
+  if (row.usedAt !== null) return { kind: "used" };
+  if (row.linkExpiresAt <= deps.now) return { kind: "expired" };
+  const tenant = await getTenant(deps, row.tenantId).catch(() => null);
+  if (!tenant) return { kind: "unknown" };
+  const sessionToken = randomToken();
+  const lifetimeMs = row.linkExpiresAt - row.createdAt;
+  // Conditional on used_at IS NULL: two opens at the same instant start one session.
+  const started = await deps.db
+    .update(portalSessions)
+    .set({ usedAt: deps.now, sessionHash: await sha256Hex(sessionToken), sessionExpiresAt: deps.now + lifetimeMs, csrfToken: randomToken() })
+    .where(and(eq(portalSessions.id, row.id), isNull(portalSessions.usedAt)))
+    .returning({ id: portalSessions.id })
+    .get();
+  if (!started) return { kind: "used" };
+  return { kind: "started", sessionToken, maxAgeSeconds: Math.floor(lifetimeMs / 1000) };
+}
+
+/** The live session a cookie token belongs to, or null (unknown, ended or expired). */
+export async function findPortalSession(deps: Deps, sessionToken: string): Promise<PortalSession | null> {
+  const row = await deps.db.select().from(portalSessions).where(eq(portalSessions.sessionHash, await sha256Hex(sessionToken))).get();
+  if (!row || row.sessionExpiresAt === null || row.sessionExpiresAt <= deps.now || row.csrfToken === null) return null;
+  return { id: row.id, tenantId: row.tenantId, readOnly: row.readOnly, csrfToken: row.csrfToken, expiresAt: row.sessionExpiresAt };
+}
+
+/** Ends a session now (sign out). */
+export async function endPortalSession(deps: Deps, sessionId: string): Promise<void> {
+  await deps.db.update(portalSessions).set({ sessionExpiresAt: deps.now }).where(eq(portalSessions.id, sessionId));
+}

@@ -46,6 +46,17 @@ export default defineConfig(async () => {
             fileParallelism: false,
           },
         },
+        {
+          test: {
+            name: "browser",
+            include: ["test/browser/**/*.test.ts"],
+            environment: "node",
+            globalSetup: ["./test/browser/global-setup.ts"],
+            testTimeout: 180_000,
+            hookTimeout: 120_000,
+            fileParallelism: false,
+          },
+        },
       ],
     },
   };

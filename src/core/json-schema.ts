@@ -77,6 +77,14 @@ export function checkJsonSchema(schema: unknown, path = "schema"): FieldError[] 
   return [];
 }
 
+/**
+ * A group that holds a quantifier and is itself quantified — `(a+)+`, `(?:\\w*)*`,
+ * `([a-z]+){2,}` — backtracks exponentially on a near miss: one event (or a tenant's test
+ * send) would pin the Worker's CPU. A heuristic: it does not see overlapping alternations.
+ */
+const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*(?:[+*]|\{\d+,\d*\})\)(?:[+*]|\{\d+,\d*\})/;
+const NESTED_QUANTIFIER_MESSAGE = "nests quantifiers (like (a+)+), which can take exponential time to match";
+
 /** patternProperties keys that are not regular expressions, and `#/…` $refs that point nowhere. */
 function lazyProblems(root: unknown, node: unknown, path: string): FieldError[] {
   // An explicit stack: a deeply nested schema must not overflow the call stack.
@@ -97,8 +105,10 @@ function lazyProblems(root: unknown, node: unknown, path: string): FieldError[] 
         } catch {
           out.push({ path: `${p}.patternProperties`, message: `${JSON.stringify(key)} is not a valid regular expression` });
         }
+        if (NESTED_QUANTIFIER.test(key)) out.push({ path: `${p}.patternProperties`, message: `${JSON.stringify(key)} ${NESTED_QUANTIFIER_MESSAGE}` });
       }
     }
+    if (typeof obj.pattern === "string" && NESTED_QUANTIFIER.test(obj.pattern)) out.push({ path: `${p}.pattern`, message: NESTED_QUANTIFIER_MESSAGE });
     if (typeof obj.$ref === "string" && obj.$ref.startsWith("#/") && resolvePointer(root, obj.$ref.slice(1)) === undefined) {
       out.push({ path: `${p}.$ref`, message: `${obj.$ref} does not point into this schema` });
     }

@@ -70,7 +70,16 @@ export function createPortal(): Hono<PortalEnv> {
   // Everything registered after this line needs a live session (the login link and the
   // assets above answer before it runs).
   portal.use("*", requireSession);
-  portal.post("*", bodyLimit({ maxSize: MAX_FORM_BYTES, onError: (c) => c.text("The form is too large.", 413) }), guardWrites);
+  const tooLarge = (c: PortalContext) => {
+    c.status(413);
+    return c.render(
+      <MessagePage heading="That is too much at once" back={notFoundBack}>
+        <p>The form you sent is larger than we accept. Go back and send less data.</p>
+      </MessagePage>,
+      { title: "Too large" },
+    );
+  };
+  portal.post("*", bodyLimit({ maxSize: MAX_FORM_BYTES, onError: tooLarge }), guardWrites);
 
   portal.post("/logout", async (c) => {
     const session = c.var.session;

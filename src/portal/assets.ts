@@ -66,6 +66,7 @@ dl.facts dd{margin:0;overflow-wrap:anywhere;min-width:0}
 .list{list-style:none;margin:0;padding:0}
 .list>li{border-top:1px solid var(--line);padding:.75rem 0}
 .list>li:first-child{border-top:0}
+.list>li>h3:first-child{margin-top:0}
 .item-head{display:flex;flex-wrap:wrap;gap:.25rem .75rem;align-items:baseline}
 .item-head a{font-weight:600;overflow-wrap:anywhere;min-width:0}
 .stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(8rem,1fr));gap:.75rem;margin:0}

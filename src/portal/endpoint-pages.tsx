@@ -343,8 +343,9 @@ export function registerEndpointPages(portal: Hono<PortalEnv>): void {
     const form = c.var.form;
     const window = field(form, "window");
     const custom = field(form, "since");
-    const since = window === "custom" || (custom && !REPLAY_WINDOWS[window]) ? localDateTime(custom, field(form, "since_tz")) : deps.now - (REPLAY_WINDOWS[window] ?? 24 * HOUR_MS);
-    if (since === null) return showEndpoint(c, id, { replay: { errors: [{ path: "since", message: "Choose the date and time to replay from." }] } }, 422);
+    // A date typed in wins over the choice of period.
+    const since = custom ? localDateTime(custom, field(form, "since_tz")) : deps.now - (REPLAY_WINDOWS[window] ?? 24 * HOUR_MS);
+    if (since === null) return showEndpoint(c, id, { replay: { errors: [{ path: "since", message: "The date and time could not be read; pick them again." }] } }, 422);
     try {
       const count = await deliveries.replayEndpoint(deps, sessionOf(c).tenantId, id, { since, status: "failed" });
       return c.redirect(`${href("/endpoints", id)}?done=replayed&count=${count}#log`, 303);

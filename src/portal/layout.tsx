@@ -7,6 +7,7 @@ import type { Child, FC, PropsWithChildren } from "hono/jsx";
 import { jsxRenderer, useRequestContext } from "hono/jsx-renderer";
 import type { FieldError } from "../errors";
 import { href, type PortalEnv } from "./context";
+import type { PortalSession } from "./sessions";
 import type { Tone } from "./words";
 
 export type NavItem = "endpoints" | "catalog" | null;
@@ -80,7 +81,7 @@ const NavLink: FC<{ to: string; current: boolean; children: Child }> = ({ to, cu
 
 /** The layout of every portal page. */
 export const renderer = jsxRenderer<PortalEnv>(({ children, title, nav }, c) => {
-  const session = (c as unknown as { var: PortalEnv["Variables"] }).var.session;
+  const session: PortalSession | undefined = c.var.session;
   return (
     <html lang="en">
       <head>

@@ -395,12 +395,11 @@ const ReplaySection: FC<{ e: EndpointRow; replay?: EndpointPageProps["replay"] }
             </option>
             <option value="7d">7 days ago</option>
             <option value="30d">30 days ago</option>
-            <option value="custom">The date below</option>
           </select>
         </div>
         <div class="row">
           <label for="replay-since">
-            Date (<span data-tz-name>UTC</span>)
+            Or since a date and time (<span data-tz-name>UTC</span>)
           </label>
           <input type="datetime-local" id="replay-since" name="since" />
           <input type="hidden" name="since_tz" value="" data-tz-for="replay-since" />

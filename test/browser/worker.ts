@@ -1,0 +1,76 @@
+/**
+ * Starts the real Worker under `wrangler dev` in a fresh local state directory (D1 migrated
+ * first), as a detached process group stopped by its own pid — the approach of
+ * test/e2e/global-setup.ts, with the vars as a parameter.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+async function waitForHealth(url: string, child: ChildProcess, deadlineMs: number): Promise<void> {
+  const start = Date.now();
+  while (Date.now() - start < deadlineMs) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error("wrangler dev did not become healthy in time");
+}
+
+export interface RunningWorker {
+  url: string;
+  stop: () => void;
+}
+
+/** Runs `wrangler dev` on 127.0.0.1 with `vars` (each passed as `--var NAME:value`). */
+export async function startWorker(vars: Record<string, string>): Promise<RunningWorker> {
+  const state = mkdtempSync(path.join(tmpdir(), "switchyard-browser-"));
+  const migrate = spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { encoding: "utf8" });
+  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
+  const port = await freePort();
+  const child = spawn(
+    "npx",
+    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--env-file", "/dev/null", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
+    { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
+  );
+  let output = "";
+  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  const stop = () => {
+    if (child.pid) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(state, { recursive: true, force: true });
+  };
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHealth(url, child, 90_000);
+  } catch (err) {
+    stop();
+    throw new Error(`${(err as Error).message}\n${output.slice(-4000)}`);
+  }
+  return { url, stop };
+}

@@ -7,11 +7,13 @@
  * - events older than RETENTION_DAYS that no pending delivery or dead letter refers to
  *   are deleted with their deliveries and attempts;
  * - dead letters older than DEAD_LETTER_DAYS are deleted;
- * - deleted endpoints and tenants have their rows purged.
+ * - deleted endpoints and tenants have their rows purged;
+ * - ended portal sessions and links that expired unused are deleted.
  */
 import type { Config } from "../config";
 import { openDb } from "../db/client";
 import type { Db } from "../db/client";
+import { purgeExpiredPortalSessions } from "../db/queries/portal-sessions";
 import * as q from "../db/queries/retention";
 import { enqueueFanouts } from "../pipeline/messages";
 import { deliveryFailedStatement, emitsDeliveryFailed, insertedEventSeqs } from "../pipeline/operational";
@@ -25,6 +27,7 @@ export interface RetentionReport {
   deadLetters: number;
   endpoints: number;
   tenants: number;
+  portalSessions: number;
 }
 
 export async function runRetention(env: Env, config: Config, now: number): Promise<RetentionReport> {
@@ -38,6 +41,7 @@ export async function runRetention(env: Env, config: Config, now: number): Promi
     deadLetters: await q.purgeOldDeadLetters(db, now - config.deadLetterDays * DAY_MS, PURGE_BATCH),
     endpoints: await q.purgeDeletedEndpoints(db, PURGE_BATCH),
     tenants: await q.purgeDeletedTenants(db, PURGE_BATCH),
+    portalSessions: await purgeExpiredPortalSessions(db, now, PURGE_BATCH),
   };
 }
 

@@ -3,13 +3,12 @@
  * tenant. Only SHA-256 hashes of the link and session tokens are stored, so a dump of D1
  * cannot be replayed as a login.
  */
-import { and, eq, isNull } from "drizzle-orm";
 import type { Deps } from "../api/context";
 import { getTenant } from "../core/tenants";
 import { sha256Hex } from "../domain/constant-time";
 import { bytesToBase64Url } from "../domain/encoding";
 import { newId } from "../domain/ids";
-import { portalSessions } from "../db/schema";
+import * as q from "../db/queries/portal-sessions";
 
 /** `expires_in` bounds of `POST /v1/tenants/{tid}/portal-sessions`, in seconds. */
 export const PORTAL_LINK_MIN_S = 60;
@@ -47,7 +46,7 @@ export async function createPortalLink(deps: Deps, tenantId: string, input: { ex
   await getTenant(deps, tenantId);
   const token = randomToken();
   const expiresAt = deps.now + input.expiresIn * 1000;
-  await deps.db.insert(portalSessions).values({
+  await q.insertPortalSession(deps.db, {
     // A portal session is an access credential like an API key; its id never leaves D1.
     id: newId("key", deps.now),
     tenantId,
@@ -68,7 +67,7 @@ export async function createPortalLink(deps: Deps, tenantId: string, input: { ex
  * as the link's own lifetime (`expires_in`); every later open is refused.
  */
 export async function redeemPortalLink(deps: Deps, token: string): Promise<LinkRedemption> {
-  const row = await deps.db.select().from(portalSessions).where(eq(portalSessions.linkHash, await sha256Hex(token))).get();
+  const row = await q.findByLinkHash(deps.db, await sha256Hex(token));
   if (!row) return { kind: "unknown" };
   if (row.usedAt !== null) return { kind: "used" };
   if (row.linkExpiresAt <= deps.now) return { kind: "expired" };
@@ -77,24 +76,24 @@ export async function redeemPortalLink(deps: Deps, token: string): Promise<LinkR
   const sessionToken = randomToken();
   const lifetimeMs = row.linkExpiresAt - row.createdAt;
   // Conditional on used_at IS NULL: two opens at the same instant start one session.
-  const started = await deps.db
-    .update(portalSessions)
-    .set({ usedAt: deps.now, sessionHash: await sha256Hex(sessionToken), sessionExpiresAt: deps.now + lifetimeMs, csrfToken: randomToken() })
-    .where(and(eq(portalSessions.id, row.id), isNull(portalSessions.usedAt)))
-    .returning({ id: portalSessions.id })
-    .get();
+  const started = await q.startSession(deps.db, row.id, {
+    usedAt: deps.now,
+    sessionHash: await sha256Hex(sessionToken),
+    sessionExpiresAt: deps.now + lifetimeMs,
+    csrfToken: randomToken(),
+  });
   if (!started) return { kind: "used" };
   return { kind: "started", sessionToken, maxAgeSeconds: Math.floor(lifetimeMs / 1000) };
 }
 
 /** The live session a cookie token belongs to, or null (unknown, ended or expired). */
 export async function findPortalSession(deps: Deps, sessionToken: string): Promise<PortalSession | null> {
-  const row = await deps.db.select().from(portalSessions).where(eq(portalSessions.sessionHash, await sha256Hex(sessionToken))).get();
+  const row = await q.findBySessionHash(deps.db, await sha256Hex(sessionToken));
   if (!row || row.sessionExpiresAt === null || row.sessionExpiresAt <= deps.now || row.csrfToken === null) return null;
   return { id: row.id, tenantId: row.tenantId, readOnly: row.readOnly, csrfToken: row.csrfToken, expiresAt: row.sessionExpiresAt };
 }
 
 /** Ends a session now (sign out). */
 export async function endPortalSession(deps: Deps, sessionId: string): Promise<void> {
-  await deps.db.update(portalSessions).set({ sessionExpiresAt: deps.now }).where(eq(portalSessions.id, sessionId));
+  await q.endSession(deps.db, sessionId, deps.now);
 }

@@ -10,7 +10,7 @@ import { handleDeliveryBatch } from "./pipeline/deliver";
 import { handleDeliveryDeadLetters, handleFanoutDeadLetters } from "./pipeline/dead-letter";
 import { handleFanoutBatch } from "./pipeline/fanout";
 import { createPortal } from "./portal/app";
-import type { DeliverMessage, FanoutMessage, FanoutQueueMessage } from "./pipeline/messages";
+import type { DeliverMessage, FanoutQueueMessage } from "./pipeline/messages";
 import { armSweeper } from "./pipeline/sweeper-client";
 
 export { EndpointDO } from "./endpoint-do/endpoint-do";
@@ -29,7 +29,7 @@ export default {
       case "deliveries":
         return handleDeliveryBatch(batch as MessageBatch<DeliverMessage>, env);
       case "fanout-dlq":
-        return handleFanoutDeadLetters(batch as MessageBatch<FanoutMessage>, env);
+        return handleFanoutDeadLetters(batch as MessageBatch<FanoutQueueMessage>, env);
       case "deliveries-dlq":
         return handleDeliveryDeadLetters(batch as MessageBatch<DeliverMessage>, env);
       default:

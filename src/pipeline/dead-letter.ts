@@ -6,15 +6,23 @@ import type { Deps } from "../api/context";
 import { deadLetterForDelivery, runBatch } from "../db/queries/deliveries";
 import { pipelineDeps } from "./deps";
 import { wakeEndpointDOs } from "./endpoint-gate";
-import { enqueueFanouts, type DeliverMessage, type FanoutMessage } from "./messages";
+import { enqueueFanouts, type DeliverMessage, type FanoutQueueMessage } from "./messages";
 import { deliveryFailedStatement, insertedEventSeqs } from "./operational";
 import { OPERATOR_TENANT } from "../core/tenants";
 
-export async function handleFanoutDeadLetters(batch: MessageBatch<FanoutMessage>, env: Env): Promise<void> {
+export async function handleFanoutDeadLetters(batch: MessageBatch<FanoutQueueMessage>, env: Env): Promise<void> {
   const deps = pipelineDeps(env);
   for (const msg of batch.messages) {
+    const body = msg.body;
+    if (body.kind !== "fanout") {
+      // A replay continuation that kept failing: its deliveries and dead letters are
+      // untouched (still failed, still replayable), so the operator re-issues the replay.
+      console.error("a replay continuation failed for good; re-issue the replay", body);
+      msg.ack();
+      continue;
+    }
     try {
-      await recordFanoutDeadLetter(deps, msg.body.e);
+      await recordFanoutDeadLetter(deps, body.e);
       msg.ack();
     } catch (err) {
       console.error("recording a fan-out dead letter failed", err);

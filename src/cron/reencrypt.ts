@@ -9,15 +9,18 @@ import { boxPrefix, decryptSecret, encryptSecret } from "../domain/secret-box";
 export const REENCRYPT_BATCH = 200;
 
 export async function reencryptSecrets(d1: D1Database, config: Config, limit = REENCRYPT_BATCH): Promise<number> {
-  const [current] = config.secretsKeys;
-  if (!current || config.secretsKeys.length < 2) return 0;
-  const prefix = `${await boxPrefix(current)}%`;
+  const [current, previous] = config.secretsKeys;
+  if (!current || !previous) return 0;
+  // Only rows sealed under the previous key: a row under any other key cannot be opened
+  // with this configuration, and selecting it ("NOT LIKE current") made every run throw
+  // on it and stall every row queued behind it.
+  const prefix = `${await boxPrefix(previous)}%`;
   const secrets = await d1
-    .prepare(`SELECT seq AS k, secret_box AS box FROM endpoint_secrets WHERE secret_box NOT LIKE ? LIMIT ?`)
+    .prepare(`SELECT seq AS k, secret_box AS box FROM endpoint_secrets WHERE secret_box LIKE ? LIMIT ?`)
     .bind(prefix, limit)
     .all<{ k: number; box: string }>();
   const auths = await d1
-    .prepare(`SELECT id AS k, auth_box AS box FROM endpoints WHERE auth_box IS NOT NULL AND auth_box NOT LIKE ? LIMIT ?`)
+    .prepare(`SELECT id AS k, auth_box AS box FROM endpoints WHERE auth_box IS NOT NULL AND auth_box LIKE ? LIMIT ?`)
     .bind(prefix, limit)
     .all<{ k: string; box: string }>();
   const stmts: D1PreparedStatement[] = [];

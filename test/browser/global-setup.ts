@@ -7,7 +7,7 @@
 import { createServer, type Server } from "node:http";
 import type { TestProject } from "vitest/node";
 import { startReceiver } from "../support/receiver";
-import { freePort, startWorker } from "./worker";
+import { freePort, startWorker } from "../support/worker";
 
 declare module "vitest" {
   export interface ProvidedContext {

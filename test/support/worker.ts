@@ -1,10 +1,16 @@
 /**
  * Starts the real Worker under `wrangler dev` in a fresh local state directory (D1 migrated
- * first), as a detached process group stopped by its own pid — the approach of
- * test/e2e/global-setup.ts, with the vars as a parameter.
+ * first), as a detached process group stopped by its own pid. Used by the e2e, browser and
+ * load suites.
+ *
+ * `wrangler dev` rebuilds and reloads the Worker whenever a source file changes, and a
+ * reload drops the local queues' in-memory messages. So the Worker runs from a snapshot of
+ * `wrangler.toml`, `src/` and `migrations/` taken at start (inside the project, so
+ * `node_modules` and `tsconfig.json` still resolve): editing the sources while a suite
+ * runs cannot lose deliveries mid-test.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -36,6 +42,16 @@ async function waitForHealth(url: string, child: ChildProcess, deadlineMs: numbe
   throw new Error("wrangler dev did not become healthy in time");
 }
 
+/** Copies what `wrangler dev` builds from into a fresh directory under `.wrangler/`. */
+function snapshotSources(): string {
+  const root = path.resolve(import.meta.dirname, "../..");
+  const parent = path.join(root, ".wrangler", "snapshots");
+  mkdirSync(parent, { recursive: true });
+  const dir = mkdtempSync(path.join(parent, "src-"));
+  for (const entry of ["wrangler.toml", "src", "migrations"]) cpSync(path.join(root, entry), path.join(dir, entry), { recursive: true });
+  return dir;
+}
+
 export interface RunningWorker {
   url: string;
   stop: () => void;
@@ -43,13 +59,22 @@ export interface RunningWorker {
 
 /** Runs `wrangler dev` on 127.0.0.1 with `vars` (each passed as `--var NAME:value`). */
 export async function startWorker(vars: Record<string, string>): Promise<RunningWorker> {
-  const state = mkdtempSync(path.join(tmpdir(), "switchyard-browser-"));
-  const migrate = spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { encoding: "utf8" });
-  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
+  const state = mkdtempSync(path.join(tmpdir(), "switchyard-worker-"));
+  const snapshot = snapshotSources();
+  const config = path.join(snapshot, "wrangler.toml");
+  const cleanUp = () => {
+    rmSync(state, { recursive: true, force: true });
+    rmSync(snapshot, { recursive: true, force: true });
+  };
+  const migrate = spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--config", config, "--persist-to", state], { encoding: "utf8" });
+  if (migrate.status !== 0) {
+    cleanUp();
+    throw new Error(`migrations failed: ${migrate.stderr}`);
+  }
   const port = await freePort();
   const child = spawn(
     "npx",
-    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--env-file", "/dev/null", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
+    ["wrangler", "dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--env-file", "/dev/null", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
     { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
   );
   let output = "";
@@ -63,7 +88,7 @@ export async function startWorker(vars: Record<string, string>): Promise<Running
         // already gone
       }
     }
-    rmSync(state, { recursive: true, force: true });
+    cleanUp();
   };
   const url = `http://127.0.0.1:${port}`;
   try {

@@ -1,0 +1,536 @@
+/**
+ * @module Bench-only Worker entry: the real handlers of src/index.ts with every binding
+ * wrapped so that one run can count what a delivery costs. Nothing in src/ changes.
+ *
+ * Counted:
+ * - D1: round trips and statements per API call (prepare/bind/first/all/run/raw/batch), and
+ *   `meta.rows_read` / `meta.rows_written` exactly as each result's meta reports them (D1
+ *   already counts index rows there). `first()` and `raw()` hide their meta from callers, so
+ *   the meta is read one layer down, at the binding's own transport call
+ *   (`_sendOrThrow` / `_queryOrThrow` of the D1 session object), which sees every statement
+ *   of every call, batch included. Each statement is attributed to a phase (ingest, fanout,
+ *   deliver, do:EndpointDO, …) through AsyncLocalStorage and to its SQL text.
+ * - Queues: messages sent per producer (and how many carried a delay), consumer batches and
+ *   messages per queue, redeliveries (`attempts > 1`), `retry()` / `ack()` calls.
+ * - Durable Objects: requests per namespace as seen by callers (stub calls), alarm and RPC
+ *   invocations as seen by the objects, and the callers' wall time per request.
+ * - Worker invocations: fetch (bench routes excluded) and one per consumer batch.
+ *
+ * Bench routes (this entry only, never deployed): GET /__bench/counters[?reset=1], POST
+ * /__bench/reset, POST /__bench/baseline (the limit: signed POSTs straight to a receiver,
+ * no D1/queue/DO), GET /__bench/d1probe (local D1 calibration), POST /__bench/sql (meta of
+ * statements on the throwaway database, for bench/write-costs.ts).
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import worker, { EndpointDO as RealEndpointDO, Sweeper as RealSweeper } from "../src/index";
+import { buildBody, contentType } from "../src/domain/payload";
+import { signRequest } from "../src/domain/signature";
+import { sendRequest } from "../src/outbound/send";
+import type { DeliverMessage, FanoutQueueMessage } from "../src/pipeline/messages";
+import { USER_AGENT } from "../src/pipeline/request";
+
+// ---------------------------------------------------------------------------------------
+// Counters (module state: in workerd the Worker and its Durable Objects share the isolate,
+// which the bench checks by comparing caller-side and object-side DO request counts).
+
+interface SqlStat {
+  phase: string;
+  sql: string;
+  executions: number;
+  rowsRead: number;
+  rowsWritten: number;
+  changes: number;
+  /** Wall ms of the round trips this statement was part of (shared by a batch's statements). */
+  waitMs: number;
+}
+
+interface PhaseStat {
+  waitMs: number;
+  roundTrips: number;
+  statements: number;
+  rowsRead: number;
+  rowsWritten: number;
+}
+
+function freshCounters() {
+  return {
+    startedAt: Date.now(),
+    invocations: { fetch: 0, benchFetch: 0, queueBatches: {} as Record<string, number>, scheduled: 0 },
+    d1: {
+      /** Calls of the binding's API (first/all/run/raw/batch/exec) per method. */
+      apiCalls: {} as Record<string, number>,
+      /** Round trips and statements seen at the transport (with meta). */
+      roundTrips: 0,
+      /** Wall ms spent waiting for D1 round trips (Date.now advances across I/O in workerd). */
+      waitMs: 0,
+      statements: 0,
+      rowsRead: 0,
+      rowsWritten: 0,
+      /** Statements whose result carried no meta (only when the transport hook is missing). */
+      statementsWithoutMeta: 0,
+      byPhase: {} as Record<string, PhaseStat>,
+      bySql: {} as Record<string, SqlStat>,
+    },
+    queues: {
+      sent: {} as Record<string, { calls: number; messages: number; delayed: number; waitMs: number }>,
+      consumed: {} as Record<string, { batches: number; messages: number; redelivered: number; acked: number; retried: number; retryAll: number }>,
+    },
+    durableObjects: {
+      /** Caller side: stub calls per namespace and method. */
+      requests: {} as Record<string, number>,
+      callerWallMs: {} as Record<string, number>,
+      /** Object side: RPC methods and alarms that ran. */
+      handled: {} as Record<string, number>,
+      constructed: {} as Record<string, number>,
+    },
+    /** Failed attempts by "status error", read from the attempt rows' bound values. */
+    failedAttempts: {} as Record<string, number>,
+    hookInstalled: false,
+  };
+}
+
+let counters = freshCounters();
+let hookInstalled = false;
+
+const bump = (rec: Record<string, number>, key: string, by = 1) => {
+  rec[key] = (rec[key] ?? 0) + by;
+};
+
+// ---------------------------------------------------------------------------------------
+// Phase attribution.
+
+const phaseStore = new AsyncLocalStorage<string>();
+const currentPhase = () => phaseStore.getStore() ?? "unknown";
+
+/** Collapses a statement to a stable key: whitespace squeezed, long VALUES lists folded. */
+function sqlKey(sql: string): string {
+  return sql
+    .replace(/\s+/g, " ")
+    .replace(/(\(\?(?:, \?)*(?:, \d+)*(?:, \?)*\))(?:, \(\?[^)]*\))+/g, "$1, …")
+    .trim()
+    .slice(0, 160);
+}
+
+interface D1Meta {
+  rows_read?: number;
+  rows_written?: number;
+  changes?: number;
+}
+
+function recordStatements(sqls: string[], results: unknown[], waitMs = 0): void {
+  const phase = currentPhase();
+  const p = (counters.d1.byPhase[phase] ??= { waitMs: 0, roundTrips: 0, statements: 0, rowsRead: 0, rowsWritten: 0 });
+  counters.d1.roundTrips++;
+  counters.d1.waitMs += waitMs;
+  p.roundTrips++;
+  p.waitMs += waitMs;
+  sqls.forEach((sql, i) => {
+    const meta = (results[i] as { meta?: D1Meta } | undefined)?.meta;
+    const read = meta?.rows_read ?? 0;
+    const written = meta?.rows_written ?? 0;
+    if (!meta) counters.d1.statementsWithoutMeta++;
+    counters.d1.statements++;
+    counters.d1.rowsRead += read;
+    counters.d1.rowsWritten += written;
+    p.statements++;
+    p.rowsRead += read;
+    p.rowsWritten += written;
+    const key = `${phase}|${sqlKey(sql)}`;
+    const s = (counters.d1.bySql[key] ??= { phase, sql: sqlKey(sql), executions: 0, rowsRead: 0, rowsWritten: 0, changes: 0, waitMs: 0 });
+    s.executions++;
+    s.waitMs += waitMs;
+    s.rowsRead += read;
+    s.rowsWritten += written;
+    s.changes += meta?.changes ?? 0;
+  });
+}
+
+type AnyFn = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * Hooks the D1 session's transport once per isolate: every first/all/run/raw/batch goes
+ * through `_sendOrThrow` (HTTP) or `_queryOrThrow` (JS RPC), whose results carry meta.
+ */
+function installD1Hook(db: D1Database): void {
+  if (hookInstalled) return;
+  // Older runtimes expose the statement's session (`stmt.dbSession`); newer ones keep it in a
+  // private field, but `withSession()` returns a session of the base class that owns both
+  // transport methods, and the database's own always-primary session inherits them.
+  const stmt = db.prepare("SELECT 1") as unknown as { dbSession?: object };
+  const session = stmt.dbSession ?? (db.withSession("first-unconstrained") as unknown as object);
+  let proto: Record<string, unknown> | null = Object.getPrototypeOf(session);
+  let patched = false;
+  while (proto && proto !== Object.prototype) {
+    const owner = proto;
+    if (Object.prototype.hasOwnProperty.call(owner, "_sendOrThrow")) {
+      const orig = owner._sendOrThrow as AnyFn;
+      owner._sendOrThrow = async function (this: unknown, endpoint: unknown, query: unknown, params: unknown, format: unknown, ...rest: unknown[]) {
+        const started = Date.now();
+        const res = await orig.call(this, endpoint, query, params, format, ...rest);
+        const sqls = Array.isArray(query) ? (query as string[]) : [query as string];
+        recordStatements(sqls, Array.isArray(res) ? res : [res], Date.now() - started);
+        return res;
+      };
+      patched = true;
+    }
+    if (Object.prototype.hasOwnProperty.call(owner, "_queryOrThrow")) {
+      const orig = owner._queryOrThrow as AnyFn;
+      owner._queryOrThrow = async function (this: unknown, request: unknown, ...rest: unknown[]) {
+        const started = Date.now();
+        const res = await orig.call(this, request, ...rest);
+        const sqls = ((request as { queries?: { sql: string }[] }).queries ?? []).map((q) => q.sql);
+        recordStatements(sqls, Array.isArray(res) ? res : [res], Date.now() - started);
+        return res;
+      };
+      patched = true;
+    }
+    proto = Object.getPrototypeOf(owner);
+  }
+  hookInstalled = patched;
+}
+
+// ---------------------------------------------------------------------------------------
+// Binding wrappers.
+
+const REAL = Symbol("real statement");
+const ATTEMPT_INSERT = /^\s*INSERT INTO attempts \(delivery_seq, n, started_at, duration_ms, response_status, response_body, error\b/;
+const SQL = Symbol("statement text");
+
+/** The D1 binding with its API calls counted (meta comes from the transport hook). */
+function wrapD1(db: D1Database, phase: string | null): D1Database {
+  installD1Hook(db);
+  const inPhase = <T>(fn: () => Promise<T>): Promise<T> => (phase && !phaseStore.getStore() ? phaseStore.run(phase, fn) : fn());
+  const counted = <T>(method: string, fn: () => Promise<T>, results?: (r: T) => unknown[], sqls?: string[]): Promise<T> => {
+    bump(counters.d1.apiCalls, method);
+    return inPhase(async () => {
+      const r = await fn();
+      // Without the hook, count what the results tell (first/raw carry no meta).
+      if (!hookInstalled && sqls) recordStatements(sqls, results ? results(r) : []);
+      return r;
+    });
+  };
+  const wrapStmt = (real: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    const w = {
+      [REAL]: real,
+      [SQL]: sql,
+      bind: (...values: unknown[]) => {
+        // Why attempts fail (the outcome statement's status and error), for the report.
+        if (ATTEMPT_INSERT.test(sql)) {
+          const status = values[4] as number | null;
+          if (status === null || status < 200 || status >= 300) bump(counters.failedAttempts, `${status ?? "no response"} ${String(values[6] ?? "")}`.trim());
+        }
+        return wrapStmt(real.bind(...values), sql);
+      },
+      first: (col?: string) => counted("first", () => (col === undefined ? real.first() : real.first(col)), undefined, [sql]),
+      all: () => counted("all", () => real.all(), (r) => [r], [sql]),
+      run: () => counted("run", () => real.run(), (r) => [r], [sql]),
+      raw: (opts?: { columnNames?: boolean }) => counted("raw", () => real.raw(opts as { columnNames: true }), undefined, [sql]),
+    };
+    return w as unknown as D1PreparedStatement;
+  };
+  const unwrap = (s: D1PreparedStatement): D1PreparedStatement => (s as unknown as Record<symbol, D1PreparedStatement>)[REAL] ?? s;
+  const sqlOf = (s: D1PreparedStatement) => (s as unknown as Record<symbol, string | undefined>)[SQL] ?? "(unknown)";
+  const w = {
+    prepare: (sql: string) => wrapStmt(db.prepare(sql), sql),
+    batch: (stmts: D1PreparedStatement[]) =>
+      counted(
+        "batch",
+        () => db.batch(stmts.map(unwrap)),
+        (r) => r,
+        stmts.map(sqlOf),
+      ),
+    exec: (sql: string) => counted("exec", () => db.exec(sql)),
+    withSession: (...a: Parameters<D1Database["withSession"]>) => db.withSession(...a),
+    dump: () => db.dump(),
+  };
+  return w as unknown as D1Database;
+}
+
+function wrapQueue(q: Queue, name: string): Queue {
+  const sent = () => (counters.queues.sent[name] ??= { calls: 0, messages: 0, delayed: 0, waitMs: 0 });
+  const w = {
+    send: async (body: unknown, opts?: QueueSendOptions) => {
+      const s = sent();
+      s.calls++;
+      s.messages++;
+      if (opts?.delaySeconds) s.delayed++;
+      const started = Date.now();
+      try {
+        return await q.send(body, opts);
+      } finally {
+        s.waitMs += Date.now() - started;
+      }
+    },
+    sendBatch: async (msgs: Iterable<MessageSendRequest>, opts?: QueueSendBatchOptions) => {
+      const list = [...msgs];
+      const s = sent();
+      s.calls++;
+      s.messages += list.length;
+      s.delayed += list.filter((m) => (m.delaySeconds ?? opts?.delaySeconds ?? 0) > 0).length;
+      const started = Date.now();
+      try {
+        return await q.sendBatch(list, opts);
+      } finally {
+        s.waitMs += Date.now() - started;
+      }
+    },
+  };
+  return w as unknown as Queue;
+}
+
+/** A Durable Object namespace whose stubs count every call (one call = one DO request). */
+function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>, name: string): DurableObjectNamespace<T> {
+  const wrapStub = (stub: DurableObjectStub<T>) =>
+    new Proxy(stub as object, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof prop !== "string" || prop === "then" || typeof v !== "function") return v;
+        return (...args: unknown[]) => {
+          bump(counters.durableObjects.requests, `${name}.${prop}`);
+          const started = Date.now();
+          // Reflect.apply: `.apply` on an RPC stub would itself be a remote method name.
+          const r = Reflect.apply(v as (...a: unknown[]) => unknown, target, args);
+          // A plain promise: property reads on an RPC promise would be pipelined remote calls.
+          const p = Promise.resolve(r);
+          const done = () => bump(counters.durableObjects.callerWallMs, name, Date.now() - started);
+          p.then(done, done);
+          return p;
+        };
+      },
+    }) as DurableObjectStub<T>;
+  const w = {
+    idFromName: (n: string) => ns.idFromName(n),
+    idFromString: (s: string) => ns.idFromString(s),
+    newUniqueId: (o?: DurableObjectNamespaceNewUniqueIdOptions) => ns.newUniqueId(o),
+    get: (id: DurableObjectId, o?: DurableObjectNamespaceGetDurableObjectOptions) => wrapStub(ns.get(id, o)),
+    getByName: (n: string, o?: DurableObjectNamespaceGetDurableObjectOptions) => wrapStub(ns.getByName(n, o)),
+    jurisdiction: (j: DurableObjectJurisdiction) => ns.jurisdiction(j),
+  };
+  return w as unknown as DurableObjectNamespace<T>;
+}
+
+const wrappedEnvs = new WeakMap<object, Env>();
+
+/** Env with every binding counted; `phase` pins D1 attribution (the DOs' own env). */
+function wrapEnv(env: Env, phase: string | null = null): Env {
+  if (phase === null) {
+    const cached = wrappedEnvs.get(env);
+    if (cached) return cached;
+  }
+  const w: Env = {
+    ...env,
+    DB: wrapD1(env.DB, phase),
+    FANOUT_QUEUE: wrapQueue(env.FANOUT_QUEUE, "fanout"),
+    DELIVERY_QUEUE: wrapQueue(env.DELIVERY_QUEUE, "deliveries"),
+    ENDPOINT_DO: wrapNamespace(env.ENDPOINT_DO, "ENDPOINT_DO"),
+    SWEEPER: wrapNamespace(env.SWEEPER, "SWEEPER"),
+  };
+  if (phase === null) wrappedEnvs.set(env, w);
+  return w;
+}
+
+function wrapBatch<B>(batch: MessageBatch<B>, queueName: string): MessageBatch<B> {
+  const c = (counters.queues.consumed[queueName] ??= { batches: 0, messages: 0, redelivered: 0, acked: 0, retried: 0, retryAll: 0 });
+  c.batches++;
+  c.messages += batch.messages.length;
+  c.redelivered += batch.messages.filter((m) => m.attempts > 1).length;
+  const messages = batch.messages.map((m) => ({
+    get id() {
+      return m.id;
+    },
+    get timestamp() {
+      return m.timestamp;
+    },
+    get body() {
+      return m.body;
+    },
+    get attempts() {
+      return m.attempts;
+    },
+    ack: () => {
+      c.acked++;
+      m.ack();
+    },
+    retry: (o?: QueueRetryOptions) => {
+      c.retried++;
+      m.retry(o);
+    },
+  }));
+  return {
+    queue: batch.queue,
+    messages,
+    ackAll: () => {
+      c.acked += messages.length;
+      batch.ackAll();
+    },
+    retryAll: (o?: QueueRetryOptions) => {
+      c.retryAll++;
+      batch.retryAll(o);
+    },
+  } as unknown as MessageBatch<B>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Durable Objects: the real classes, given a counted env, each method run in its phase.
+
+type Ctor = abstract new (ctx: DurableObjectState, env: Env) => object;
+
+function instrumentDO<C extends Ctor>(Base: C, label: string): C {
+  // @ts-expect-error -- a mixin over an abstract constructor
+  class Instrumented extends Base {
+    constructor(ctx: DurableObjectState, env: Env) {
+      super(ctx, wrapEnv(env, `do:${label}`));
+      bump(counters.durableObjects.constructed, label);
+    }
+  }
+  const names = new Set<string>();
+  for (let p: object | null = Base.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const n of Object.getOwnPropertyNames(p)) {
+      if (n !== "constructor" && typeof Object.getOwnPropertyDescriptor(p, n)?.value === "function") names.add(n);
+    }
+  }
+  for (const n of names) {
+    const orig = (Base.prototype as Record<string, unknown>)[n] as ((...a: unknown[]) => unknown) | undefined;
+    if (typeof orig !== "function") continue;
+    Object.defineProperty(Instrumented.prototype, n, {
+      configurable: true,
+      writable: true,
+      value: function (this: unknown, ...args: unknown[]) {
+        const phase = `do:${label}`;
+        if (phaseStore.getStore() === phase) return orig.apply(this, args); // a nested call (alarm → sweep)
+        bump(counters.durableObjects.handled, `${label}.${n}`);
+        return phaseStore.run(phase, () => orig.apply(this, args));
+      },
+    });
+  }
+  return Instrumented as unknown as C;
+}
+
+export const EndpointDO = instrumentDO(RealEndpointDO, "EndpointDO");
+export const Sweeper = instrumentDO(RealSweeper, "Sweeper");
+
+// ---------------------------------------------------------------------------------------
+// The limit: the same signing and sending code, no D1, queue or Durable Object in the way.
+
+interface BaselineInput {
+  url: string;
+  n: number;
+  secret: string;
+  dataJson: string;
+  type: string;
+  idPrefix: string;
+  concurrency?: number;
+}
+
+async function runBaseline(input: BaselineInput): Promise<{ ok: number; failed: number; ms: number }> {
+  const started = Date.now();
+  let ok = 0;
+  let failed = 0;
+  let next = 0;
+  const limit = Math.min(input.concurrency ?? 6, 6);
+  const lanes = Array.from({ length: Math.min(limit, input.n) }, async () => {
+    while (next < input.n) {
+      const i = next++;
+      const id = `${input.idPrefix}-${i}`;
+      const body = buildBody("standard", { id, type: input.type, dataJson: input.dataJson, timestamp: new Date().toISOString() }, "/switchyard");
+      const signed = await signRequest({
+        profile: "standard",
+        secrets: [input.secret],
+        eventId: id,
+        eventType: input.type,
+        timestampSec: Math.floor(Date.now() / 1000),
+        attempt: 1,
+        body,
+        prefix: "Switchyard",
+      });
+      const sent = await sendRequest({
+        url: input.url,
+        method: "POST",
+        headers: { "user-agent": USER_AGENT, "content-type": contentType("standard"), ...signed },
+        body,
+        timeoutMs: 15_000,
+      });
+      if (sent.result.kind === "response" && sent.result.status >= 200 && sent.result.status < 300) ok++;
+      else failed++;
+    }
+  });
+  await Promise.all(lanes);
+  return { ok, failed, ms: Date.now() - started };
+}
+
+// ---------------------------------------------------------------------------------------
+// The entry.
+
+function phaseOfRequest(req: Request): string {
+  const url = new URL(req.url);
+  return req.method === "POST" && /^\/v1\/tenants\/[^/]+\/events$/.test(url.pathname) ? "ingest" : "api";
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/__bench/")) {
+      counters.invocations.benchFetch++;
+      if (url.pathname === "/__bench/counters") {
+        installD1Hook(env.DB);
+        const out = { ...counters, hookInstalled, now: Date.now() };
+        if (url.searchParams.get("reset") === "1") counters = freshCounters();
+        return Response.json(out);
+      }
+      if (url.pathname === "/__bench/reset" && request.method === "POST") {
+        counters = freshCounters();
+        return Response.json({ ok: true });
+      }
+      if (url.pathname === "/__bench/d1probe") {
+        // Calibration of the local D1: round trips of a trivial read and a no-op write,
+        // `concurrency` at a time; runs outside every phase, so it is never counted.
+        const n = Number(url.searchParams.get("n") ?? 200);
+        const concurrency = Number(url.searchParams.get("concurrency") ?? 1);
+        const kind = url.searchParams.get("kind") ?? "read";
+        const sql = kind === "write" ? "UPDATE tenants SET updated_at = updated_at WHERE id = '_operator'" : "SELECT 1 AS one";
+        const started = Date.now();
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (next++ < n) await env.DB.prepare(sql).run();
+          }),
+        );
+        const ms = Date.now() - started;
+        return Response.json({ kind, n, concurrency, ms, perSecond: (n * 1000) / ms });
+      }
+      if (url.pathname === "/__bench/sql" && request.method === "POST") {
+        // bench/write-costs.ts: runs statements one by one on the bench's throwaway database
+        // and answers each one's meta (rows written as D1 counts them). Never counted.
+        const { statements } = (await request.json()) as { statements: string[] };
+        const out: { sql: string; rowsWritten: number; rowsRead: number; changes: number; error?: string }[] = [];
+        for (const sql of statements) {
+          try {
+            const r = await env.DB.prepare(sql).run();
+            out.push({ sql, rowsWritten: r.meta.rows_written ?? 0, rowsRead: r.meta.rows_read ?? 0, changes: r.meta.changes ?? 0 });
+          } catch (err) {
+            out.push({ sql, rowsWritten: 0, rowsRead: 0, changes: 0, error: (err as Error).message });
+          }
+        }
+        return Response.json(out);
+      }
+      if (url.pathname === "/__bench/baseline" && request.method === "POST") {
+        return Response.json(await runBaseline((await request.json()) as BaselineInput));
+      }
+      return new Response("no such bench route", { status: 404 });
+    }
+    counters.invocations.fetch++;
+    return phaseStore.run(phaseOfRequest(request), () => worker.fetch(request, wrapEnv(env), ctx));
+  },
+
+  async queue(batch, env) {
+    const name = batch.queue.replace(/^switchyard-/, "");
+    bump(counters.invocations.queueBatches, name);
+    const phase = name === "deliveries" ? "deliver" : name;
+    return phaseStore.run(phase, () => worker.queue(wrapBatch(batch, name), wrapEnv(env)));
+  },
+
+  async scheduled(controller, env) {
+    counters.invocations.scheduled++;
+    return phaseStore.run("scheduled", () => worker.scheduled(controller, wrapEnv(env)));
+  },
+} satisfies ExportedHandler<Env, FanoutQueueMessage | DeliverMessage>;

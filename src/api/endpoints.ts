@@ -3,6 +3,7 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as endpoints from "../core/endpoints";
+import { ENDPOINT_LIMITS as L } from "../core/endpoints";
 import { resumeEndpointIfNeeded } from "../pipeline/resume";
 import type { EndpointRow } from "../db/queries/endpoints";
 import { deps, requireTenant, type AppEnv } from "./context";
@@ -23,7 +24,7 @@ const Url = z.string().min(1).max(2048);
 
 const EndpointFields = {
   url: Url,
-  description: z.string().max(1000).optional(),
+  description: z.string().max(L.descriptionMax).optional(),
   filter: Filter.nullable().optional(),
   method: z.enum(["POST", "PUT"]).optional(),
   headers: z.record(z.string(), z.string()).nullable().optional(),
@@ -31,9 +32,9 @@ const EndpointFields = {
   format: z.enum(["standard", "cloudevents"]).optional(),
   signature: z.enum(["standard", "hmac-sha256-hex", "timestamped-hex"]).optional(),
   ordering: z.enum(["none", "fifo"]).optional(),
-  rate_limit: z.number().int().min(1).max(250).nullable().optional(),
-  timeout_ms: z.number().int().min(1000).max(30_000).optional(),
-  retry_schedule: z.array(z.number().int().min(1).max(86_400)).max(20).nullable().optional(),
+  rate_limit: z.number().int().min(1).max(L.rateLimitMax).nullable().optional(),
+  timeout_ms: z.number().int().min(L.timeoutMinMs).max(L.timeoutMaxMs).optional(),
+  retry_schedule: z.array(z.number().int().min(1).max(L.retryWaitMaxS)).max(L.retryEntriesMax).nullable().optional(),
 };
 
 const EndpointCreate = z.strictObject({

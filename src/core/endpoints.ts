@@ -34,6 +34,36 @@ export interface EndpointInput {
 
 export type EndpointPatch = Partial<Omit<EndpointInput, "secret">>;
 
+/** Bounds of an endpoint's fields: the API schemas and the portal's forms read them from here. */
+export const ENDPOINT_LIMITS = {
+  descriptionMax: 1000,
+  rateLimitMax: 250,
+  timeoutMinMs: 1000,
+  timeoutMaxMs: 30_000,
+  retryEntriesMax: 20,
+  retryWaitMaxS: 86_400,
+} as const;
+
+/** The bounds above, checked here too so every caller (API, portal) gets one set of rules. */
+function checkLimits(e: Pick<EndpointRow, "description" | "rateLimit" | "timeoutMs" | "retrySchedule">): FieldError[] {
+  const L = ENDPOINT_LIMITS;
+  const errors: FieldError[] = [];
+  if (e.description.length > L.descriptionMax) errors.push({ path: "description", message: `must be at most ${L.descriptionMax} characters` });
+  if (e.rateLimit !== null && (!Number.isInteger(e.rateLimit) || e.rateLimit < 1 || e.rateLimit > L.rateLimitMax)) {
+    errors.push({ path: "rate_limit", message: `must be an integer from 1 to ${L.rateLimitMax}, or null` });
+  }
+  if (!Number.isInteger(e.timeoutMs) || e.timeoutMs < L.timeoutMinMs || e.timeoutMs > L.timeoutMaxMs) {
+    errors.push({ path: "timeout_ms", message: `must be an integer from ${L.timeoutMinMs} to ${L.timeoutMaxMs}` });
+  }
+  if (e.retrySchedule !== null) {
+    if (e.retrySchedule.length > L.retryEntriesMax) errors.push({ path: "retry_schedule", message: `must have at most ${L.retryEntriesMax} entries` });
+    e.retrySchedule.forEach((s, i) => {
+      if (!Number.isInteger(s) || s < 1 || s > L.retryWaitMaxS) errors.push({ path: `retry_schedule[${i}]`, message: `must be an integer from 1 to ${L.retryWaitMaxS}` });
+    });
+  }
+  return errors;
+}
+
 const normalizeFilter = (f: Partial<EndpointFilter> | null | undefined): EndpointFilter => ({
   types: f?.types ?? [],
   exclude: f?.exclude ?? [],
@@ -68,8 +98,12 @@ export function checkSecret(signature: SignatureProfile, secret: string, path = 
 }
 
 /** Everything about an endpoint that the API validates beyond its shape. */
-function checkRules(deps: Deps, e: Pick<EndpointRow, "url" | "filter" | "headers">, hasAuth: boolean): FieldError[] {
-  const errors: FieldError[] = [];
+function checkRules(
+  deps: Deps,
+  e: Pick<EndpointRow, "url" | "filter" | "headers" | "description" | "rateLimit" | "timeoutMs" | "retrySchedule">,
+  hasAuth: boolean,
+): FieldError[] {
+  const errors: FieldError[] = checkLimits(e);
   const url = checkEndpointUrl(e.url, deps.config.allowPrivateUrls);
   if (!url.ok) errors.push({ path: "url", message: url.message });
   errors.push(...checkFilter(e.filter));

@@ -2,7 +2,7 @@
  * @module The portal's HTML forms as values: reading a submitted form, turning the
  * endpoint form into the same input the API takes, and back. Pure: no context, no I/O.
  */
-import type { EndpointAuth, EndpointInput } from "../core/endpoints";
+import { ENDPOINT_LIMITS as L, type EndpointAuth, type EndpointInput } from "../core/endpoints";
 import type { EndpointRow } from "../db/queries/endpoints";
 import type { FieldError } from "../errors";
 import { scheduleEntry } from "./words";
@@ -147,8 +147,8 @@ export function parseRetrySchedule(text: string): Parsed<number[] | null> {
     if (!m) return { ok: false, error: `"${part}" is not a wait such as 30 s, 5 min or 2 h` };
     out.push(Number(m[1]) * UNIT_SECONDS[m[2] ?? "s"]!);
   }
-  if (out.length > 20) return { ok: false, error: "at most 20 retries" };
-  if (out.some((s) => s < 1 || s > 86_400)) return { ok: false, error: "each wait must be between 1 second and 1 day" };
+  if (out.length > L.retryEntriesMax) return { ok: false, error: `at most ${L.retryEntriesMax} retries` };
+  if (out.some((s) => s < 1 || s > L.retryWaitMaxS)) return { ok: false, error: "each wait must be between 1 second and 1 day" };
   return { ok: true, value: out };
 }
 
@@ -179,7 +179,7 @@ export function endpointInput(v: EndpointFormValues): { input: EndpointInput & {
 
   if (!v.url) fail("url", "Enter the URL that should receive the webhooks.");
   else if (v.url.length > 2048) fail("url", "The URL is too long (at most 2048 characters).");
-  if (v.description.length > 1000) fail("description", "The description is too long (at most 1000 characters).");
+  if (v.description.length > L.descriptionMax) fail("description", `The description is too long (at most ${L.descriptionMax} characters).`);
 
   const patterns = splitList(v.patterns);
   const exclude = splitList(v.exclude);
@@ -206,10 +206,12 @@ export function endpointInput(v: EndpointFormValues): { input: EndpointInput & {
   let rateLimit: number | null = null;
   if (v.rateLimit) {
     rateLimit = Number(v.rateLimit);
-    if (!Number.isInteger(rateLimit) || rateLimit < 1 || rateLimit > 250) fail("rate_limit", "The rate limit is a whole number from 1 to 250 per second, or empty for none.");
+    if (!Number.isInteger(rateLimit) || rateLimit < 1 || rateLimit > L.rateLimitMax) fail("rate_limit", `The rate limit is a whole number from 1 to ${L.rateLimitMax} per second, or empty for none.`);
   }
   const timeoutS = v.timeoutS ? Number(v.timeoutS) : 15;
-  if (!Number.isFinite(timeoutS) || timeoutS < 1 || timeoutS > 30) fail("timeout_s", "The timeout is between 1 and 30 seconds.");
+  if (!Number.isFinite(timeoutS) || timeoutS * 1000 < L.timeoutMinMs || timeoutS * 1000 > L.timeoutMaxMs) {
+    fail("timeout_s", `The timeout is between ${L.timeoutMinMs / 1000} and ${L.timeoutMaxMs / 1000} seconds.`);
+  }
 
   const schedule = parseRetrySchedule(v.retrySchedule);
   if (!schedule.ok) fail("retry_schedule", `Retry schedule: ${schedule.error}.`);

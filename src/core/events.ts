@@ -92,9 +92,8 @@ export async function ingestEvent(deps: Deps, tenantId: string, bodyText: string
     return { status: 200, event: existing };
   };
 
-  const existing = await findExisting();
-  if (existing) return repeat(existing);
-
+  // Insert first (ON CONFLICT DO NOTHING RETURNING): a first post costs one round trip, and
+  // only a repeat, which inserts nothing, looks up the row it collided with.
   const inserted = await q.insertEvent(deps.db, {
     id: parsed.id ?? newId("evt", deps.now),
     tenantId,
@@ -108,7 +107,7 @@ export async function ingestEvent(deps: Deps, tenantId: string, bodyText: string
     test: false,
   });
   if (!inserted) {
-    // A concurrent first post won the unique index: answer as a repeat of it.
+    // A repeat, or a concurrent first post that won the unique index: answer as a repeat of it.
     const winner = await findExisting();
     if (!winner) throw conflict("An event with this id already exists.");
     return repeat(winner);

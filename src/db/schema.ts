@@ -6,7 +6,7 @@
  * and a TEXT key costs an extra autoindex row on each insert.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const tenants = sqliteTable(
   "tenants",
@@ -138,7 +138,12 @@ export type DeliveryReason =
 export const deliveries = sqliteTable(
   "deliveries",
   {
-    /** Public id is `dlv_` + this, encoded (domain/ids seqId). */
+    /**
+     * Public id is `dlv_` + this, encoded (domain/ids seqId). Derived, never auto-assigned:
+     * `event_seq * 65536 + i` (i = the endpoint's place in the event's matched list sorted by
+     * endpoint id; a test send is `event_seq * 65536`), so an event's deliveries are the key
+     * range [e * 65536, (e + 1) * 65536) and need no (event_seq, endpoint_id) index.
+     */
     seq: integer("seq").primaryKey(),
     tenantId: text("tenant_id").notNull(),
     endpointId: text("endpoint_id").notNull(),
@@ -161,19 +166,25 @@ export const deliveries = sqliteTable(
     createdAt: integer("created_at").notNull(),
   },
   (t) => [
-    uniqueIndex("deliveries_event_endpoint").on(t.eventSeq, t.endpointId),
     // The log, newest first by (created_at, seq) — seq is the implicit last column — and
     // the stats window, counted by index range without scanning older history.
     index("deliveries_endpoint_created").on(t.endpointId, t.createdAt),
-    index("deliveries_endpoint_status_created").on(t.endpointId, t.status, t.createdAt),
-    index("deliveries_due").on(t.nextAttemptAt).where(sql`status = 'pending' AND next_attempt_at IS NOT NULL`),
+    // Status first: one index serves the log's status filter and stats (status, endpoint_id,
+    // created_at), the FIFO line head (status = 'pending', endpoint_id) and the Sweeper's
+    // overdue scan (the status = 'pending' range, next_attempt_at filtered).
+    index("deliveries_status_endpoint_created").on(t.status, t.endpointId, t.createdAt),
   ],
 );
 
+/**
+ * Keyed by (delivery_seq, n) and stored WITHOUT ROWID: one row written per attempt (the
+ * b-tree row is the key), where a rowid table plus a unique index wrote two. Drizzle cannot
+ * express WITHOUT ROWID, so migration 0004_attempts_without_rowid adds it by hand; keep it
+ * there if this table is ever regenerated.
+ */
 export const attempts = sqliteTable(
   "attempts",
   {
-    seq: integer("seq").primaryKey(),
     deliverySeq: integer("delivery_seq").notNull(),
     n: integer("n").notNull(),
     startedAt: integer("started_at").notNull(),
@@ -187,7 +198,7 @@ export const attempts = sqliteTable(
     /** Headers as sent, with auth values and signatures redacted. */
     requestHeaders: text("request_headers", { mode: "json" }).$type<Record<string, string>>().notNull(),
   },
-  (t) => [uniqueIndex("attempts_delivery_n").on(t.deliverySeq, t.n)],
+  (t) => [primaryKey({ columns: [t.deliverySeq, t.n] })],
 );
 
 export const deadLetters = sqliteTable(

@@ -2,14 +2,15 @@
  * @module The fan-out consumer: one event → one delivery per matching endpoint.
  *
  * Matching, pause and disable are evaluated here, when the fan-out runs. Deliveries
- * and `fanned_out = 1` are written in one transaction; the unique (event, endpoint)
- * index makes a redelivered message add nothing.
+ * and `fanned_out = 1` are written in one transaction, conditional on the event being
+ * still un-fanned, so a redelivered message adds nothing. Delivery keys are derived:
+ * `event seq * 65536 + i`, i the endpoint's place among the matched endpoints by id.
  */
 import type { Deps } from "../api/context";
 import { getEventType } from "../core/event-types";
 import { matchesFilter } from "../domain/filter";
 import { allLiveEndpoints } from "../db/queries/endpoints";
-import { insertDeliveriesAndMarkFannedOut, untriedDeliveriesOfEvent, type NewDelivery } from "../db/queries/deliveries";
+import { deliverySeqOf, insertDeliveriesAndMarkFannedOut, MAX_FANOUT, untriedDeliveriesOfEvent, type NewDelivery } from "../db/queries/deliveries";
 import { findEventBySeq } from "../db/queries/events";
 import { lineEndpointsOfEvent } from "../db/queries/fifo";
 import { pipelineDeps } from "./deps";
@@ -18,6 +19,7 @@ import { continueReplay } from "../core/deliveries";
 import { continueDeadLetterReplay } from "../core/dead-letters";
 import { enqueueDeliveries, type FanoutMessage, type FanoutQueueMessage } from "./messages";
 import { armSweeper } from "./sweeper-client";
+import { recordFanoutDeadLetter } from "./dead-letter";
 
 export async function handleFanoutBatch(batch: MessageBatch<FanoutQueueMessage>, env: Env): Promise<void> {
   for (const msg of batch.messages) {
@@ -50,13 +52,22 @@ export async function fanOutEvent(deps: Deps, msg: FanoutMessage, messageAttempt
   }
   const group = (await getEventType(deps, event.type).catch(() => undefined))?.group ?? null;
   const endpoints = await allLiveEndpoints(deps.db, event.tenantId);
+  // Sorted by id: a delivery's key is the event's seq * 65536 + its endpoint's place here.
+  const matched = endpoints
+    .filter((endpoint) => endpoint.status !== "paused" && matchesFilter(endpoint.filter, event.type, group)) // paused: nothing is created
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  if (matched.length > MAX_FANOUT) {
+    // Refused (docs/decisions.md): the keys of one event hold at most 65 535 deliveries.
+    console.error("fan-out refused: too many matching endpoints", { event: event.seq, matched: matched.length });
+    await recordFanoutDeadLetter(deps, event.seq);
+    return;
+  }
   const rows: NewDelivery[] = [];
-  for (const endpoint of endpoints) {
-    if (endpoint.status === "paused") continue; // events that fire while paused create nothing
-    if (!matchesFilter(endpoint.filter, event.type, group)) continue;
+  for (const [i, endpoint] of matched.entries()) {
     const disabled = endpoint.status === "disabled";
     const fifo = endpoint.ordering === "fifo";
     rows.push({
+      seq: deliverySeqOf(event.seq, i),
       tenantId: event.tenantId,
       endpointId: endpoint.id,
       eventSeq: event.seq,

@@ -144,7 +144,7 @@ async function rowsOf(b: World): Promise<string> {
     q("SELECT * FROM endpoint_secrets WHERE endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = ?) ORDER BY seq", b.tenantId),
     q("SELECT * FROM events WHERE tenant_id = ? ORDER BY seq", b.tenantId),
     q("SELECT * FROM deliveries WHERE tenant_id = ? ORDER BY seq", b.tenantId),
-    q("SELECT * FROM attempts WHERE delivery_seq IN (SELECT seq FROM deliveries WHERE tenant_id = ?) ORDER BY seq", b.tenantId),
+    q("SELECT * FROM attempts WHERE delivery_seq IN (SELECT seq FROM deliveries WHERE tenant_id = ?) ORDER BY delivery_seq, n", b.tenantId),
     q("SELECT * FROM dead_letters WHERE tenant_id = ? ORDER BY seq", b.tenantId),
     q("SELECT * FROM portal_sessions WHERE tenant_id = ? ORDER BY id", b.tenantId),
   ]);

@@ -49,6 +49,23 @@ export interface DeliveryContext {
 
 type Raw = Record<string, unknown>;
 
+/** Delivery keys per event: a delivery's seq is `eventSeq * DELIVERY_KEYS_PER_EVENT + i`. */
+export const DELIVERY_KEYS_PER_EVENT = 65536;
+/** The widest fan-out an event may have (docs/decisions.md): i runs 0 … MAX_FANOUT - 1. */
+export const MAX_FANOUT = 65535;
+
+/** The key of the event's i-th delivery (i-th matched endpoint by id). */
+export function deliverySeqOf(eventSeq: number, i: number): number {
+  if (!Number.isInteger(i) || i < 0 || i >= MAX_FANOUT) throw new RangeError(`fan-out position ${i} is out of range`);
+  return eventSeq * DELIVERY_KEYS_PER_EVENT + i;
+}
+
+/**
+ * SQL for "the deliveries of event `param`", as a primary-key range. `status` is compared
+ * with a unary + in callers so the planner takes the key range, not the status index.
+ */
+export const EVENT_RANGE = (col: string, param: string) => `${col} >= ${param} * ${DELIVERY_KEYS_PER_EVENT} AND ${col} < (${param} + 1) * ${DELIVERY_KEYS_PER_EVENT}`;
+
 export const DELIVERY_COLUMNS =
   "d.seq, d.tenant_id, d.endpoint_id, d.event_seq, d.event_type, d.status, d.reason, d.attempts, d.run_start, d.generation, d.next_attempt_at, d.last_attempt_at, d.response_status, d.line_seq, d.test, d.created_at";
 
@@ -273,6 +290,8 @@ export async function hasScheduledDeliveries(db: Db): Promise<boolean> {
 }
 
 export interface NewDelivery {
+  /** {@link deliverySeqOf} */
+  seq: number;
   tenantId: string;
   endpointId: string;
   eventSeq: number;
@@ -286,12 +305,14 @@ export interface NewDelivery {
 }
 
 /** Bound parameters per inserted delivery row. */
-const INSERT_COLUMNS = 11;
+const INSERT_COLUMNS = 12;
 
 /**
  * Inserts an event's deliveries and marks it fanned out, in one transaction (multi-row
- * inserts chunked under D1's 100 bound parameters). The unique (event, endpoint) index
- * makes a redelivered fan-out add nothing. Returns the rows this call inserted.
+ * inserts chunked under D1's 100 bound parameters). Every insert runs only while the event
+ * is still un-fanned, so a redelivered fan-out adds nothing and the derived keys are never
+ * reused; a key conflict can only come from a concurrent duplicate (ignored). Returns the
+ * rows this call inserted.
  */
 export async function insertDeliveriesAndMarkFannedOut(
   db: Db,
@@ -301,18 +322,19 @@ export async function insertDeliveriesAndMarkFannedOut(
 ): Promise<{ seq: number; generation: number; status: string; endpointId: string }[]> {
   const d1 = db.$client;
   const stmts: D1PreparedStatement[] = [];
-  const perStatement = Math.floor(100 / INSERT_COLUMNS);
+  const perStatement = Math.floor((100 - 1) / INSERT_COLUMNS);
   for (let i = 0; i < rows.length; i += perStatement) {
     const chunk = rows.slice(i, i + perStatement);
-    const values = chunk.map(() => "(?, ?, ?, ?, ?, ?, 0, 0, 1, ?, ?, ?, ?, ?)").join(", ");
-    const params = chunk.flatMap((r) => [r.tenantId, r.endpointId, r.eventSeq, r.eventType, r.status, r.reason, r.nextAttemptAt, r.lineSeq, r.test ? 1 : 0, r.createdAt, null]);
+    const values = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, 0, 0, 1, ?, ?, ?, ?, ?)").join(", ");
+    const params = chunk.flatMap((r) => [r.seq, r.tenantId, r.endpointId, r.eventSeq, r.eventType, r.status, r.reason, r.nextAttemptAt, r.lineSeq, r.test ? 1 : 0, r.createdAt, null]);
     stmts.push(
       d1
         .prepare(
-          `INSERT INTO deliveries (tenant_id, endpoint_id, event_seq, event_type, status, reason, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at, response_status)
-           VALUES ${values} ON CONFLICT DO NOTHING RETURNING seq, generation, status, endpoint_id`,
+          `INSERT INTO deliveries (seq, tenant_id, endpoint_id, event_seq, event_type, status, reason, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at, response_status)
+           SELECT * FROM (VALUES ${values}) WHERE EXISTS (SELECT 1 FROM events WHERE seq = ? AND fanned_out = 0)
+           ON CONFLICT DO NOTHING RETURNING seq, generation, status, endpoint_id`,
         )
-        .bind(...params),
+        .bind(...params, eventSeq),
     );
   }
   const inserts = stmts.length;
@@ -324,10 +346,10 @@ export async function insertDeliveriesAndMarkFannedOut(
             `INSERT INTO dead_letters (tenant_id, endpoint_id, delivery_seq, event_seq, event_id, event_type, reason, attempts, last_response_status, queue, created_at)
              SELECT d.tenant_id, d.endpoint_id, d.seq, d.event_seq, e.id, d.event_type, d.reason, 0, NULL, NULL, ?3
              FROM deliveries d JOIN events e ON e.seq = d.event_seq
-             WHERE d.event_seq = ?1 AND d.endpoint_id = ?2 AND d.status = 'failed'
+             WHERE d.seq = ?1 AND d.endpoint_id = ?2 AND d.status = 'failed'
              ON CONFLICT DO NOTHING`,
           )
-          .bind(eventSeq, r.endpointId, now),
+          .bind(r.seq, r.endpointId, now),
       );
     }
   }
@@ -342,13 +364,13 @@ export async function insertDeliveriesAndMarkFannedOut(
 /** Pending, never-attempted, scheduled deliveries of an event: re-sent when a fan-out is retried. */
 export async function untriedDeliveriesOfEvent(db: Db, eventSeq: number): Promise<{ d: number; g: number }[]> {
   const { results } = await db.$client
-    .prepare(`SELECT seq, generation FROM deliveries WHERE event_seq = ? AND status = 'pending' AND attempts = 0 AND next_attempt_at IS NOT NULL`)
+    .prepare(`SELECT seq, generation FROM deliveries WHERE ${EVENT_RANGE("seq", "?1")} AND +status = 'pending' AND attempts = 0 AND next_attempt_at IS NOT NULL`)
     .bind(eventSeq)
     .all<{ seq: number; generation: number }>();
   return results.map((r) => ({ d: r.seq, g: r.generation }));
 }
 
-/** Stores a test send's event (never listed) and its delivery, parked; returns their seqs. */
+/** Stores a test send's event (never listed) and its delivery (seq = event seq * 65536), parked; returns their seqs. */
 export async function insertTestDelivery(
   db: Db,
   row: { eventId: string; tenantId: string; endpointId: string; type: string; data: string; now: number },
@@ -363,8 +385,8 @@ export async function insertTestDelivery(
       .bind(row.eventId, row.tenantId, row.type, row.data, row.now),
     d1
       .prepare(
-        `INSERT INTO deliveries (tenant_id, endpoint_id, event_seq, event_type, status, reason, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at)
-         SELECT ?1, ?2, seq, ?3, 'pending', NULL, 0, 0, 1, NULL, NULL, 1, ?4 FROM events WHERE tenant_id = ?1 AND id = ?5 RETURNING seq`,
+        `INSERT INTO deliveries (seq, tenant_id, endpoint_id, event_seq, event_type, status, reason, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at)
+         SELECT seq * ${DELIVERY_KEYS_PER_EVENT}, ?1, ?2, seq, ?3, 'pending', NULL, 0, 0, 1, NULL, NULL, 1, ?4 FROM events WHERE tenant_id = ?1 AND id = ?5 RETURNING seq`,
       )
       .bind(row.tenantId, row.endpointId, row.type, row.now, row.eventId),
   ]);

@@ -4,6 +4,7 @@
 import { and, asc, desc, eq, gte, lt, sql } from "drizzle-orm";
 import type { Db } from "../client";
 import { deliveries, events } from "../schema";
+import { DELIVERY_KEYS_PER_EVENT } from "./deliveries";
 
 export type EventRow = typeof events.$inferSelect;
 export type NewEvent = typeof events.$inferInsert;
@@ -61,7 +62,8 @@ export async function deliveriesOfEvent(db: Db, eventSeq: number) {
   return db
     .select({ seq: deliveries.seq, endpointId: deliveries.endpointId, status: deliveries.status, attempts: deliveries.attempts })
     .from(deliveries)
-    .where(eq(deliveries.eventSeq, eventSeq))
+    // An event's deliveries are a key range (seq = event seq * 65536 + i): no event_seq index.
+    .where(and(gte(deliveries.seq, eventSeq * DELIVERY_KEYS_PER_EVENT), lt(deliveries.seq, (eventSeq + 1) * DELIVERY_KEYS_PER_EVENT)))
     .orderBy(asc(deliveries.seq))
     .all();
 }

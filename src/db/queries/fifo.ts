@@ -2,6 +2,7 @@
  * @module FIFO line queries, used by EndpointDO.
  */
 import type { Db } from "../client";
+import { EVENT_RANGE } from "./deliveries";
 
 export interface LineHead {
   seq: number;
@@ -60,7 +61,7 @@ export async function hasLine(db: Db, endpointId: string): Promise<boolean> {
 /** Endpoints with a pending FIFO delivery for this event (to wake after a retried fan-out). */
 export async function lineEndpointsOfEvent(db: Db, eventSeq: number): Promise<string[]> {
   const { results } = await db.$client
-    .prepare(`SELECT endpoint_id FROM deliveries WHERE event_seq = ? AND status = 'pending' AND line_seq IS NOT NULL`)
+    .prepare(`SELECT endpoint_id FROM deliveries WHERE ${EVENT_RANGE("seq", "?1")} AND +status = 'pending' AND line_seq IS NOT NULL`)
     .bind(eventSeq)
     .all<{ endpoint_id: string }>();
   return results.map((r) => r.endpoint_id);

@@ -4,7 +4,7 @@
  */
 import type { Db } from "../client";
 import type { DeliveryStatus } from "../schema";
-import { DELIVERY_COLUMNS, toDeliveryRow, type DeliveryRow } from "./deliveries";
+import { DELIVERY_COLUMNS, DELIVERY_KEYS_PER_EVENT, toDeliveryRow, type DeliveryRow } from "./deliveries";
 
 export interface DeliveryListItem extends DeliveryRow {
   eventId: string;
@@ -20,7 +20,7 @@ export interface DeliveryFilter {
   limit: number;
 }
 
-/** The endpoint's log, newest first by (created_at, seq): the (endpoint_id[, status], created_at) indexes, seq implicit. */
+/** The endpoint's log, newest first by (created_at, seq): the (endpoint_id, created_at) and (status, endpoint_id, created_at) indexes, seq implicit. */
 export function deliveryListQuery(tenantId: string, endpointId: string, f: DeliveryFilter): { sql: string; params: unknown[] } {
   const where = ["d.endpoint_id = ?", "d.tenant_id = ?"];
   const params: unknown[] = [endpointId, tenantId];
@@ -146,8 +146,8 @@ export async function replayCandidates(
   const { results } = await db.$client
     .prepare(
       `SELECT d.seq, d.generation, d.event_seq FROM deliveries d JOIN events e ON e.seq = d.event_seq
-       WHERE d.endpoint_id = ? AND d.tenant_id = ? AND d.status = ? AND d.test = 0 AND e.created_at >= ? AND e.created_at < ? AND d.event_seq > ?
-       ORDER BY d.event_seq LIMIT ?`,
+       WHERE d.endpoint_id = ? AND d.tenant_id = ? AND d.status = ? AND d.test = 0 AND e.created_at >= ? AND e.created_at < ? AND d.seq >= (? + 1) * ${DELIVERY_KEYS_PER_EVENT}
+       ORDER BY d.seq LIMIT ?`,
     )
     .bind(endpointId, tenantId, f.status, f.since, f.until, f.afterEventSeq, f.limit)
     .all<{ seq: number; generation: number; event_seq: number }>();
@@ -169,7 +169,7 @@ export async function countReplayCandidates(db: Db, tenantId: string, endpointId
 export async function countByStatus(db: Db, endpointId: string, since: number, until: number): Promise<Record<DeliveryStatus, number>> {
   const { results } = await db.$client
     .prepare(
-      `SELECT status, COUNT(*) AS n FROM deliveries INDEXED BY deliveries_endpoint_status_created
+      `SELECT status, COUNT(*) AS n FROM deliveries INDEXED BY deliveries_status_endpoint_created
        WHERE endpoint_id = ? AND status IN ('pending', 'delivered', 'failed') AND created_at >= ? AND created_at < ? AND test = 0 GROUP BY status`,
     )
     .bind(endpointId, since, until)

@@ -2,6 +2,7 @@
  * @module Retention and purge statements, each bounded by `limit`.
  */
 import type { Db } from "../client";
+import { EVENT_RANGE } from "./deliveries";
 
 export interface ExpiredDelivery {
   seq: number;
@@ -50,7 +51,7 @@ export async function purgeOldEvents(db: Db, cutoff: number, limit: number): Pro
   const { results } = await d1
     .prepare(
       `SELECT seq FROM events e WHERE created_at < ?
-         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status = 'pending')
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE ${EVENT_RANGE("d.seq", "e.seq")} AND +d.status = 'pending')
          AND NOT EXISTS (SELECT 1 FROM dead_letters x WHERE x.event_seq = e.seq)
        ORDER BY seq LIMIT ?`,
     )
@@ -59,8 +60,9 @@ export async function purgeOldEvents(db: Db, cutoff: number, limit: number): Pro
   if (!results.length) return 0;
   const seqs = JSON.stringify(results.map((r) => r.seq));
   await d1.batch([
-    d1.prepare(`DELETE FROM attempts WHERE delivery_seq IN (SELECT seq FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?)))`).bind(seqs),
-    d1.prepare(`DELETE FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?))`).bind(seqs),
+    // An event's deliveries are a key range (seq = event seq * 65536 + i).
+    d1.prepare(`DELETE FROM attempts WHERE delivery_seq IN (SELECT d.seq FROM json_each(?) j JOIN deliveries d ON ${EVENT_RANGE("d.seq", "j.value")})`).bind(seqs),
+    d1.prepare(`DELETE FROM deliveries WHERE seq IN (SELECT d.seq FROM json_each(?) j JOIN deliveries d ON ${EVENT_RANGE("d.seq", "j.value")})`).bind(seqs),
     d1.prepare(`DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))`).bind(seqs),
   ]);
   return results.length;

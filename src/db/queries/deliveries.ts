@@ -69,6 +69,18 @@ export const EVENT_RANGE = (col: string, param: string) => `${col} >= ${param} *
 export const DELIVERY_COLUMNS =
   "d.seq, d.tenant_id, d.endpoint_id, d.event_seq, d.event_type, d.status, d.reason, d.attempts, d.run_start, d.generation, d.next_attempt_at, d.last_attempt_at, d.response_status, d.line_seq, d.test, d.created_at";
 
+/** The event part of a row selected with `e.id AS ev_id, e.type AS ev_type, …` (see LOAD_SQL). */
+export function toDeliveryEvent(r: Raw): DeliveryEvent {
+  return {
+    seq: r.event_seq as number,
+    id: r.ev_id as string,
+    type: r.ev_type as string,
+    data: r.ev_data as string,
+    occurredAt: (r.ev_occurred_at as number | null) ?? null,
+    createdAt: r.ev_created_at as number,
+  };
+}
+
 export function toDeliveryRow(r: Raw): DeliveryRow {
   return {
     seq: r.seq as number,
@@ -141,14 +153,7 @@ export async function loadDeliveryContexts(db: Db, seqs: number[], now: number):
     if (!r) continue;
     out.set(r.seq as number, {
       delivery: toDeliveryRow(r),
-      event: {
-        seq: r.event_seq as number,
-        id: r.ev_id as string,
-        type: r.ev_type as string,
-        data: r.ev_data as string,
-        occurredAt: (r.ev_occurred_at as number | null) ?? null,
-        createdAt: r.ev_created_at as number,
-      },
+      event: toDeliveryEvent(r),
       endpoint: toEndpointRow(r),
       secretBoxes: JSON.parse(r.secret_boxes as string) as string[],
     });

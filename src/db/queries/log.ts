@@ -4,7 +4,7 @@
  */
 import type { Db } from "../client";
 import type { DeliveryStatus } from "../schema";
-import { DELIVERY_COLUMNS, DELIVERY_KEYS_PER_EVENT, toDeliveryRow, type DeliveryRow } from "./deliveries";
+import { DELIVERY_COLUMNS, DELIVERY_KEYS_PER_EVENT, toDeliveryRow, toDeliveryEvent, type AttemptRecord, type DeliveryRow } from "./deliveries";
 
 export interface DeliveryListItem extends DeliveryRow {
   eventId: string;
@@ -49,7 +49,7 @@ export async function listDeliveries(db: Db, tenantId: string, endpointId: strin
 export async function findDelivery(db: Db, tenantId: string, seq: number) {
   const r = await db.$client
     .prepare(
-      `SELECT ${DELIVERY_COLUMNS}, e.id AS event_id, e.type AS ev_type, e.data AS ev_data, e.occurred_at AS ev_occurred_at, e.created_at AS ev_created_at
+      `SELECT ${DELIVERY_COLUMNS}, e.id AS event_id, e.id AS ev_id, e.type AS ev_type, e.data AS ev_data, e.occurred_at AS ev_occurred_at, e.created_at AS ev_created_at
        FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.seq = ? AND d.tenant_id = ?`,
     )
     .bind(seq, tenantId)
@@ -57,29 +57,12 @@ export async function findDelivery(db: Db, tenantId: string, seq: number) {
   if (!r) return undefined;
   return {
     delivery: { ...toDeliveryRow(r), eventId: r.event_id as string },
-    event: {
-      seq: r.event_seq as number,
-      id: r.event_id as string,
-      type: r.ev_type as string,
-      data: r.ev_data as string,
-      occurredAt: (r.ev_occurred_at as number | null) ?? null,
-      createdAt: r.ev_created_at as number,
-    },
+    event: toDeliveryEvent(r),
   };
 }
 
-export interface AttemptRow {
-  n: number;
-  startedAt: number;
-  durationMs: number;
-  responseStatus: number | null;
-  responseBody: string | null;
-  error: string | null;
-  location: string | null;
-  requestMethod: string;
-  requestUrl: string;
-  requestHeaders: Record<string, string>;
-}
+/** An attempt as the log keeps it (the shape the consumer records). */
+export type AttemptRow = AttemptRecord;
 
 export async function attemptsOf(db: Db, deliverySeq: number): Promise<AttemptRow[]> {
   const { results } = await db.$client

@@ -6,6 +6,7 @@
  */
 import type { Deps } from "../api/context";
 import { constantTimeEqual, sha256Hex } from "../domain/constant-time";
+import { bytesToBase64Url } from "../domain/encoding";
 import { newId } from "../domain/ids";
 import { notFound } from "../errors";
 import type { Db } from "../db/client";
@@ -13,8 +14,7 @@ import * as q from "../db/queries/api-keys";
 import { getTenant } from "./tenants";
 
 function randomToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
 export async function createApiKey(deps: Deps, tenantId: string, name: string) {

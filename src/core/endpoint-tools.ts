@@ -10,7 +10,7 @@ import { insertTestDelivery, outcomeStatements, runBatch } from "../db/queries/d
 import { validSecrets } from "../db/queries/endpoints";
 import * as log from "../db/queries/log";
 import { sendRequest } from "../outbound/send";
-import { buildRequest } from "../pipeline/request";
+import { attemptRecordOf, buildRequest } from "../pipeline/request";
 import { endpointAuth, getEndpoint } from "./endpoints";
 import { getEventType } from "./event-types";
 import { validateAgainst } from "./json-schema";
@@ -62,29 +62,17 @@ export async function sendTestEvent(deps: Deps, tenantId: string, endpointId: st
   });
   const sent = await sendRequest(request);
   const verdict = classifyAttempt(sent.result);
-  const status = sent.result.kind === "response" ? sent.result.status : null;
-  const error = sent.result.kind === "error" ? sent.result.error : null;
+  const attempt = attemptRecordOf(1, sent, request, loggedHeaders);
   await runBatch(
     deps.db,
     outcomeStatements(deps.db, {
       ...base,
-      attempt: {
-        n: 1,
-        startedAt: sent.startedAt,
-        durationMs: sent.durationMs,
-        responseStatus: status,
-        responseBody: sent.responseBody,
-        error,
-        location: sent.result.kind === "response" ? sent.result.location : null,
-        requestMethod: request.method,
-        requestUrl: request.url,
-        requestHeaders: loggedHeaders,
-      },
+      attempt,
       status: verdict.outcome === "success" ? "delivered" : "failed",
       reason: verdict.outcome === "success" ? null : verdict.outcome === "final" ? "non_retryable_status" : "retries_exhausted",
     }),
   );
-  return { deliverySeq, responseStatus: status, durationMs: sent.durationMs, error, responseBody: sent.responseBody };
+  return { deliverySeq, responseStatus: attempt.responseStatus, durationMs: attempt.durationMs, error: attempt.error, responseBody: attempt.responseBody };
 }
 
 /** Most recent attempt durations sampled for the latency percentiles. */

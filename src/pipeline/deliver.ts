@@ -14,7 +14,6 @@ import {
   outcomeStatements,
   parkDelivery,
   runBatch,
-  type AttemptRecord,
   type DeliveryContext,
   type OutcomeWrite,
 } from "../db/queries/deliveries";
@@ -25,13 +24,11 @@ import { pipelineDeps, runPool } from "./deps";
 import { gateThroughEndpointDO, needsEndpointDO, reportToEndpointDO, wakeEndpointDOs } from "./endpoint-gate";
 import { enqueueDeliveries, enqueueFanouts, type DeliverMessage } from "./messages";
 import { deliveryFailedStatement, emitsDeliveryFailed, insertedEventSeqs } from "./operational";
-import { buildRequest } from "./request";
+import { attemptRecordOf, buildRequest } from "./request";
 import { armSweeper } from "./sweeper-client";
 
 /** A Worker invocation holds at most 6 outbound connections. */
 const MAX_CONCURRENT_SENDS = 6;
-/** Stored response bytes: 4 KiB of a failure, 256 bytes of a success. */
-const SUCCESS_BODY_BYTES = 256;
 
 export async function handleDeliveryBatch(batch: MessageBatch<DeliverMessage>, env: Env): Promise<void> {
   const deps = pipelineDeps(env);
@@ -129,8 +126,8 @@ async function recordWithoutAttempt(deps: Deps, ctx: DeliveryContext, reason: De
   });
 }
 
-/** Sends one attempt and records it; returns what was written. */
-async function attempt(deps: Deps, ctx: DeliveryContext, keys: SigningKeys): Promise<OutcomeWrite> {
+/** Sends one attempt and records it. */
+async function attempt(deps: Deps, ctx: DeliveryContext, keys: SigningKeys): Promise<void> {
   const { delivery, endpoint, event } = ctx;
   const n = delivery.attempts + 1;
   const { request, loggedHeaders } = await buildRequest({
@@ -144,21 +141,8 @@ async function attempt(deps: Deps, ctx: DeliveryContext, keys: SigningKeys): Pro
   });
   const sent = await sendRequest(request);
   const verdict = classifyAttempt(sent.result);
-  const status = sent.result.kind === "response" ? sent.result.status : null;
-  const record_: AttemptRecord = {
-    n,
-    startedAt: sent.startedAt,
-    durationMs: sent.durationMs,
-    responseStatus: status,
-    responseBody: verdict.outcome === "success" ? (sent.responseBody?.slice(0, SUCCESS_BODY_BYTES) ?? null) : sent.responseBody,
-    error: sent.result.kind === "error" ? sent.result.error : null,
-    location: sent.result.kind === "response" ? sent.result.location : null,
-    requestMethod: request.method,
-    requestUrl: request.url,
-    requestHeaders: loggedHeaders,
-  };
   const now = Date.now();
-  const base = { deliverySeq: delivery.seq, generation: delivery.generation, attemptsBefore: delivery.attempts, attempt: record_, now };
+  const base = { deliverySeq: delivery.seq, generation: delivery.generation, attemptsBefore: delivery.attempts, attempt: attemptRecordOf(n, sent, request, loggedHeaders), now };
   let write: OutcomeWrite;
   if (verdict.outcome === "success") {
     write = { ...base, status: "delivered", reason: null, nextAttemptAt: null };
@@ -176,19 +160,19 @@ async function attempt(deps: Deps, ctx: DeliveryContext, keys: SigningKeys): Pro
         ? { ...base, status: "failed", reason: "retries_exhausted", nextAttemptAt: null }
         : { ...base, status: "pending", reason: null, nextAttemptAt: now + Math.round(wait * 1000) };
   }
-  await record({ ...deps, now }, ctx, write, verdict.outcome === "success");
-  return write;
+  await record({ ...deps, now }, ctx, write);
 }
 
 /**
  * Writes the attempt and outcome (one transaction), then sends what follows from it:
  * the retry message, operational events, auto-disable.
  */
-async function record(deps: Deps, ctx: DeliveryContext, write: OutcomeWrite, succeeded = false): Promise<void> {
+async function record(deps: Deps, ctx: DeliveryContext, write: OutcomeWrite): Promise<void> {
   const { delivery, endpoint, event } = ctx;
   const d1 = deps.db.$client;
   const stmts = outcomeStatements(deps.db, write);
   const attempted = write.attempt !== null;
+  const succeeded = write.status === "delivered";
   const failedAttempt = attempted && !succeeded;
   if (succeeded && endpoint.failingSince !== null) {
     stmts.push(d1.prepare(`UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`).bind(endpoint.id));

@@ -1,6 +1,7 @@
 /**
  * @module Queue message bodies: ids only, never payloads (the queue is a trigger, D1 the store).
  */
+import { queueDelaySeconds } from "../domain/retry-schedule";
 
 /** Fan out one event: `e` is the event's seq. */
 export interface FanoutMessage {
@@ -39,7 +40,6 @@ export interface DeadLetterReplayMessage {
 /** The fan-out queue also carries replay continuations: both are control work, not sends. */
 export type FanoutQueueMessage = FanoutMessage | ReplayMessage | DeadLetterReplayMessage;
 
-export const MAX_DELAY_SECONDS = 86_400;
 
 /** Sends delivery messages, at most 100 per sendBatch call. */
 export async function enqueueDeliveries(queue: Queue, items: { d: number; g: number; delaySeconds?: number }[]): Promise<void> {
@@ -47,7 +47,7 @@ export async function enqueueDeliveries(queue: Queue, items: { d: number; g: num
     await queue.sendBatch(
       items.slice(i, i + 100).map(({ d, g, delaySeconds }) => ({
         body: { kind: "deliver", d, g } satisfies DeliverMessage,
-        ...(delaySeconds ? { delaySeconds: Math.min(Math.max(0, Math.ceil(delaySeconds)), MAX_DELAY_SECONDS) } : {}),
+        ...(delaySeconds ? { delaySeconds: queueDelaySeconds(delaySeconds) } : {}),
       })),
     );
   }

@@ -4,11 +4,13 @@
  */
 import type { Config } from "../config";
 import type { EndpointAuth } from "../core/endpoints";
+import { bytesToBase64, utf8 } from "../domain/encoding";
 import { buildBody, contentType } from "../domain/payload";
 import { signRequest } from "../domain/signature";
 import type { EndpointRow } from "../db/queries/endpoints";
 import type { DeliveryEvent } from "../db/queries/deliveries";
-import type { OutboundRequest } from "../outbound/send";
+import type { AttemptRecord } from "../db/queries/deliveries";
+import type { OutboundRequest, OutboundResult } from "../outbound/send";
 
 export const USER_AGENT = "Switchyard/0.1.0";
 export const REDACTED = "[redacted]";
@@ -24,8 +26,7 @@ export function bodyFor(config: Config, endpoint: Pick<EndpointRow, "format">, e
 
 function authHeader(auth: EndpointAuth): string {
   if (auth.type === "bearer") return `Bearer ${auth.token}`;
-  const bytes = new TextEncoder().encode(`${auth.username}:${auth.password}`);
-  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
+  return `Basic ${bytesToBase64(utf8(`${auth.username}:${auth.password}`))}`;
 }
 
 /** The request to send and its headers as the log keeps them (auth and signatures redacted). */
@@ -62,4 +63,20 @@ export async function buildRequest(input: {
     Object.entries(headers).map(([k, v]) => [k, k.toLowerCase() === "authorization" || k.toLowerCase() === signatureHeader ? REDACTED : v]),
   );
   return { request: { url: endpoint.url, method: endpoint.method, headers, body, timeoutMs: endpoint.timeoutMs }, loggedHeaders };
+}
+
+/** What the log keeps of one sent attempt (response bodies are already capped by outbound/send). */
+export function attemptRecordOf(n: number, sent: OutboundResult, request: OutboundRequest, loggedHeaders: Record<string, string>): AttemptRecord {
+  return {
+    n,
+    startedAt: sent.startedAt,
+    durationMs: sent.durationMs,
+    responseStatus: sent.result.kind === "response" ? sent.result.status : null,
+    responseBody: sent.responseBody,
+    error: sent.result.kind === "error" ? sent.result.error : null,
+    location: sent.result.kind === "response" ? sent.result.location : null,
+    requestMethod: request.method,
+    requestUrl: request.url,
+    requestHeaders: loggedHeaders,
+  };
 }

@@ -48,6 +48,22 @@ export const Time: FC<{ ms: number | null }> = ({ ms }) =>
 
 export const Badge: FC<{ tone: Tone; children: Child }> = ({ tone, children }) => <span class={`badge tone-${tone}`}>{children}</span>;
 
+/** A page's flash messages: a notice (status) and a problem (alert), each only when set. */
+export const Flash: FC<{ notice?: string | null; problem?: string | null }> = ({ notice, problem }) => (
+  <>
+    {notice && (
+      <p class="notice" role="status">
+        {notice}
+      </p>
+    )}
+    {problem && (
+      <p class="problem" role="alert">
+        {problem}
+      </p>
+    )}
+  </>
+);
+
 /** A form's problems as a summary; each field also shows its own beside it. */
 export const Problems: FC<{ errors: FieldError[]; detail?: string }> = ({ errors, detail }) =>
   errors.length || detail ? (

@@ -1,7 +1,7 @@
 /**
  * @module Tenant rows.
  */
-import { and, desc, eq, isNotNull, isNull, lt } from "drizzle-orm";
+import { and, desc, eq, isNull, lt } from "drizzle-orm";
 import type { Db } from "../client";
 import { tenants } from "../schema";
 
@@ -37,11 +37,6 @@ export async function updateTenant(
   patch: Partial<Pick<TenantRow, "name" | "metadata" | "updatedAt" | "deletedAt">>,
 ): Promise<TenantRow | undefined> {
   return db.update(tenants).set(patch).where(and(eq(tenants.id, tenantId), isNull(tenants.deletedAt))).returning().get();
-}
-
-/** Tenants whose delete is waiting to be purged. */
-export async function listDeletedTenants(db: Db, limit: number): Promise<TenantRow[]> {
-  return db.select().from(tenants).where(isNotNull(tenants.deletedAt)).limit(limit).all();
 }
 
 /** A deleted tenant's endpoints stop at once: marked deleted, pending deliveries parked (cancelled). */

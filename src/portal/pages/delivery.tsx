@@ -6,7 +6,7 @@ import type { FC } from "hono/jsx";
 import type { EndpointRow } from "../../db/queries/endpoints";
 import type { AttemptRow, DeliveryListItem } from "../../db/queries/log";
 import { href } from "../context";
-import { Badge, PostForm, Time } from "../layout";
+import { Badge, Flash, PostForm, Time } from "../layout";
 import { attemptError, deliveryState, httpStatus, reasonWords } from "../words";
 
 export interface DeliveryPageProps {
@@ -84,16 +84,7 @@ export const DeliveryPage: FC<DeliveryPageProps> = (p) => {
         <Badge tone={state.tone}>{state.label}</Badge>
         {d.test && <Badge tone="off">Test</Badge>}
       </h1>
-      {p.notice && (
-        <p class="notice" role="status">
-          {p.notice}
-        </p>
-      )}
-      {p.problem && (
-        <p class="problem" role="alert">
-          {p.problem}
-        </p>
-      )}
+      <Flash notice={p.notice} problem={p.problem} />
       <section class="card" aria-labelledby="summary-heading">
         <h2 id="summary-heading">Summary</h2>
         <dl class="facts">

@@ -28,14 +28,21 @@ export function groupCatalog(types: readonly EventTypeRow[]): { group: string | 
     .map(([group, list]) => ({ group, types: list }));
 }
 
-const Select: FC<{ name: string; label: string; value: string; options: [string, string][]; hint?: string; errors: FieldError[] }> = ({ name, label, value, options, hint, errors }) => (
-  <div class="row">
+/** A control's label and, when it has one, its hint (`${name}-hint`, for `describedBy`). */
+const LabelHint: FC<{ name: string; label: string; hint?: string }> = ({ name, label, hint }) => (
+  <>
     <label for={name}>{label}</label>
     {hint && (
       <span class="hint" id={`${name}-hint`}>
         {hint}
       </span>
     )}
+  </>
+);
+
+const Select: FC<{ name: string; label: string; value: string; options: [string, string][]; hint?: string; errors: FieldError[] }> = ({ name, label, value, options, hint, errors }) => (
+  <div class="row">
+    <LabelHint name={name} label={label} hint={hint} />
     <select id={name} name={name} aria-describedby={describedBy(name, errors, !!hint)} aria-invalid={invalidIf(name, errors)}>
       {options.map(([v, text]) => (
         <option value={v} selected={v === value}>
@@ -59,12 +66,7 @@ const Text: FC<{ name: string; label: string; value: string; hint?: string; erro
   autocomplete,
 }) => (
   <div class="row">
-    <label for={name}>{label}</label>
-    {hint && (
-      <span class="hint" id={`${name}-hint`}>
-        {hint}
-      </span>
-    )}
+    <LabelHint name={name} label={label} hint={hint} />
     <input
       id={name}
       name={name}
@@ -137,6 +139,43 @@ const EventPicker: FC<{ values: EndpointFormValues; catalog: EventTypeRow[]; err
   );
 };
 
+/** The delivery options that are a plain choice (the form field is named as its value). */
+const DELIVERY_SELECTS: { name: "format" | "signature" | "method" | "ordering"; label: string; options: [string, string][] }[] = [
+  {
+    name: "format",
+    label: "Body format",
+    options: [
+      ["standard", "Standard JSON"],
+      ["cloudevents", "CloudEvents 1.0"],
+    ],
+  },
+  {
+    name: "signature",
+    label: "Signature",
+    options: [
+      ["standard", "Standard Webhooks (webhook-signature)"],
+      ["hmac-sha256-hex", "Hex HMAC-SHA256 of the body"],
+      ["timestamped-hex", "Timestamped hex HMAC-SHA256"],
+    ],
+  },
+  {
+    name: "method",
+    label: "HTTP method",
+    options: [
+      ["POST", "POST"],
+      ["PUT", "PUT"],
+    ],
+  },
+  {
+    name: "ordering",
+    label: "Order",
+    options: [
+      ["none", "As fast as possible"],
+      ["fifo", "One at a time, in order"],
+    ],
+  },
+];
+
 export const EndpointFormPage: FC<{
   mode: "create" | "edit";
   endpointId?: string;
@@ -178,47 +217,9 @@ export const EndpointFormPage: FC<{
           <h2>Delivery options</h2>
           <p class="muted">The defaults suit most receivers.</p>
           <div class="grid">
-            <Select
-              name="format"
-              label="Body format"
-              value={values.format}
-              options={[
-                ["standard", "Standard JSON"],
-                ["cloudevents", "CloudEvents 1.0"],
-              ]}
-              errors={errors}
-            />
-            <Select
-              name="signature"
-              label="Signature"
-              value={values.signature}
-              options={[
-                ["standard", "Standard Webhooks (webhook-signature)"],
-                ["hmac-sha256-hex", "Hex HMAC-SHA256 of the body"],
-                ["timestamped-hex", "Timestamped hex HMAC-SHA256"],
-              ]}
-              errors={errors}
-            />
-            <Select
-              name="method"
-              label="HTTP method"
-              value={values.method}
-              options={[
-                ["POST", "POST"],
-                ["PUT", "PUT"],
-              ]}
-              errors={errors}
-            />
-            <Select
-              name="ordering"
-              label="Order"
-              value={values.ordering}
-              options={[
-                ["none", "As fast as possible"],
-                ["fifo", "One at a time, in order"],
-              ]}
-              errors={errors}
-            />
+            {DELIVERY_SELECTS.map(({ name, label, options }) => (
+              <Select name={name} label={label} value={values[name]} options={options} errors={errors} />
+            ))}
             <Text name="rate_limit" label="Rate limit (per second)" type="number" inputmode="numeric" value={values.rateLimit} hint="Optional, 1 to 250. Empty for no limit." errors={errors} />
             <Text name="timeout_s" label="Timeout (seconds)" type="number" inputmode="numeric" value={values.timeoutS} hint="1 to 30." errors={errors} />
           </div>
@@ -230,10 +231,7 @@ export const EndpointFormPage: FC<{
             errors={errors}
           />
           <div class="row">
-            <label for="headers">Custom headers</label>
-            <span class="hint" id="headers-hint">
-              Optional. One per line, as Name: value.
-            </span>
+            <LabelHint name="headers" label="Custom headers" hint="Optional. One per line, as Name: value." />
             <textarea id="headers" name="headers" rows={3} aria-describedby={describedBy("headers", errors, true)} aria-invalid={invalidIf("headers", errors)}>
               {values.headers}
             </textarea>

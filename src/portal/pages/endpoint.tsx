@@ -12,7 +12,7 @@ import { matchesFilter } from "../../domain/filter";
 import { seqId } from "../../domain/ids";
 import type { FieldError } from "../../errors";
 import { href } from "../context";
-import { Badge, FieldMessage, PostForm, Problems, Time } from "../layout";
+import { Badge, FieldMessage, Flash, PostForm, Problems, Time } from "../layout";
 import { attemptError, deliveryState, duration, ENDPOINT_STATUS, httpStatus, reasonWords, scheduleEntry, successRate } from "../words";
 import { Subscription } from "./endpoints";
 
@@ -332,11 +332,7 @@ const LogSection: FC<{ e: EndpointRow; catalog: EventTypeRow[]; log: EndpointPag
           {filtered && <a href={`${href("/endpoints", e.id)}#log`}>Clear filters</a>}
         </div>
       </form>
-      {log.problem && (
-        <p class="problem" role="alert">
-          {log.problem}
-        </p>
-      )}
+      <Flash problem={log.problem} />
       {log.items.length === 0 ? (
         <p class="muted">
           {filtered || log.paged
@@ -419,16 +415,7 @@ export const EndpointPage: FC<EndpointPageProps> = (p) => {
         <a href={href()}>← All endpoints</a>
       </p>
       <h1 class="wrap">{e.url}</h1>
-      {p.notice && (
-        <p class="notice" role="status">
-          {p.notice}
-        </p>
-      )}
-      {p.problem && (
-        <p class="problem" role="alert">
-          {p.problem}
-        </p>
-      )}
+      <Flash notice={p.notice} problem={p.problem} />
       <section class="card" aria-labelledby="overview-heading">
         <h2 id="overview-heading" class="item-head">
           <span>Overview</span> <Badge tone={status.tone}>{status.label}</Badge>

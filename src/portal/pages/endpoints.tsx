@@ -5,7 +5,7 @@
 import type { FC } from "hono/jsx";
 import type { EndpointRow } from "../../db/queries/endpoints";
 import { href } from "../context";
-import { Badge } from "../layout";
+import { Badge, Flash } from "../layout";
 import { ENDPOINT_STATUS, subscriptionWords, successRate } from "../words";
 
 export const Subscription: FC<{ filter: EndpointRow["filter"] }> = ({ filter }) => {
@@ -49,11 +49,7 @@ export const EndpointsPage: FC<{
         </a>
       )}
     </div>
-    {notice && (
-      <p class="notice" role="status">
-        {notice}
-      </p>
-    )}
+    <Flash notice={notice} />
     {endpoints.length === 0 && firstPage ? (
       <section class="card empty">
         <h2>No endpoints yet</h2>

@@ -27,9 +27,9 @@ import { registerPortalSessions } from "./portal-sessions";
 export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 
 /** Turns zod issues into the problem document's `errors`, paths like `filter.types[0]`. */
-export function issuesToErrors(issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix = ""): FieldError[] {
+export function issuesToErrors(issues: readonly { path: readonly PropertyKey[]; message: string }[]): FieldError[] {
   return issues.map((issue) => {
-    let path = prefix;
+    let path = "";
     for (const part of issue.path) {
       path += typeof part === "number" ? `[${part}]` : path ? `.${String(part)}` : String(part);
     }

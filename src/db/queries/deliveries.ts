@@ -310,7 +310,7 @@ export interface NewDelivery {
 }
 
 /** Bound parameters per inserted delivery row. */
-const INSERT_COLUMNS = 12;
+const INSERT_COLUMNS = 11;
 
 /**
  * Inserts an event's deliveries and marks it fanned out, in one transaction (multi-row
@@ -330,12 +330,12 @@ export async function insertDeliveriesAndMarkFannedOut(
   const perStatement = Math.floor((100 - 1) / INSERT_COLUMNS);
   for (let i = 0; i < rows.length; i += perStatement) {
     const chunk = rows.slice(i, i + perStatement);
-    const values = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, 0, 0, 1, ?, ?, ?, ?, ?)").join(", ");
-    const params = chunk.flatMap((r) => [r.seq, r.tenantId, r.endpointId, r.eventSeq, r.eventType, r.status, r.reason, r.nextAttemptAt, r.lineSeq, r.test ? 1 : 0, r.createdAt, null]);
+    const values = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, 0, 0, 1, ?, ?, ?, ?)").join(", ");
+    const params = chunk.flatMap((r) => [r.seq, r.tenantId, r.endpointId, r.eventSeq, r.eventType, r.status, r.reason, r.nextAttemptAt, r.lineSeq, r.test ? 1 : 0, r.createdAt]);
     stmts.push(
       d1
         .prepare(
-          `INSERT INTO deliveries (seq, tenant_id, endpoint_id, event_seq, event_type, status, reason, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at, response_status)
+          `INSERT INTO deliveries (seq, tenant_id, endpoint_id, event_seq, event_type, status, reason, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at)
            SELECT * FROM (VALUES ${values}) WHERE EXISTS (SELECT 1 FROM events WHERE seq = ? AND fanned_out = 0)
            ON CONFLICT DO NOTHING RETURNING seq, generation, status, endpoint_id`,
         )
@@ -343,21 +343,7 @@ export async function insertDeliveriesAndMarkFannedOut(
     );
   }
   const inserts = stmts.length;
-  for (const r of rows) {
-    if (r.status === "failed") {
-      stmts.push(
-        d1
-          .prepare(
-            `INSERT INTO dead_letters (tenant_id, endpoint_id, delivery_seq, event_seq, event_id, event_type, reason, attempts, last_response_status, queue, created_at)
-             SELECT d.tenant_id, d.endpoint_id, d.seq, d.event_seq, e.id, d.event_type, d.reason, 0, NULL, NULL, ?3
-             FROM deliveries d JOIN events e ON e.seq = d.event_seq
-             WHERE d.seq = ?1 AND d.endpoint_id = ?2 AND d.status = 'failed'
-             ON CONFLICT DO NOTHING`,
-          )
-          .bind(r.seq, r.endpointId, now),
-      );
-    }
-  }
+  for (const r of rows) if (r.status === "failed") stmts.push(deadLetterForDelivery(db, r.seq, null, now));
   stmts.push(d1.prepare(`UPDATE events SET fanned_out = 1 WHERE seq = ? AND fanned_out = 0`).bind(eventSeq));
   const results = await d1.batch(stmts);
   return results

@@ -1,6 +1,7 @@
 /**
  * @module Retention and purge statements, each bounded by `limit`.
  */
+import { deadLetterForDelivery } from "./deliveries";
 import type { Db } from "../client";
 import { EVENT_RANGE } from "./deliveries";
 
@@ -29,17 +30,7 @@ export async function expireOldPending(db: Db, cutoff: number, now: number, limi
     .bind(cutoff, limit)
     .all<ExpiredDelivery>();
   if (expired.results.length) {
-    await d1.batch(
-      expired.results.map((r) =>
-        d1
-          .prepare(
-            `INSERT INTO dead_letters (tenant_id, endpoint_id, delivery_seq, event_seq, event_id, event_type, reason, attempts, last_response_status, queue, created_at)
-             SELECT d.tenant_id, d.endpoint_id, d.seq, d.event_seq, e.id, d.event_type, 'expired', d.attempts, d.response_status, NULL, ?2
-             FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.seq = ?1 ON CONFLICT DO NOTHING`,
-          )
-          .bind(r.seq, now),
-      ),
-    );
+    await d1.batch(expired.results.map((r) => deadLetterForDelivery(db, r.seq, null, now)));
   }
   return expired.results;
 }

@@ -176,6 +176,17 @@ export async function waitFor<T>(
   }
 }
 
+/** Waits until the delivery leaves `pending`; returns its detail. */
+export async function waitForFinal(tenantId: string, deliveryId: string, timeoutMs = 30_000): Promise<any> {
+  return waitFor(
+    async () => {
+      const d = await getDelivery(tenantId, deliveryId);
+      return d.status !== "pending" ? d : undefined;
+    },
+    { timeoutMs, what: `delivery ${deliveryId} to finish` },
+  );
+}
+
 /** The receiver's recorded requests whose path starts with `prefix`, in arrival order. */
 export async function receivedAt(prefix: string): Promise<Recorded[]> {
   const res = await fetch(`${receiverUrl()}/_log?prefix=${encodeURIComponent(prefix)}`);

@@ -14,7 +14,6 @@ import {
   createTenant,
   deliveryOf,
   forEvent,
-  getDelivery,
   getEndpoint,
   getEvent,
   listDeadLetters,
@@ -24,20 +23,10 @@ import {
   uid,
   verifyStandard,
   waitFor,
+  waitForFinal,
   waitForOperatorEvent,
   waitForReceived,
 } from "./helpers";
-
-/** Waits until the delivery leaves `pending` and returns its detail. */
-async function waitForFinal(tenantId: string, deliveryId: string, timeoutMs = 30_000): Promise<any> {
-  return waitFor(
-    async () => {
-      const d = await getDelivery(tenantId, deliveryId);
-      return d.status !== "pending" ? d : undefined;
-    },
-    { timeoutMs, what: `delivery ${deliveryId} to finish` },
-  );
-}
 
 describe.concurrent("delivery pipeline", () => {
   it("fans one event out to two endpoints, each signed with its own secret", async () => {

@@ -23,20 +23,12 @@ import {
   sleep,
   uid,
   verifyStandard,
-  waitFor,
+  waitForFinal as waitForFinalDelivery,
   workerUrl,
 } from "./helpers";
 
-/** Waits until the delivery leaves `pending`; returns its detail. */
-async function waitForFinal(tenantId: string, deliveryId: string, timeoutMs = 40_000): Promise<any> {
-  return waitFor(
-    async () => {
-      const d = await getDelivery(tenantId, deliveryId);
-      return d.status !== "pending" ? d : undefined;
-    },
-    { timeoutMs, what: `delivery ${deliveryId} to finish` },
-  );
-}
+/** Waits (up to 40 s by default) until the delivery leaves `pending`; returns its detail. */
+const waitForFinal = (tenantId: string, deliveryId: string, timeoutMs = 40_000): Promise<any> => waitForFinalDelivery(tenantId, deliveryId, timeoutMs);
 
 interface Scenario {
   tid: string;

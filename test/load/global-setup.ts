@@ -8,13 +8,13 @@
  * Provides the same names as the e2e setup (`workerUrl`, `receiverUrl`, `adminToken`), so
  * the load test reuses test/e2e/helpers.ts.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { cpSync, createWriteStream, existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { startReceiver } from "../support/receiver";
+import { freePort, spawnWranglerDev, stopProcessGroup, waitForHealth } from "../support/worker";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -24,32 +24,6 @@ declare module "vitest" {
 }
 
 export const LOAD_ADMIN_TOKEN = "load-admin-token";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
-
-async function waitForHealth(url: string, child: ChildProcess, deadlineMs: number): Promise<void> {
-  const start = Date.now();
-  while (Date.now() - start < deadlineMs) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}`);
-    try {
-      const res = await fetch(`${url}/health`);
-      if (res.ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error("wrangler dev did not become healthy in time");
-}
 
 export default async function setup(project: TestProject) {
   const receiver = await startReceiver();
@@ -79,11 +53,7 @@ export default async function setup(project: TestProject) {
     SECRETS_KEY: "c3dpdGNoeWFyZC1kZXYta2V5LW5vdC1mb3ItcHJvZCE=",
     ALLOW_PRIVATE_URLS: "true",
   };
-  const child = spawn(
-    "npx",
-    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist, "--env-file", "/dev/null", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
-    { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
-  );
+  const child = spawnWranglerDev({ port, persist, vars, cwd });
   // wrangler logs every request: the whole output goes to a file, the tail stays for errors.
   const logPath = process.env.LOAD_WRANGLER_LOG ?? path.join(tmpdir(), `switchyard-load-wrangler-${process.pid}.log`);
   const logFile = createWriteStream(logPath);
@@ -99,7 +69,7 @@ export default async function setup(project: TestProject) {
   try {
     await waitForHealth(workerUrl, child, 90_000);
   } catch (err) {
-    if (child.pid) process.kill(-child.pid, "SIGTERM");
+    stopProcessGroup(child);
     throw new Error(`${(err as Error).message}\n${output.slice(-4000)}`);
   }
   project.provide("receiverUrl", receiver.url);
@@ -107,13 +77,7 @@ export default async function setup(project: TestProject) {
   project.provide("adminToken", LOAD_ADMIN_TOKEN);
   project.provide("loadWorkerDir", cwd);
   return async () => {
-    if (child.pid) {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
+    stopProcessGroup(child);
     await receiver.close();
     logFile.end();
     rmSync(state, { recursive: true, force: true });

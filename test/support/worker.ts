@@ -27,7 +27,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForHealth(url: string, child: ChildProcess, deadlineMs: number): Promise<void> {
+/** Resolves once `${url}/health` answers OK; fails if `child` exits or `deadlineMs` passes. */
+export async function waitForHealth(url: string, child: ChildProcess, deadlineMs: number): Promise<void> {
   const start = Date.now();
   while (Date.now() - start < deadlineMs) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}`);
@@ -40,6 +41,44 @@ async function waitForHealth(url: string, child: ChildProcess, deadlineMs: numbe
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new Error("wrangler dev did not become healthy in time");
+}
+
+/**
+ * Spawns `wrangler dev` on 127.0.0.1:`port` as a detached process group (stop it with
+ * `stopProcessGroup`), persisting local state to `persist` and passing each of `vars` as
+ * `--var NAME:value`; `config` and `cwd` choose which Worker it serves.
+ */
+export function spawnWranglerDev(opts: { port: number; persist: string; vars: Record<string, string>; config?: string; cwd?: string }): ChildProcess {
+  const { port, persist, vars, config, cwd } = opts;
+  return spawn(
+    "npx",
+    [
+      "wrangler",
+      "dev",
+      ...(config ? ["--config", config] : []),
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      persist,
+      "--env-file",
+      "/dev/null",
+      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+    ],
+    { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
+  );
+}
+
+/** SIGTERM to the process group `child` leads (spawned detached); nothing if it is gone. */
+export function stopProcessGroup(child: ChildProcess): void {
+  if (child.pid) {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** Copies what `wrangler dev` builds from into a fresh directory under `.wrangler/`. */
@@ -72,22 +111,12 @@ export async function startWorker(vars: Record<string, string>): Promise<Running
     throw new Error(`migrations failed: ${migrate.stderr}`);
   }
   const port = await freePort();
-  const child = spawn(
-    "npx",
-    ["wrangler", "dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--env-file", "/dev/null", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
-    { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
-  );
+  const child = spawnWranglerDev({ port, persist: state, vars, config });
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
   const stop = () => {
-    if (child.pid) {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
+    stopProcessGroup(child);
     cleanUp();
   };
   const url = `http://127.0.0.1:${port}`;

@@ -19,6 +19,9 @@ export default defineConfig(async () => {
             cloudflareTest({
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
+                // Experimental, so never in wrangler.toml (production refuses it): lets tests
+                // call exports.default.queue() and see each retry's delaySeconds.
+                compatibilityFlags: ["service_binding_extra_handlers"],
                 bindings: {
                   TEST_MIGRATIONS: migrations,
                   ADMIN_TOKEN: "test-admin-token",

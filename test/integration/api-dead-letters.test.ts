@@ -1,4 +1,5 @@
 import { env, exports } from "cloudflare:workers";
+import { worker } from "../support/worker-handlers";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { deadLetterListQuery } from "../../src/db/queries/dead-letters";
 import {
@@ -181,7 +182,7 @@ describe("POST /v1/dead-letters/{id}/replay", () => {
     )
       .bind(`stuck-${now}`, t, type, now)
       .first<{ seq: number }>();
-    const r = await exports.default.queue("switchyard-fanout-dlq", [{ id: "dlq1", timestamp: new Date(), attempts: 1, body: { kind: "fanout", e: inserted!.seq } }]);
+    const r = await worker.queue("switchyard-fanout-dlq", [{ id: "dlq1", timestamp: new Date(), attempts: 1, body: { kind: "fanout", e: inserted!.seq } }]);
     expect(r.outcome).toBe("ok");
     const [dl] = await deadLettersOf(`tenant_id=${t}`);
     expect(dl).toMatchObject({ delivery_id: null, endpoint_id: null, event_id: `stuck-${now}`, queue: "fanout", reason: "consumer_error", attempts: 0 });

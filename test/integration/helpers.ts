@@ -3,6 +3,7 @@
  * resources, asserting problem documents, and driving the two consumers.
  */
 import { env, exports } from "cloudflare:workers";
+import { worker } from "../support/worker-handlers";
 import { expect } from "vitest";
 
 export const ADMIN_TOKEN = "test-admin-token";
@@ -164,13 +165,13 @@ export async function eventSeq(tenantId: string, eventId: string): Promise<numbe
 
 /** Runs the fan-out consumer for one event. */
 export async function runFanout(seq: number): Promise<void> {
-  const r = await exports.default.queue("switchyard-fanout", [message({ kind: "fanout", e: seq })]);
+  const r = await worker.queue("switchyard-fanout", [message({ kind: "fanout", e: seq })]);
   expect(r.outcome).toBe("ok");
 }
 
 /** Runs the delivery consumer for one delivery at its current generation. */
 export async function runDelivery(seq: number, generation: number): Promise<void> {
-  const r = await exports.default.queue("switchyard-deliveries", [message({ kind: "deliver", d: seq, g: generation })]);
+  const r = await worker.queue("switchyard-deliveries", [message({ kind: "deliver", d: seq, g: generation })]);
   expect(r.outcome).toBe("ok");
 }
 

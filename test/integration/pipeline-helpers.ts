@@ -8,6 +8,7 @@
  * wait, and tests that need exact control call the pipeline functions with fake queues.
  */
 import { env, exports } from "cloudflare:workers";
+import { worker } from "../support/worker-handlers";
 import { expect, inject } from "vitest";
 import type { Deps } from "../../src/api/context";
 import { getConfig, type Config } from "../../src/config";
@@ -307,5 +308,5 @@ export function qmsg<B>(body: B, id = uniq("msg"), attempts = 1): { id: string; 
 }
 
 export async function runQueue(queue: string, messages: { id: string; timestamp: Date; attempts: number; body: unknown }[]) {
-  return exports.default.queue(queue, messages);
+  return worker.queue(queue, messages);
 }

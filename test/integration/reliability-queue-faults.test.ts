@@ -13,6 +13,7 @@
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import { worker } from "../support/worker-handlers";
 import { describe, expect, it, vi } from "vitest";
 import { handleDeliveryBatch } from "../../src/pipeline/deliver";
 import { handleFanoutBatch } from "../../src/pipeline/fanout";
@@ -231,7 +232,7 @@ describe("queue faults", () => {
     const held = await ingestHeld(f.tid, 6);
 
     // Fan-out consumer: each message twice in one batch.
-    const fan = await exports.default.queue(
+    const fan = await worker.queue(
       "switchyard-fanout",
       held.messages.flatMap((m) => [qm(m), qm(m)]),
     );
@@ -240,18 +241,18 @@ describe("queue faults", () => {
     // The fan-out sent one message per delivery to the real queue (its consumer runs on
     // its own). The test sends each a second time, at once, through the consumer.
     const first = (await tenantDeliveries(f.tid)).map((d) => ({ kind: "deliver" as const, d: d.seq, g: d.generation }));
-    const dup = await exports.default.queue("switchyard-deliveries", first.map((m) => qm(m)));
+    const dup = await worker.queue("switchyard-deliveries", first.map((m) => qm(m)));
     expect(dup.outcome).toBe("ok");
     await settle(f.tid, 24);
 
     // Later copies of everything, twice each: the fan-out adds nothing, the delivery
     // consumer sends nothing (success or failure is recorded), the DLQ consumer records nothing.
     const before = await accountFixture(f);
-    const late = await exports.default.queue("switchyard-fanout", held.messages.flatMap((m) => [qm(m), qm(m)]));
+    const late = await worker.queue("switchyard-fanout", held.messages.flatMap((m) => [qm(m), qm(m)]));
     expect(late.outcome).toBe("ok");
-    const lateDeliveries = await exports.default.queue("switchyard-deliveries", first.flatMap((m) => [qm(m), qm(m, 2)]));
+    const lateDeliveries = await worker.queue("switchyard-deliveries", first.flatMap((m) => [qm(m), qm(m, 2)]));
     expect(lateDeliveries.outcome).toBe("ok");
-    const lateDlq = await exports.default.queue("switchyard-deliveries-dlq", first.flatMap((m) => [qm(m), qm(m)]));
+    const lateDlq = await worker.queue("switchyard-deliveries-dlq", first.flatMap((m) => [qm(m), qm(m)]));
     expect(lateDlq.outcome).toBe("ok");
     await sleep(1500);
     const after = await accountFixture(f);
@@ -307,7 +308,7 @@ describe("queue faults", () => {
 
     // The queue redelivers the retried messages (attempts 2) to a healthy consumer.
     const again = batch.messages.filter((m) => retried.has(m.id)).map((m) => qm(m.body, 2));
-    const res = await exports.default.queue("switchyard-deliveries", again);
+    const res = await worker.queue("switchyard-deliveries", again);
     expect(res.outcome).toBe("ok");
     expect(res.explicitAcks).toHaveLength(3);
     await settle(f.tid, 6);
@@ -332,7 +333,7 @@ describe("queue faults", () => {
     await env.DB.prepare(`UPDATE endpoint_secrets SET secret_box = 'v1.deadbeef.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA' WHERE endpoint_id = ?`).bind(badSecret).run();
 
     let pending = messages.map((body) => qm(body, 1));
-    const first = await exports.default.queue("switchyard-deliveries", pending);
+    const first = await worker.queue("switchyard-deliveries", pending);
     expect(first.outcome).toBe("ok");
     // The healthy four were delivered and acked on the first try, whatever shares their batch.
     const rows = await tenantDeliveries(f.tid);
@@ -343,10 +344,10 @@ describe("queue faults", () => {
     pending = pending.filter((m) => retriedIds.has(m.id));
     for (let attempt = 2; attempt <= MAX_RETRIES + 1; attempt++) {
       pending = pending.map((m) => ({ ...m, attempts: attempt }));
-      const res = await exports.default.queue("switchyard-deliveries", pending);
+      const res = await worker.queue("switchyard-deliveries", pending);
       expect(res.retryMessages).toHaveLength(8);
     }
-    const dlq = await exports.default.queue("switchyard-deliveries-dlq", pending);
+    const dlq = await worker.queue("switchyard-deliveries-dlq", pending);
     expect(dlq.outcome).toBe("ok");
     expect(dlq.explicitAcks).toHaveLength(8);
 
@@ -377,14 +378,14 @@ describe("queue faults", () => {
     expect(written.every((d) => d.status === "pending" && d.attempts === 0)).toBe(true);
 
     // The queue redelivers the fan-out messages (attempts 2), twice each.
-    const res = await exports.default.queue("switchyard-fanout", held.messages.flatMap((m) => [qm(m, 2), qm(m, 2)]));
+    const res = await worker.queue("switchyard-fanout", held.messages.flatMap((m) => [qm(m, 2), qm(m, 2)]));
     expect(res.outcome).toBe("ok");
     await settle(f.tid, 12);
     expect(await tenantDeliveries(f.tid)).toHaveLength(12);
 
     // And once more after everything was delivered: nothing is created or re-sent.
     const before = await accountFixture(f);
-    const late = await exports.default.queue("switchyard-fanout", held.messages.flatMap((m) => [qm(m, 1), qm(m, 3)]));
+    const late = await worker.queue("switchyard-fanout", held.messages.flatMap((m) => [qm(m, 1), qm(m, 3)]));
     expect(late.outcome).toBe("ok");
     await sleep(1500);
     const report = await accountFixture(f);
@@ -420,7 +421,7 @@ describe("queue faults", () => {
     // they ever arrived, are stale and send nothing.
     for (const d of await tenantDeliveries(f.tid)) if (generations.has(d.seq)) expect(d.generation).toBe(generations.get(d.seq)! + 1);
     const settled = await accountFixture(f);
-    const stale = await exports.default.queue("switchyard-deliveries", lostDeliveries.map((m) => qm(m)));
+    const stale = await worker.queue("switchyard-deliveries", lostDeliveries.map((m) => qm(m)));
     expect(stale.outcome).toBe("ok");
     await sleep(1000);
     const report = await accountFixture(f);

@@ -1,4 +1,5 @@
 import { env, exports } from "cloudflare:workers";
+import { worker } from "../support/worker-handlers";
 import { describe, expect, inject, it } from "vitest";
 import { getConfig } from "../../src/config";
 import { runRetention } from "../../src/cron/retention";
@@ -77,8 +78,8 @@ describe("retention (Cron Trigger)", () => {
     await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM deliveries WHERE endpoint_id = ? AND status = 'delivered'", ep.body.id)) === 1, "delivery");
     expect((await api(`/v1/tenants/ret2/endpoints/${ep.body.id}`, { method: "DELETE" })).status).toBe(204);
     expect((await api(`/v1/tenants/ret2/endpoints/${ep.body.id}`)).status).toBe(404);
-    await exports.default.scheduled({ cron: "*/5 * * * *" });
-    await exports.default.scheduled({ cron: "*/5 * * * *" });
+    await worker.scheduled({ cron: "*/5 * * * *" });
+    await worker.scheduled({ cron: "*/5 * * * *" });
     expect(await count("SELECT COUNT(*) AS n FROM deliveries WHERE endpoint_id = ?", ep.body.id)).toBe(0);
     expect(await count("SELECT COUNT(*) AS n FROM endpoints WHERE id = ?", ep.body.id)).toBe(0);
     expect(await count("SELECT COUNT(*) AS n FROM endpoint_secrets WHERE endpoint_id = ?", ep.body.id)).toBe(0);

@@ -1,4 +1,5 @@
 import { env, exports } from "cloudflare:workers";
+import { worker } from "../support/worker-handlers";
 import { describe, expect, inject, it } from "vitest";
 
 const admin = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
@@ -17,10 +18,10 @@ describe("smoke", () => {
     const ev = await exports.default.fetch(new Request("http://x/v1/tenants/t1/events", { method: "POST", headers: admin, body: JSON.stringify({ type: "a.b", data: { x: 1 } }) }));
     expect(ev.status).toBe(202);
     const { results } = await env.DB.prepare("SELECT seq FROM events").all<{ seq: number }>();
-    const fan = await exports.default.queue("switchyard-fanout", [{ id: "m1", timestamp: new Date(), attempts: 1, body: { kind: "fanout", e: results[0]!.seq } }]);
+    const fan = await worker.queue("switchyard-fanout", [{ id: "m1", timestamp: new Date(), attempts: 1, body: { kind: "fanout", e: results[0]!.seq } }]);
     expect(fan.outcome).toBe("ok");
     const d = await env.DB.prepare("SELECT seq, generation FROM deliveries").first<{ seq: number; generation: number }>();
-    const del = await exports.default.queue("switchyard-deliveries", [{ id: "m2", timestamp: new Date(), attempts: 1, body: { kind: "deliver", d: d!.seq, g: d!.generation } }]);
+    const del = await worker.queue("switchyard-deliveries", [{ id: "m2", timestamp: new Date(), attempts: 1, body: { kind: "deliver", d: d!.seq, g: d!.generation } }]);
     expect(del.outcome).toBe("ok");
     const log = (await (await fetch(`${receiver}/_log?prefix=/ok/smoke`)).json()) as unknown[];
     expect(log.length).toBeGreaterThanOrEqual(1);

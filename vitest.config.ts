@@ -12,6 +12,9 @@ export default defineConfig(async () => {
             name: "unit",
             include: ["test/unit/**/*.test.ts"],
             environment: "node",
+            // Sized for the full suite on a loaded 2-core CI machine, not for one file alone.
+            testTimeout: 30_000,
+            hookTimeout: 60_000,
           },
         },
         {
@@ -36,6 +39,9 @@ export default defineConfig(async () => {
             include: ["test/integration/**/*.test.ts"],
             setupFiles: ["./test/integration/apply-migrations.ts"],
             globalSetup: ["./test/integration/global-setup.ts"],
+            // Sized for the full suite on a loaded 2-core CI machine (an SSRF property test took 1.3 s alone, > 5 s there).
+            testTimeout: 30_000,
+            hookTimeout: 60_000,
           },
         },
         {

@@ -16,10 +16,17 @@
  *   invocations as seen by the objects, and the callers' wall time per request.
  * - Worker invocations: fetch (bench routes excluded) and one per consumer batch.
  *
+ * Faults (bench/faults.ts): our own dependencies failing, injected at the bindings only —
+ * the D1 binding, every Durable Object namespace, every queue producer, `SECRETS_KEY` — never
+ * by knowing a table or a statement, so the plan holds whatever store the log lives in. See
+ * "Fault plan" below for the targets, the errors thrown and the phases a rule may name.
+ *
  * Bench routes (this entry only, never deployed): GET /__bench/counters[?reset=1], POST
  * /__bench/reset, POST /__bench/baseline (the limit: signed POSTs straight to a receiver,
  * no D1/queue/DO), GET /__bench/d1probe (local D1 calibration), POST /__bench/sql (meta of
- * statements on the throwaway database, for bench/write-costs.ts).
+ * statements on the throwaway database, for bench/write-costs.ts), GET|POST /__bench/faults
+ * (the fault plan and what it injected). Faults never reach a bench route: those use the
+ * runtime's own env, never a wrapped one.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import worker, { EndpointDO as RealEndpointDO, Sweeper as RealSweeper } from "../src/index";
@@ -101,6 +108,105 @@ const bump = (rec: Record<string, number>, key: string, by = 1) => {
 
 const phaseStore = new AsyncLocalStorage<string>();
 const currentPhase = () => phaseStore.getStore() ?? "unknown";
+
+// ---------------------------------------------------------------------------------------
+// Fault plan.
+
+/**
+ * What a rule breaks, and how (Cloudflare's own messages, so code that reads them is tested
+ * as in production):
+ * - "d1": the D1 binding's first/all/run/raw/batch/exec reject with
+ *   `D1_ERROR: D1 DB is overloaded. Requests queued for too long.` before the real call (an
+ *   overloaded D1 never ran the request);
+ * - "do": a Durable Object stub's calls (RPC methods and fetch) reject, at random either
+ *   with `Durable Object reset because its code was updated.` before the call reaches the
+ *   object, or with `Network connection lost.` after the object ran it (the caller cannot
+ *   tell whether it ran); both carry `retryable: true` as the runtime's do;
+ * - "queue": a producer's send/sendBatch rejects with `Queue send failed: Too Many Requests`
+ *   before anything is enqueued;
+ * - "secrets": `SECRETS_KEY` and `SECRETS_KEY_PREVIOUS` read as undefined (a missing or
+ *   half-rotated key), decided once per env object (one per invocation or DO call while a
+ *   secrets rule is live), since `getConfig` reads both keys once per env and caches them.
+ */
+type FaultTarget = "d1" | "do" | "queue" | "secrets";
+const FAULT_TARGETS: readonly FaultTarget[] = ["d1", "do", "queue", "secrets"];
+
+/**
+ * Phases a rule may name in `phases` (none = every phase, "unknown" included):
+ * - "ingest": POST /v1/tenants/{tid}/events; "api": every other Worker request (API, portal);
+ * - "fanout", "deliver", "fanout-dlq", "deliveries-dlq": that queue's consumer (queue names
+ *   without `switchyard-`; the deliveries consumer is "deliver");
+ * - "scheduled": the Cron Trigger;
+ * - "do:<class>": inside a Durable Object of that exported class, e.g. "do:EndpointDO",
+ *   "do:Sweeper" (a class added later needs no change here).
+ * A stub call counts in its caller's phase; an object's own D1, queue and stub calls in its
+ * "do:<class>" phase.
+ */
+const HANDLER_PHASES = ["ingest", "api", "fanout", "deliver", "fanout-dlq", "deliveries-dlq", "scheduled"];
+const isFaultPhase = (p: unknown): p is string => typeof p === "string" && (HANDLER_PHASES.includes(p) || /^do:[A-Za-z_$][\w$]*$/.test(p));
+
+interface FaultRule {
+  target: FaultTarget;
+  rate: number;
+  /** null: every phase. */
+  phases: string[] | null;
+  startsAt: number;
+  endsAt: number;
+}
+
+let faultRules: FaultRule[] = [];
+const freshInjected = (): Record<FaultTarget, Record<string, number>> => ({ d1: {}, do: {}, queue: {}, secrets: {} });
+/** Faults injected under the current plan, by target and phase (kept after the plan ends, for reading). */
+let faultsInjected = freshInjected();
+
+const liveRule = (r: FaultRule, now: number) => now >= r.startsAt && now < r.endsAt;
+
+/** Whether this call fails: the first live rule of `target` covering `phase`, drawn at its rate. */
+function injectFault(target: FaultTarget, phase: string): boolean {
+  if (faultRules.length === 0) return false;
+  const now = Date.now();
+  const rule = faultRules.find((r) => r.target === target && liveRule(r, now) && (r.phases === null || r.phases.includes(phase)));
+  if (!rule || Math.random() >= rule.rate) return false;
+  bump(faultsInjected[target], phase);
+  return true;
+}
+
+/** A secrets rule is live (whatever its phases): envs must then be fresh, see wrapEnv. */
+const secretsFaultLive = () => faultRules.some((r) => r.target === "secrets" && liveRule(r, Date.now()));
+
+/** The rules of a POST /__bench/faults body, starting `now`, or what is wrong with it. */
+function parseFaultRules(input: unknown, now: number): FaultRule[] | string {
+  const rules = (input as { rules?: unknown } | null)?.rules;
+  if (!Array.isArray(rules)) return "the body must be {rules: [{target, rate, phases?, durationMs}]}";
+  const out: FaultRule[] = [];
+  for (const [i, raw] of rules.entries()) {
+    const { target, rate, phases, durationMs } = (raw ?? {}) as Record<string, unknown>;
+    if (!FAULT_TARGETS.includes(target as FaultTarget)) return `rules[${i}].target must be one of ${FAULT_TARGETS.join(", ")}`;
+    if (typeof rate !== "number" || !(rate >= 0 && rate <= 1)) return `rules[${i}].rate must be a number from 0 to 1`;
+    if (typeof durationMs !== "number" || !Number.isFinite(durationMs) || durationMs <= 0) return `rules[${i}].durationMs must be a positive number`;
+    if (phases !== undefined && !(Array.isArray(phases) && phases.every(isFaultPhase))) {
+      return `rules[${i}].phases must list phases among ${HANDLER_PHASES.join(", ")}, do:<class>`;
+    }
+    out.push({ target: target as FaultTarget, rate, phases: phases?.length ? phases : null, startsAt: now, endsAt: now + durationMs });
+  }
+  return out;
+}
+
+function faultReport() {
+  const now = Date.now();
+  return {
+    now,
+    rules: faultRules.map((r) => ({ ...r, active: liveRule(r, now) })),
+    injected: faultsInjected,
+    injectedByTarget: Object.fromEntries(FAULT_TARGETS.map((t) => [t, Object.values(faultsInjected[t]).reduce((a, b) => a + b, 0)])),
+  };
+}
+
+const D1_OVERLOADED = "D1_ERROR: D1 DB is overloaded. Requests queued for too long.";
+const QUEUE_REFUSED = "Queue send failed: Too Many Requests";
+const DO_RESET = "Durable Object reset because its code was updated.";
+const DO_CONNECTION_LOST = "Network connection lost.";
+const doError = (message: string) => Object.assign(new Error(message), { retryable: true });
 
 /** Collapses a statement to a stable key: whitespace squeezed, long VALUES lists folded. */
 function sqlKey(sql: string): string {
@@ -202,6 +308,8 @@ function wrapD1(db: D1Database, phase: string | null): D1Database {
   const inPhase = <T>(fn: () => Promise<T>): Promise<T> => (phase && !phaseStore.getStore() ? phaseStore.run(phase, fn) : fn());
   const counted = <T>(method: string, fn: () => Promise<T>, results?: (r: T) => unknown[], sqls?: string[]): Promise<T> => {
     bump(counters.d1.apiCalls, method);
+    // A rejected promise, never a synchronous throw: callers may chain `.catch` on the call.
+    if (injectFault("d1", phaseStore.getStore() ?? phase ?? "unknown")) return Promise.reject(new Error(D1_OVERLOADED));
     return inPhase(async () => {
       const r = await fn();
       // Without the hook, count what the results tell (first/raw carry no meta).
@@ -250,6 +358,7 @@ function wrapQueue(q: Queue, name: string): Queue {
   const sent = () => (counters.queues.sent[name] ??= { calls: 0, messages: 0, delayed: 0, waitMs: 0 });
   const w = {
     send: async (body: unknown, opts?: QueueSendOptions) => {
+      if (injectFault("queue", currentPhase())) throw new Error(QUEUE_REFUSED);
       const s = sent();
       s.calls++;
       s.messages++;
@@ -262,6 +371,7 @@ function wrapQueue(q: Queue, name: string): Queue {
       }
     },
     sendBatch: async (msgs: Iterable<MessageSendRequest>, opts?: QueueSendBatchOptions) => {
+      if (injectFault("queue", currentPhase())) throw new Error(QUEUE_REFUSED);
       const list = [...msgs];
       const s = sent();
       s.calls++;
@@ -278,7 +388,7 @@ function wrapQueue(q: Queue, name: string): Queue {
   return w as unknown as Queue;
 }
 
-/** A Durable Object namespace whose stubs count every call (one call = one DO request). */
+/** A Durable Object namespace whose stubs count every call (one call = one DO request) and fail some under a "do" rule. */
 function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>, name: string): DurableObjectNamespace<T> {
   const wrapStub = (stub: DurableObjectStub<T>) =>
     new Proxy(stub as object, {
@@ -287,6 +397,8 @@ function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: Durab
         if (typeof prop !== "string" || prop === "then" || typeof v !== "function") return v;
         return (...args: unknown[]) => {
           bump(counters.durableObjects.requests, `${name}.${prop}`);
+          const fault = injectFault("do", currentPhase()) ? (Math.random() < 0.5 ? DO_RESET : DO_CONNECTION_LOST) : null;
+          if (fault === DO_RESET) return Promise.reject(doError(DO_RESET));
           const started = Date.now();
           // Reflect.apply: `.apply` on an RPC stub would itself be a remote method name.
           const r = Reflect.apply(v as (...a: unknown[]) => unknown, target, args);
@@ -294,7 +406,8 @@ function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: Durab
           const p = Promise.resolve(r);
           const done = () => bump(counters.durableObjects.callerWallMs, name, Date.now() - started);
           p.then(done, done);
-          return p;
+          // The object ran the call; the answer is lost on its way back (a real error passes through).
+          return fault === DO_CONNECTION_LOST ? p.then(() => Promise.reject(doError(DO_CONNECTION_LOST))) : p;
         };
       },
     }) as DurableObjectStub<T>;
@@ -309,23 +422,62 @@ function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: Durab
   return w as unknown as DurableObjectNamespace<T>;
 }
 
+/** Counter names of queue producers, as bench/run.ts reads them; any other binding counts under its own name. */
+const QUEUE_COUNTER_NAMES: Record<string, string> = { FANOUT_QUEUE: "fanout", DELIVERY_QUEUE: "deliveries" };
+const SECRET_VARS = ["SECRETS_KEY", "SECRETS_KEY_PREVIOUS"] as const;
+
+/**
+ * Which binding this is, by shape, so that every D1 database, queue producer and DO
+ * namespace is wrapped whatever wrangler.toml names them. Anything with `fetch` is left
+ * alone: a service binding answers every property name with an RPC method.
+ */
+function bindingKind(v: unknown): "d1" | "queue" | "do" | null {
+  if (typeof v !== "object" || v === null) return null;
+  const o = v as Record<string, unknown>;
+  if (typeof o.fetch === "function") return null;
+  if (typeof o.prepare === "function" && typeof o.batch === "function" && typeof o.exec === "function") return "d1";
+  if (typeof o.send === "function" && typeof o.sendBatch === "function") return "queue";
+  if (typeof o.idFromName === "function" && typeof o.get === "function") return "do";
+  return null;
+}
+
+/**
+ * Env with every binding counted (and faultable); `phase` pins D1 attribution (the DOs'
+ * own env). With `secretsFaults`, the keys are getters that a secrets rule may hide.
+ */
+function buildEnv(env: Env, phase: string | null, secretsFaults: boolean): Env {
+  const raw = env as unknown as Record<string, unknown>;
+  const w: Record<string, unknown> = { ...raw };
+  for (const [name, binding] of Object.entries(raw)) {
+    const kind = bindingKind(binding);
+    if (kind === "d1") w[name] = wrapD1(binding as D1Database, phase);
+    else if (kind === "queue") w[name] = wrapQueue(binding as Queue, QUEUE_COUNTER_NAMES[name] ?? name);
+    else if (kind === "do") w[name] = wrapNamespace(binding as DurableObjectNamespace, name);
+  }
+  if (secretsFaults) {
+    let hidden: boolean | undefined;
+    for (const key of SECRET_VARS) {
+      const value = raw[key];
+      Object.defineProperty(w, key, {
+        enumerable: true,
+        get: () => ((hidden ??= injectFault("secrets", phaseStore.getStore() ?? phase ?? "unknown")) ? undefined : value),
+      });
+    }
+  }
+  return w as unknown as Env;
+}
+
 const wrappedEnvs = new WeakMap<object, Env>();
 
-/** Env with every binding counted; `phase` pins D1 attribution (the DOs' own env). */
-function wrapEnv(env: Env, phase: string | null = null): Env {
-  if (phase === null) {
-    const cached = wrappedEnvs.get(env);
-    if (cached) return cached;
-  }
-  const w: Env = {
-    ...env,
-    DB: wrapD1(env.DB, phase),
-    FANOUT_QUEUE: wrapQueue(env.FANOUT_QUEUE, "fanout"),
-    DELIVERY_QUEUE: wrapQueue(env.DELIVERY_QUEUE, "deliveries"),
-    ENDPOINT_DO: wrapNamespace(env.ENDPOINT_DO, "ENDPOINT_DO"),
-    SWEEPER: wrapNamespace(env.SWEEPER, "SWEEPER"),
-  };
-  if (phase === null) wrappedEnvs.set(env, w);
+/**
+ * The handlers' env: one wrapped env per runtime env, except while a secrets rule is live.
+ * src/config.ts caches the config, keys included, per env object, so then every
+ * invocation gets a fresh env whose keys are decided anew; the cached one never hides them.
+ */
+function wrapEnv(env: Env): Env {
+  if (secretsFaultLive()) return buildEnv(env, null, true);
+  let w = wrappedEnvs.get(env);
+  if (!w) wrappedEnvs.set(env, (w = buildEnv(env, null, false)));
   return w;
 }
 
@@ -375,11 +527,16 @@ function wrapBatch<B>(batch: MessageBatch<B>, queueName: string): MessageBatch<B
 
 type Ctor = abstract new (ctx: DurableObjectState, env: Env) => object;
 
+/** Each instrumented object's runtime env and its steady wrapped one (never hiding the keys). */
+const objectEnvs = new WeakMap<object, { raw: Env; steady: Env }>();
+
 function instrumentDO<C extends Ctor>(Base: C, label: string): C {
   // @ts-expect-error -- a mixin over an abstract constructor
   class Instrumented extends Base {
     constructor(ctx: DurableObjectState, env: Env) {
-      super(ctx, wrapEnv(env, `do:${label}`));
+      const steady = buildEnv(env, `do:${label}`, false);
+      super(ctx, steady);
+      objectEnvs.set(this, { raw: env, steady });
       bump(counters.durableObjects.constructed, label);
     }
   }
@@ -395,10 +552,14 @@ function instrumentDO<C extends Ctor>(Base: C, label: string): C {
     Object.defineProperty(Instrumented.prototype, n, {
       configurable: true,
       writable: true,
-      value: function (this: unknown, ...args: unknown[]) {
+      value: function (this: { env: Env }, ...args: unknown[]) {
         const phase = `do:${label}`;
         if (phaseStore.getStore() === phase) return orig.apply(this, args); // a nested call (alarm → sweep)
         bump(counters.durableObjects.handled, `${label}.${n}`);
+        // The object keeps its env for life and getConfig caches per env: as in wrapEnv,
+        // a live secrets rule needs a fresh env per call.
+        const envs = objectEnvs.get(this);
+        if (envs) this.env = secretsFaultLive() ? buildEnv(envs.raw, phase, true) : envs.steady;
         return phaseStore.run(phase, () => orig.apply(this, args));
       },
     });
@@ -512,6 +673,16 @@ export default {
           }
         }
         return Response.json(out);
+      }
+      if (url.pathname === "/__bench/faults") {
+        if (request.method === "POST") {
+          const rules = parseFaultRules(await request.json().catch(() => null), Date.now());
+          if (typeof rules === "string") return Response.json({ error: rules }, { status: 400 });
+          // A new plan counts afresh; clearing keeps the counts so they can still be read.
+          if (rules.length) faultsInjected = freshInjected();
+          faultRules = rules;
+        }
+        return Response.json(faultReport());
       }
       if (url.pathname === "/__bench/baseline" && request.method === "POST") {
         return Response.json(await runBaseline((await request.json()) as BaselineInput));

@@ -9,6 +9,8 @@ export interface Config {
   retentionDays: number;
   deadLetterDays: number;
   autoDisableAfterS: number;
+  /** Hours a delivery may be re-driven for our own trouble before it fails with `consumer_error`. */
+  consumerGiveUpH: number;
   allowPrivateUrls: boolean;
   portalFrameAncestors: string;
   adminToken: string | null;
@@ -35,6 +37,7 @@ export function getConfig(env: Env): Config {
     retentionDays: int(env.RETENTION_DAYS, 30),
     deadLetterDays: int(env.DEAD_LETTER_DAYS, 30),
     autoDisableAfterS: int(env.AUTO_DISABLE_AFTER_S, 432_000),
+    consumerGiveUpH: int(env.CONSUMER_GIVE_UP_H, 72),
     allowPrivateUrls: env.ALLOW_PRIVATE_URLS === "true",
     portalFrameAncestors: env.PORTAL_FRAME_ANCESTORS || "'self'",
     adminToken: env.ADMIN_TOKEN || null,

@@ -34,7 +34,7 @@ const EventDetail = EventSummary.extend({
 const EventCreate = z
   .object({
     type: z.string().openapi({ example: "report.completed" }),
-    data: z.unknown().openapi({ description: "Validated against the event type's JSON Schema; integers beyond 2^53 are refused" }),
+    data: z.unknown().openapi({ description: "Validated against the event type's JSON Schema. A number whose value would change when re-serialised (an integer beyond 2^53 in any spelling, a value beyond a double's range or precision) is refused with 422: send such numbers as strings" }),
     id: z.string().optional().openapi({ description: "Your id for the event; also its idempotency key" }),
     occurred_at: Timestamp.optional(),
   })

@@ -41,6 +41,9 @@ export async function sendTestEvent(deps: Deps, tenantId: string, endpointId: st
     if (errors.length) throw invalid(errors);
   }
   const dataJson = JSON.stringify(data);
+  // Opened before anything is written: without SECRETS_KEY this answers 503 and records nothing.
+  const secrets = await Promise.all((await validSecrets(deps.db, endpointId, deps.now)).map((s) => unseal(deps.config, s.secretBox)));
+  const auth = await endpointAuth(deps, endpoint);
   const eventId = newId("evt", deps.now);
   const { eventSeq, deliverySeq } = await insertTestDelivery(deps.db, { eventId, tenantId, endpointId, type: input.type, data: dataJson, now: deps.now });
   const base = { deliverySeq, generation: 1, attemptsBefore: 0, nextAttemptAt: null, now: deps.now, test: true };
@@ -50,13 +53,12 @@ export async function sendTestEvent(deps: Deps, tenantId: string, endpointId: st
     await runBatch(deps.db, outcomeStatements(deps.db, { ...base, attempt: null, status: "failed", reason: "url_not_allowed" }));
     return { deliverySeq, responseStatus: null, durationMs: null, error: `url_not_allowed: ${url.message}`, responseBody: null };
   }
-  const secrets = await Promise.all((await validSecrets(deps.db, endpointId, deps.now)).map((s) => unseal(deps.config, s.secretBox)));
   const { request, loggedHeaders } = await buildRequest({
     config: deps.config,
     endpoint,
     event: { seq: eventSeq, id: eventId, type: input.type, data: dataJson, occurredAt: null, createdAt: deps.now },
     secrets,
-    auth: await endpointAuth(deps, endpoint),
+    auth,
     attempt: 1,
     now: Date.now(),
   });

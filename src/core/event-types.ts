@@ -89,6 +89,12 @@ export async function getEventType(deps: Deps, name: string): Promise<EventTypeR
   return row;
 }
 
+/** The group of an event type; null when it has none or has no row (types are archived, never deleted). Read errors propagate. */
+export async function groupOfEventType(deps: Deps, name: string): Promise<string | null> {
+  const row = BUILT_IN_EVENT_TYPES.find((t) => t.name === name) ?? (await q.findEventType(deps.db, name));
+  return row?.group ?? null;
+}
+
 export async function listEventTypes(deps: Deps, options: { group?: string; includeArchived: boolean; after?: string; limit: number }) {
   const stored = await q.listEventTypes(deps.db, { ...options, afterName: options.after });
   const builtIn = BUILT_IN_EVENT_TYPES.filter(

@@ -7,7 +7,7 @@
 import type { Deps } from "../api/context";
 import { sha256Hex } from "../domain/constant-time";
 import { HOST_ID_PATTERN, newId } from "../domain/ids";
-import { findOverflowingNumbers, findUnsafeIntegers } from "../domain/safe-json";
+import { findAlteredNumbers } from "../domain/safe-json";
 import { AppError, conflict, invalid, notFound, type FieldError } from "../errors";
 import * as q from "../db/queries/events";
 import type { EventRow } from "../db/queries/events";
@@ -50,12 +50,9 @@ export async function parseEventBody(deps: Deps, bodyText: string) {
       errors.push({ path: "occurred_at", message: "must be an ISO-8601 date-time" });
     } else occurredAt = Date.parse(b.occurred_at);
   }
-  for (const path of findUnsafeIntegers(bodyText, "")) {
-    errors.push({ path, message: "is an integer beyond 2^53; send it as a string" });
-  }
-  // 1e309 parses to Infinity and would be stored (and delivered) as null: refuse, never alter.
-  for (const path of findOverflowingNumbers(bodyText, "")) {
-    errors.push({ path, message: "is a number beyond the range of a double; send it as a string" });
+  // Receivers get JSON.stringify of the parsed data: refuse a number whose value that would change.
+  for (const path of findAlteredNumbers(bodyText, "")) {
+    errors.push({ path, message: "is a number that would change when re-serialised (beyond a double's range or precision, like an integer beyond 2^53); send it as a string" });
   }
   if (errors.length) throw invalid(errors);
   const type = b.type as string;

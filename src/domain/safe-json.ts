@@ -1,10 +1,12 @@
 /**
- * @module Finds integers in JSON text that JavaScript cannot hold exactly
- * (beyond 2^53), so an event is refused rather than silently altered.
+ * @module Finds number literals in JSON text whose value would change on the way to a
+ * receiver, so an event is refused rather than silently altered.
  *
- * The JSON.parse reviver's `context.source` would show each literal, but the
- * Node 22 the unit tests run on does not enable it by default, so this module
- * scans the text itself after JSON.parse has vouched for its syntax.
+ * Switchyard stores and sends `JSON.stringify` of the parsed data, so a literal survives
+ * only when the double JSON.parse makes of it is written back with the same decimal value.
+ * The JSON.parse reviver's `context.source` would show each literal, but the Node 22 the
+ * unit tests run on does not enable it by default, so this module scans the text itself
+ * after JSON.parse has vouched for its syntax.
  */
 
 type Frame =
@@ -13,6 +15,7 @@ type Frame =
 
 const WHITESPACE = /[ \t\n\r]*/y;
 const NUMBER = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 function memberPath(parent: string, key: string): string {
@@ -32,30 +35,47 @@ function match(pattern: RegExp, text: string, at: number): string {
 }
 
 /**
- * The paths, in document order, of integer literals beyond 2^53 in magnitude
- * (written without `.` or an exponent, and not a safe integer once parsed).
+ * A decimal literal's value as `{sign}{digits}e{exponent}`, digits without leading or
+ * trailing zeros, so two literals have the same value exactly when these strings are equal.
+ * Number arithmetic on the exponent is exact up to 2^53; a literal whose exponent is beyond
+ * that is beyond the double range too (no string is long enough to offset it), so it
+ * still compares unequal to any written double.
+ */
+function exactDecimal(literal: string): string {
+  const [, sign = "", whole = "", fraction = "", exponent = "0"] = DECIMAL.exec(literal) ?? [];
+  const digits = whole + fraction;
+  // Index loops, not /^0+/ and /0+$/: a regex anchored at the end rescans a long run of zeros from every start.
+  let first = 0;
+  while (digits[first] === "0") first++;
+  let end = digits.length;
+  while (end > first && digits[end - 1] === "0") end--;
+  if (first === end) return "0"; // -0 and 0 are one value
+  return `${sign}${digits.slice(first, end)}e${Number(exponent) - fraction.length + (digits.length - end)}`;
+}
+
+function valueChanges(literal: string): boolean {
+  const parsed = Number(literal);
+  // Infinity is written as null, and so is NaN: never the same value.
+  if (!Number.isFinite(parsed)) return true;
+  const written = String(parsed);
+  // Most literals are already written the way JSON.stringify writes them.
+  return written !== literal && exactDecimal(written) !== exactDecimal(literal);
+}
+
+/**
+ * The paths, in document order, of number literals whose value would change when the
+ * document is parsed and re-serialised with JSON.stringify: beyond a double's range
+ * (`1e309` becomes null), below it (`1e-400` becomes 0), or more precise than a double
+ * (`9007199254740993`, `12345678901234567.0`, `1.2345678901234567e16`,
+ * `0.12345678901234567890123`). A different spelling of the same value (`1.0`, `1E+2`,
+ * `2.50`, `-0`, `1e21`) is not a change.
  *
  * @param root the path of the whole document: `"data"` gives `data.a[2].b`,
  *   `""` gives `a[2].b`; keys that are not identifiers use `["…"]`
  * @throws SyntaxError when `jsonText` is not valid JSON
- * @example findUnsafeIntegers('{"a":[1,2,9007199254740993]}') // ["data.a[2]"]
+ * @example findAlteredNumbers('{"a":[1.0,2,9007199254740993],"b":1e309}') // ["data.a[2]", "data.b"]
  */
-export function findUnsafeIntegers(jsonText: string, root = "data"): string[] {
-  return findNumberLiterals(jsonText, root, (literal) => !/[.eE]/.test(literal) && !Number.isSafeInteger(Number(literal)));
-}
-
-/**
- * The paths of number literals too large for a double (`1e309`): JSON.parse makes them
- * Infinity and JSON.stringify then writes `null`, so the event would be silently altered.
- *
- * @throws SyntaxError when `jsonText` is not valid JSON
- * @example findOverflowingNumbers('{"a":1e309}') // ["data.a"]
- */
-export function findOverflowingNumbers(jsonText: string, root = "data"): string[] {
-  return findNumberLiterals(jsonText, root, (literal) => !Number.isFinite(Number(literal)));
-}
-
-function findNumberLiterals(jsonText: string, root: string, refuse: (literal: string) => boolean): string[] {
+export function findAlteredNumbers(jsonText: string, root = "data"): string[] {
   JSON.parse(jsonText);
   const found: string[] = [];
   // An explicit stack: deeply nested input must not overflow the call stack.
@@ -86,7 +106,7 @@ function findNumberLiterals(jsonText: string, root: string, refuse: (literal: st
       if (top?.kind === "object" && top.expectKey) top.key = JSON.parse(jsonText.slice(i, next)) as string;
     } else if (char === "-" || (char >= "0" && char <= "9")) {
       const literal = match(NUMBER, jsonText, i);
-      if (refuse(literal)) found.push(valuePath());
+      if (valueChanges(literal)) found.push(valuePath());
       next = i + literal.length;
     } else {
       next = i + (char === "f" ? "false".length : "true".length); // "null" is as long as "true"

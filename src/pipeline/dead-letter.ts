@@ -1,59 +1,60 @@
 /**
- * @module Dead-letter queue consumers: whatever reaches a DLQ (the consumer failed
- * `max_retries` times) is recorded, so nothing that lands there is lost.
+ * @module Dead-letter queue consumers: a message lands here after the consumer failed
+ * `max_retries` times for our own trouble (src/domain/trouble.ts). Its work is still
+ * pending in D1, so it is re-driven; only a delivery in trouble for `CONSUMER_GIVE_UP_H`
+ * fails, with `consumer_error` and an operational event.
  */
 import type { Deps } from "../api/context";
 import { deadLetterForDelivery, runBatch } from "../db/queries/deliveries";
 import { pipelineDeps } from "./deps";
 import { wakeEndpointDOs } from "./endpoint-gate";
 import { enqueueFanouts, type DeliverMessage, type FanoutQueueMessage } from "./messages";
+import { queueDelaySeconds } from "../domain/retry-schedule";
+import { consumerRetryDelaySeconds, nextRedrive, troubleGivesUp } from "../domain/trouble";
 import { deliveryFailedStatement, insertedEventSeqs } from "./operational";
 import { OPERATOR_TENANT } from "../core/tenants";
 
 export async function handleFanoutDeadLetters(batch: MessageBatch<FanoutQueueMessage>, env: Env): Promise<void> {
-  const deps = pipelineDeps(env);
-  for (const msg of batch.messages) {
-    const body = msg.body;
-    if (body.kind !== "fanout") {
-      // A replay continuation that kept failing: its deliveries and dead letters are
-      // untouched (still failed, still replayable), so the operator re-issues the replay.
-      console.error("a replay continuation failed for good; re-issue the replay", body);
-      msg.ack();
-      continue;
-    }
-    try {
-      await recordFanoutDeadLetter(deps, body.e);
-      msg.ack();
-    } catch (err) {
-      console.error("recording a fan-out dead letter failed", err);
-      msg.retry();
-    }
-  }
-}
-
-/** Marks the event's fan-out failed (`fanned_out = 2`) and keeps a replayable dead letter. */
-export async function recordFanoutDeadLetter(deps: Deps, eventSeq: number): Promise<void> {
-  const d1 = deps.db.$client;
-  await runBatch(deps.db, [
-    d1
-      .prepare(
-        `INSERT INTO dead_letters (tenant_id, endpoint_id, delivery_seq, event_seq, event_id, event_type, reason, attempts, last_response_status, queue, created_at)
-         SELECT tenant_id, NULL, NULL, seq, id, type, 'consumer_error', 0, NULL, 'fanout', ?2 FROM events WHERE seq = ?1 AND fanned_out = 0`,
-      )
-      .bind(eventSeq, deps.now),
-    d1.prepare(`UPDATE events SET fanned_out = 2 WHERE seq = ? AND fanned_out = 0`).bind(eventSeq),
-  ]);
+  // A fan-out is never given up: its event waits in D1 until it fans out (the Sweeper
+  // re-sends it too), so every message here goes back to the fan-out queue.
+  await redrive(batch.messages, env.FANOUT_QUEUE);
 }
 
 export async function handleDeliveryDeadLetters(batch: MessageBatch<DeliverMessage>, env: Env): Promise<void> {
   const deps = pipelineDeps(env);
-  for (const msg of batch.messages) {
+  const givingUp = batch.messages.filter((m) => troubleGivesUp(m.body.trouble, deps.now, deps.config.consumerGiveUpH));
+  for (const msg of givingUp) {
     try {
       await recordDeliveryDeadLetter(deps, msg.body);
       msg.ack();
     } catch (err) {
-      console.error("recording a delivery dead letter failed", err);
-      msg.retry();
+      console.error("recording a consumer_error failure failed; retrying later", err);
+      msg.retry({ delaySeconds: consumerRetryDelaySeconds(msg.attempts, Math.random()) });
+    }
+  }
+  // Still pending in D1: whatever stopped it was ours, so it is tried again later.
+  await redrive(batch.messages.filter((m) => !givingUp.includes(m)), env.DELIVERY_QUEUE);
+}
+
+/**
+ * Sends each message back to its queue with the next re-drive delay and its trouble
+ * record, then acks it; a send that fails is retried by this DLQ consumer later.
+ */
+async function redrive<B extends DeliverMessage | FanoutQueueMessage>(list: readonly Message<B>[], queue: Queue): Promise<void> {
+  const now = Date.now();
+  for (let i = 0; i < list.length; i += 100) {
+    const chunk = list.slice(i, i + 100);
+    try {
+      await queue.sendBatch(
+        chunk.map((m) => {
+          const { trouble, delaySeconds } = nextRedrive(m.body.trouble, now, Math.random());
+          return { body: { ...m.body, trouble }, delaySeconds: queueDelaySeconds(delaySeconds) };
+        }),
+      );
+      for (const m of chunk) m.ack();
+    } catch (err) {
+      console.error("re-driving dead-lettered messages failed; retrying later", err);
+      for (const m of chunk) m.retry({ delaySeconds: consumerRetryDelaySeconds(m.attempts, Math.random()) });
     }
   }
 }

@@ -10,6 +10,7 @@ import { classifyAttempt, honouredRetryAfter } from "../domain/outcome";
 import { DEFAULT_RETRY_SCHEDULE, nextRetryWait } from "../domain/retry-schedule";
 import { checkEndpointUrl } from "../domain/url-policy";
 import {
+  attemptRecorded,
   loadDeliveryContexts,
   outcomeStatements,
   parkDelivery,
@@ -20,7 +21,8 @@ import {
 import type { DeliveryReason } from "../db/schema";
 import { sendRequest } from "../outbound/send";
 import { disableEndpoint } from "./auto-disable";
-import { pipelineDeps, runPool } from "./deps";
+import { pipelineDeps, runPool, writeWithRetries } from "./deps";
+import { consumerRetryDelaySeconds } from "../domain/trouble";
 import { gateThroughEndpointDO, needsEndpointDO, reportToEndpointDO, wakeEndpointDOs } from "./endpoint-gate";
 import { enqueueDeliveries, enqueueFanouts, type DeliverMessage } from "./messages";
 import { deliveryFailedStatement, emitsDeliveryFailed, insertedEventSeqs } from "./operational";
@@ -60,8 +62,11 @@ export async function handleDeliveryBatch(batch: MessageBatch<DeliverMessage>, e
       await processDelivery({ ...deps, now: Date.now() }, msg.body, ctx);
       for (const m of copies) m.ack();
     } catch (err) {
-      console.error("delivery consumer failed", msg.body, err);
-      for (const m of copies) m.retry();
+      // Our own trouble (D1, a Durable Object, a queue send, SECRETS_KEY): never an
+      // attempt, never a failure; the message comes back later (src/domain/trouble.ts).
+      console.error("delivery consumer failed; retrying later", msg.body, err);
+      const delaySeconds = consumerRetryDelaySeconds(msg.attempts, Math.random());
+      for (const m of copies) m.retry({ delaySeconds });
     }
   });
   await armSweeper(env, Date.now());
@@ -201,8 +206,16 @@ async function record(deps: Deps, ctx: DeliveryContext, write: OutcomeWrite): Pr
       ),
     );
   }
-  const results = await runBatch(deps.db, stmts);
-  const updated = (results[write.attempt ? 1 : 0]?.meta.changes ?? 0) > 0;
+  // After a send, the write is retried in process: handing the message back would send
+  // the webhook again. A retry after a write that committed but answered an error finds
+  // nothing to update, so it asks whether its attempt row landed.
+  // (An operational event of a write that committed that way is fanned out by the Sweeper.)
+  const attemptWritten = write.attempt;
+  const { results, updated } = await writeWithRetries(async (retry) => {
+    const results = await runBatch(deps.db, stmts);
+    const changed = (results[attemptWritten ? 1 : 0]?.meta.changes ?? 0) > 0;
+    return { results, updated: changed || (retry > 0 && attemptWritten !== null && (await attemptRecorded(deps.db, write.deliverySeq, attemptWritten))) };
+  }, attemptWritten !== null);
   if (!updated) return; // a newer generation owns the delivery now
   if (write.status === "pending" && write.nextAttemptAt !== null) {
     await enqueueDeliveries(deps.env.DELIVERY_QUEUE, [{ d: delivery.seq, g: write.generation, delaySeconds: (write.nextAttemptAt - write.now) / 1000 }]);

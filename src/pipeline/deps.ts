@@ -20,3 +20,25 @@ export async function runPool<T>(items: readonly T[], limit: number, work: (item
   });
   await Promise.all(lanes);
 }
+
+/** Pauses between in-process tries of a write that must not be lost (about 4 s in all). */
+const IN_PROCESS_RETRY_MS = [250, 1000, 3000];
+
+/**
+ * Runs `write`, trying again in process after a failure: used where giving the message
+ * back to the queue would cost more than waiting (an outcome after a send: the retried
+ * message would send the webhook again). With `enabled` false it tries once. Throws the
+ * last error.
+ */
+export async function writeWithRetries<T>(write: (retry: number) => Promise<T>, enabled = true): Promise<T> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await write(retry);
+    } catch (err) {
+      const pause = enabled ? IN_PROCESS_RETRY_MS[retry] : undefined;
+      if (pause === undefined) throw err;
+      console.error(`write failed; trying again in ${pause} ms`, err);
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+}

@@ -7,10 +7,11 @@
  * `event seq * 65536 + i`, i the endpoint's place among the matched endpoints by id.
  */
 import type { Deps } from "../api/context";
-import { getEventType } from "../core/event-types";
+import { groupOfEventType } from "../core/event-types";
+import { consumerRetryDelaySeconds } from "../domain/trouble";
 import { matchesFilter } from "../domain/filter";
 import { allLiveEndpoints } from "../db/queries/endpoints";
-import { deliverySeqOf, insertDeliveriesAndMarkFannedOut, MAX_FANOUT, untriedDeliveriesOfEvent, type NewDelivery } from "../db/queries/deliveries";
+import { deliverySeqOf, insertDeliveriesAndMarkFannedOut, MAX_FANOUT, runBatch, untriedDeliveriesOfEvent, type NewDelivery } from "../db/queries/deliveries";
 import { findEventBySeq } from "../db/queries/events";
 import { lineEndpointsOfEvent } from "../db/queries/fifo";
 import { pipelineDeps } from "./deps";
@@ -19,7 +20,6 @@ import { continueReplay } from "../core/deliveries";
 import { continueDeadLetterReplay } from "../core/dead-letters";
 import { enqueueDeliveries, type FanoutMessage, type FanoutQueueMessage } from "./messages";
 import { armSweeper } from "./sweeper-client";
-import { recordFanoutDeadLetter } from "./dead-letter";
 
 export async function handleFanoutBatch(batch: MessageBatch<FanoutQueueMessage>, env: Env): Promise<void> {
   for (const msg of batch.messages) {
@@ -31,8 +31,9 @@ export async function handleFanoutBatch(batch: MessageBatch<FanoutQueueMessage>,
       else await continueDeadLetterReplay(deps, body);
       msg.ack();
     } catch (err) {
-      console.error("fan-out consumer failed", msg.body, err);
-      msg.retry();
+      // Our own trouble (D1, a Durable Object, a queue send): later, never narrower.
+      console.error("fan-out consumer failed; retrying later", msg.body, err);
+      msg.retry({ delaySeconds: consumerRetryDelaySeconds(msg.attempts, Math.random()) });
     }
   }
   await armSweeper(env, Date.now());
@@ -50,7 +51,9 @@ export async function fanOutEvent(deps: Deps, msg: FanoutMessage, messageAttempt
     }
     return;
   }
-  const group = (await getEventType(deps, event.type).catch(() => undefined))?.group ?? null;
+  // A failed read throws (the message is retried): matching without the group would
+  // silently drop every group-filtered endpoint.
+  const group = await groupOfEventType(deps, event.type);
   const endpoints = await allLiveEndpoints(deps.db, event.tenantId);
   // Sorted by id: a delivery's key is the event's seq * 65536 + its endpoint's place here.
   const matched = endpoints
@@ -59,7 +62,7 @@ export async function fanOutEvent(deps: Deps, msg: FanoutMessage, messageAttempt
   if (matched.length > MAX_FANOUT) {
     // Refused (docs/decisions.md): the keys of one event hold at most 65 535 deliveries.
     console.error("fan-out refused: too many matching endpoints", { event: event.seq, matched: matched.length });
-    await recordFanoutDeadLetter(deps, event.seq);
+    await refuseFanout(deps, event.seq);
     return;
   }
   const rows: NewDelivery[] = [];
@@ -88,4 +91,18 @@ export async function fanOutEvent(deps: Deps, msg: FanoutMessage, messageAttempt
     inserted.filter((r) => r.status === "pending" && !fifoEndpoints.has(r.endpointId)).map((r) => ({ d: r.seq, g: r.generation })),
   );
   if (fifoEndpoints.size) await wakeEndpointDOs(deps, [...fifoEndpoints]);
+}
+
+/** A fan-out refused for its width: the event is marked `fanned_out = 2` and keeps a dead letter the operator sees. */
+async function refuseFanout(deps: Deps, eventSeq: number): Promise<void> {
+  const d1 = deps.db.$client;
+  await runBatch(deps.db, [
+    d1
+      .prepare(
+        `INSERT INTO dead_letters (tenant_id, endpoint_id, delivery_seq, event_seq, event_id, event_type, reason, attempts, last_response_status, queue, created_at)
+         SELECT tenant_id, NULL, NULL, seq, id, type, 'consumer_error', 0, NULL, 'fanout', ?2 FROM events WHERE seq = ?1 AND fanned_out = 0`,
+      )
+      .bind(eventSeq, deps.now),
+    d1.prepare(`UPDATE events SET fanned_out = 2 WHERE seq = ? AND fanned_out = 0`).bind(eventSeq),
+  ]);
 }

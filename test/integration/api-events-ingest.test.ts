@@ -124,10 +124,22 @@ describe("POST /v1/tenants/{tid}/events", () => {
 
   it.each([
     ["a positive integer beyond 2^53", '{"big": 9007199254740993}', "data.big"],
-    ["a negative integer beyond 2^53", '{"list": [1, -18014398509481984]}', "data.list[1]"],
+    ["a negative integer beyond 2^53", '{"list": [1, -18014398509481985]}', "data.list[1]"],
     ["a huge integer", '{"a": {"b": 123456789012345678901234567890}}', "data.a.b"],
   ])("refuses %s (422; send it as a string)", async (_what, data, errorPath) => {
     expectInvalid(await api(events(), { body: `{"type": "${type}", "data": ${data}}` }), errorPath);
+  });
+
+  it("refuses an integer beyond 2^53 spelt with a point or an exponent (422 naming data.n) and stores nothing", async () => {
+    const t = await createTenant();
+    // Raw text: JSON.stringify would respell the literal before it is sent.
+    for (const literal of ["12345678901234567.0", "1.2345678901234567e16"]) {
+      const p = expectInvalid(await api(events(t), { body: `{"type": "${type}", "data": {"n": ${literal}}}` }), "data.n");
+      expect(p.errors, literal).toEqual([{ path: "data.n", message: expect.stringContaining("send it as a string") }]);
+    }
+    const listed = await api(events(t));
+    expect(listed.status).toBe(200);
+    expect(listed.body.data).toEqual([]);
   });
 
   it("accepts 2^53 − 1, big integers as strings, and large floats", async () => {

@@ -315,6 +315,9 @@ describe("secrets at rest", () => {
       expect(res.headers.get("retry-after")).toBeTruthy();
       expect(res.text).not.toContain(TEST_SECRETS_KEY);
     }
+    // The refused test send recorded nothing: no test delivery is left pending.
+    const testRows = await env.DB.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE endpoint_id = ? AND test = 1`).bind(ep.json.id).first<{ n: number }>();
+    expect(testRows!.n).toBe(0);
     // Routes that need no key still work.
     expect((await send("GET", `${base}/${ep.json.id}`)).status).toBe(200);
     const health = await app.fetch(new Request("http://x/health"), noKey());

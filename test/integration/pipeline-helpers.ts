@@ -179,6 +179,42 @@ export function testDeps(options: { now?: number; config?: Partial<Config>; endp
   return { deps: { ...base, env: fakeEnv, config: { ...getConfig(env), ...options.config } }, fanout, delivery };
 }
 
+export interface FakeBatch<B> {
+  batch: MessageBatch<B>;
+  acked: Set<string>;
+  retried: Set<string>;
+  /** The `delaySeconds` each retried message asked for. */
+  retryDelays: Map<string, number | undefined>;
+}
+
+/** A MessageBatch that records what the consumer acked and retried. */
+export function fakeBatch<B>(queue: string, items: { body: B; attempts?: number }[]): FakeBatch<B> {
+  const acked = new Set<string>();
+  const retried = new Set<string>();
+  const retryDelays = new Map<string, number | undefined>();
+  const messages = items.map((item) => {
+    const id = uniq("m");
+    return {
+      id,
+      timestamp: new Date(),
+      attempts: item.attempts ?? 1,
+      body: item.body,
+      ack: () => void acked.add(id),
+      retry: (options?: QueueRetryOptions) => {
+        retried.add(id);
+        retryDelays.set(id, options?.delaySeconds);
+      },
+    };
+  });
+  const batch = {
+    queue,
+    messages,
+    ackAll: () => messages.forEach((m) => m.ack()),
+    retryAll: (options?: QueueRetryOptions) => messages.forEach((m) => m.retry(options)),
+  } as unknown as MessageBatch<B>;
+  return { batch, acked, retried, retryDelays };
+}
+
 /** The deliver messages a fake queue received. */
 export function deliverMessages(q: FakeQueue): (DeliverMessage & { delaySeconds?: number })[] {
   return q.sent.filter((m) => (m.body as { kind?: string }).kind === "deliver").map((m) => ({ ...(m.body as DeliverMessage), delaySeconds: m.delaySeconds }));

@@ -12,15 +12,16 @@
  * Run: npx vitest run --project integration test/integration/reliability-queue-faults.test.ts
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { worker } from "../support/worker-handlers";
 import { describe, expect, it, vi } from "vitest";
 import { handleDeliveryBatch } from "../../src/pipeline/deliver";
 import { handleFanoutBatch } from "../../src/pipeline/fanout";
+import { handleDeliveryDeadLetters, handleFanoutDeadLetters } from "../../src/pipeline/dead-letter";
 import type { DeliverMessage, FanoutMessage } from "../../src/pipeline/messages";
 import { account, receivedKey, summary, type AccountingReport } from "../support/accounting";
 import { pipelineDeps } from "../../src/pipeline/deps";
-import { deliverMessages, ensureType, fakeQueue, fanoutMessages, ingest, newEndpoint, newTenant, receiver, receiverLog, sleep, uniq, waitFor } from "./pipeline-helpers";
+import { deliverMessages, ensureType, fakeBatch, fakeQueue, fanoutMessages, ingest, newEndpoint, newTenant, receiver, receiverLog, sleep, uniq, waitFor } from "./pipeline-helpers";
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -51,36 +52,6 @@ async function fixture(name: string, paths: string[], options: Record<string, un
 /** A queue message as `exports.default.queue` takes it. */
 const qm = <B>(body: B, attempts = 1) => ({ id: uniq("m"), timestamp: new Date(), attempts, body });
 
-interface FakeBatch<B> {
-  batch: MessageBatch<B>;
-  acked: Set<string>;
-  retried: Set<string>;
-}
-
-/** A MessageBatch that records what the consumer acked and retried. */
-function fakeBatch<B>(queue: string, items: { body: B; attempts?: number }[]): FakeBatch<B> {
-  const acked = new Set<string>();
-  const retried = new Set<string>();
-  const messages = items.map((item) => {
-    const id = uniq("m");
-    return {
-      id,
-      timestamp: new Date(),
-      attempts: item.attempts ?? 1,
-      body: item.body,
-      ack: () => void acked.add(id),
-      retry: () => void retried.add(id),
-    };
-  });
-  const batch = {
-    queue,
-    messages,
-    ackAll: () => messages.forEach((m) => m.ack()),
-    retryAll: () => messages.forEach((m) => m.retry()),
-  } as unknown as MessageBatch<B>;
-  return { batch, acked, retried };
-}
-
 /**
  * `env` with some bindings replaced, as own properties of a new object. (Not
  * `Object.assign(Object.create(env), …)`: `env` is a proxy whose set trap writes to the
@@ -91,13 +62,14 @@ const envWith = (overrides: Partial<Env>): Env =>
 
 /**
  * A D1 binding that works for `okStatements` executions (a `batch()` is one), then
- * throws "D1 unavailable" on every later one, as a database that goes away mid-batch.
+ * throws "D1 unavailable" on the next `failing` ones (every later one by default), as a
+ * database that goes away mid-batch, for good or for a moment.
  */
-function flakyD1(real: D1Database, okStatements: number): D1Database & { executed: () => number } {
+function flakyD1(real: D1Database, okStatements: number, failing = Infinity): D1Database & { executed: () => number } {
   let executed = 0;
   const tick = () => {
     executed += 1;
-    if (executed > okStatements) throw new Error("D1_ERROR: the database is unavailable (injected fault)");
+    if (executed > okStatements && executed <= okStatements + failing) throw new Error("D1_ERROR: the database is unavailable (injected fault)");
   };
   const realOf = new WeakMap<object, D1PreparedStatement>();
   const wrap = (s: D1PreparedStatement): D1PreparedStatement => {
@@ -289,7 +261,28 @@ describe("queue faults", () => {
     expect(report.receiverRequests).toBe(15);
   });
 
-  it("a batch whose D1 goes away after half its outcome writes: the unrecorded half is retried and delivered again (at-least-once), nothing lost", async () => {
+  it("an outcome write that fails after a 2xx is retried in process: nothing is sent twice", async () => {
+    const key = uniq("blip");
+    const f = await fixture("blip", [`/ok/${key}/a`, `/ok/${key}/b`], { retry_schedule: [1] });
+    const held = await ingestHeld(f.tid, 3);
+    const messages = await fanOutHeld(held.messages);
+    expect(messages).toHaveLength(6);
+    // One execution loads the batch, three outcome writes succeed, the next three fail once.
+    const db = flakyD1(env.DB, 1 + 3, 3);
+    const { batch, acked, retried } = fakeBatch("switchyard-deliveries", messages.map((body) => ({ body })));
+    await handleDeliveryBatch(batch, envWith({ DB: db }));
+    expect(acked.size).toBe(6);
+    expect(retried.size).toBe(0);
+    await settle(f.tid, 6);
+    const report = await accountFixture(f);
+    expectNothingLost(report);
+    expect(report.delivered).toBe(6);
+    expect(report.attempts).toBe(6);
+    expect(report.duplicates).toBe(0);
+    expect(report.receiverRequests).toBe(6);
+  });
+
+  it("a batch whose D1 stays away after half its outcome writes: the unrecorded half is retried with backoff and delivered again (at-least-once), nothing lost", async () => {
     const key = uniq("flaky");
     const f = await fixture("flaky", [`/ok/${key}/a`, `/ok/${key}/b`], { retry_schedule: [1] });
     const held = await ingestHeld(f.tid, 3);
@@ -297,10 +290,12 @@ describe("queue faults", () => {
     expect(messages).toHaveLength(6);
     // One execution to load the batch, then three outcome writes succeed; the rest throw.
     const db = flakyD1(env.DB, 1 + 3);
-    const { batch, acked, retried } = fakeBatch("switchyard-deliveries", messages.map((body) => ({ body })));
+    const { batch, acked, retried, retryDelays } = fakeBatch("switchyard-deliveries", messages.map((body) => ({ body })));
     await handleDeliveryBatch(batch, envWith({ DB: db }));
     expect(acked.size).toBe(3);
     expect(retried.size).toBe(3);
+    // Our own trouble: retried later with a delay, never at once.
+    for (const delay of retryDelays.values()) expect(delay).toBeGreaterThanOrEqual(1);
     // All six were sent before the database failed.
     const sentFirst = (await receiverLog(`/ok/${key}/`)).length;
     expect(sentFirst).toBe(6);
@@ -321,7 +316,7 @@ describe("queue faults", () => {
     expect(report.receiverRequests).toBe(9);
   });
 
-  it("a batch where half the deliveries point at broken state (a corrupt endpoint row, an undecryptable secret): the healthy half is delivered, the broken half reaches the DLQ and is dead-lettered", async () => {
+  it("a batch where half the deliveries point at broken state (a corrupt endpoint row, an undecryptable secret): the healthy half is delivered, the broken half is re-driven from the DLQ and fails with consumer_error only after CONSUMER_GIVE_UP_H", async () => {
     const key = uniq("poison");
     const f = await fixture("poison", [`/ok/${key}/good`, `/ok/${key}/badrow`, `/ok/${key}/badsecret`], { retry_schedule: [1] });
     const [good, badRow, badSecret] = [...f.endpoints.keys()] as [string, string, string];
@@ -340,16 +335,32 @@ describe("queue faults", () => {
     expect(rows.filter((d) => d.endpoint_id === good).map((d) => d.status)).toEqual(["delivered", "delivered", "delivered", "delivered"]);
     const retriedIds = new Set(first.retryMessages.map((m) => m.msgId));
     expect(retriedIds.size).toBe(8);
-    // The queue retries them up to max_retries, then hands them to the DLQ consumer.
+    // The queue retries them up to max_retries with growing delays, then hands them to the DLQ consumer.
     pending = pending.filter((m) => retriedIds.has(m.id));
+    let lastDelay = 0;
     for (let attempt = 2; attempt <= MAX_RETRIES + 1; attempt++) {
       pending = pending.map((m) => ({ ...m, attempts: attempt }));
       const res = await worker.queue("switchyard-deliveries", pending);
       expect(res.retryMessages).toHaveLength(8);
+      const delays = res.retryMessages.map((m) => m.delaySeconds ?? 0);
+      expect(Math.min(...delays)).toBeGreaterThan(lastDelay);
+      lastDelay = Math.max(...delays);
     }
+    // The DLQ re-drives them: still pending, nothing failed, no dead letter.
     const dlq = await worker.queue("switchyard-deliveries-dlq", pending);
     expect(dlq.outcome).toBe("ok");
     expect(dlq.explicitAcks).toHaveLength(8);
+    const redriven = (await tenantDeliveries(f.tid)).filter((d) => d.endpoint_id !== good);
+    expect(redriven.every((d) => d.status === "pending" && d.attempts === 0)).toBe(true);
+    expect(await env.DB.prepare(`SELECT COUNT(*) AS n FROM dead_letters WHERE tenant_id = ?`).bind(f.tid).first("n")).toBe(0);
+
+    // Re-driven for CONSUMER_GIVE_UP_H (72 h) and still broken: now they fail.
+    const since = Date.now() - 72 * 3_600_000 - 1;
+    const givenUp = await worker.queue(
+      "switchyard-deliveries-dlq",
+      pending.map((m) => ({ ...m, body: { ...(m.body as DeliverMessage), trouble: { since, redrives: 80 } } })),
+    );
+    expect(givenUp.explicitAcks).toHaveLength(8);
 
     const report = await accountFixture(f);
     expectNothingLost(report);
@@ -434,5 +445,133 @@ describe("queue faults", () => {
     expect(report.duplicates).toBe(0);
     // The two events whose fan-out message was lost were fanned out (accounting: fanned_out = 1).
     expect(report.deliveries - lostDeliveries.length).toBe(unfanned.ids.length * 2);
+  });
+});
+
+/** A D1 binding whose statements matching `pattern` throw while `failing()` is true (D1's own overload message). */
+function d1FailingOn(real: D1Database, pattern: RegExp, failing: () => boolean): D1Database {
+  const check = (sql: string) => {
+    if (failing() && pattern.test(sql)) throw new Error("D1_ERROR: D1 DB is overloaded. Requests queued for too long. (injected fault)");
+  };
+  const sqlOf = new WeakMap<object, string>();
+  const wrap = (s: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    const w = {
+      bind: (...args: unknown[]) => wrap(s.bind(...args), sql),
+      first: async (col?: string) => (check(sql), col === undefined ? s.first() : s.first(col)),
+      run: async () => (check(sql), s.run()),
+      all: async () => (check(sql), s.all()),
+      raw: async (o?: { columnNames?: boolean }) => (check(sql), s.raw(o as { columnNames: true })),
+    };
+    sqlOf.set(w, sql);
+    realOf.set(w, s);
+    return w as unknown as D1PreparedStatement;
+  };
+  const realOf = new WeakMap<object, D1PreparedStatement>();
+  return {
+    prepare: (sql: string) => wrap(real.prepare(sql), sql),
+    batch: async (stmts: D1PreparedStatement[]) => {
+      for (const st of stmts) check(sqlOf.get(st) ?? "");
+      return real.batch(stmts.map((st) => realOf.get(st) ?? st));
+    },
+    exec: (sql: string) => real.exec(sql),
+    withSession: (...a: Parameters<D1Database["withSession"]>) => real.withSession(...a),
+    dump: () => real.dump(),
+  } as unknown as D1Database;
+}
+
+describe("our own trouble is weather (docs/production.md)", () => {
+  it("a fan-out whose event-type read fails is retried later, never narrowed: the group-filtered endpoint still gets its delivery", async () => {
+    const type = "weather.grouped.thing";
+    await ensureType(type, "weather-group");
+    const tid = await newTenant("weather");
+    const key = uniq("weather");
+    const byGroup = await newEndpoint(tid, { url: `${receiver()}/ok/${key}/group`, filter: { groups: ["weather-group"] } });
+    const byWildcard = await newEndpoint(tid, { url: `${receiver()}/ok/${key}/wild`, filter: { types: ["weather.*"] } });
+    const fanout = fakeQueue();
+    const ev = await ingest(pipelineDeps(envWith({ FANOUT_QUEUE: fanout.queue })), tid, type, { n: 1 });
+    const [message] = fanoutMessages(fanout);
+
+    const delivery = fakeQueue();
+    const failing = d1FailingOn(env.DB, /event_types/, () => true);
+    const broken = fakeBatch("switchyard-fanout", [{ body: message! }]);
+    await handleFanoutBatch(broken.batch, envWith({ DB: failing, DELIVERY_QUEUE: delivery.queue }));
+    expect(broken.acked.size).toBe(0);
+    expect([...broken.retryDelays.values()]).toEqual([expect.any(Number)]);
+    expect([...broken.retryDelays.values()][0]).toBeGreaterThanOrEqual(1);
+    // Nothing was written or sent: the event waits, un-fanned, for the retry.
+    const { results: none } = await env.DB.prepare(`SELECT seq FROM deliveries WHERE event_seq = ?`).bind(ev.seq).all();
+    expect(none).toEqual([]);
+    expect(delivery.sent).toEqual([]);
+    expect(await env.DB.prepare(`SELECT fanned_out FROM events WHERE seq = ?`).bind(ev.seq).first("fanned_out")).toBe(0);
+
+    // The retried message, with D1 healthy again, reaches both endpoints.
+    const healthy = fakeBatch("switchyard-fanout", [{ body: message!, attempts: 2 }]);
+    await handleFanoutBatch(healthy.batch, envWith({ DELIVERY_QUEUE: delivery.queue }));
+    expect(healthy.acked.size).toBe(1);
+    const { results: rows } = await env.DB.prepare(`SELECT endpoint_id FROM deliveries WHERE event_seq = ? ORDER BY endpoint_id`).bind(ev.seq).all<{ endpoint_id: string }>();
+    expect(rows.map((r) => r.endpoint_id).sort()).toEqual([byGroup.id, byWildcard.id].sort());
+  });
+
+  it("a fan-out message in the fanout DLQ is re-driven with its trouble record, never marked failed", async () => {
+    const tid = await newTenant("fdlq");
+    await ensureType(TYPE);
+    const ep = await newEndpoint(tid, { url: `${receiver()}/ok/${uniq("fdlq")}` });
+    const held = await ingestHeld(tid, 1);
+    const fanout = fakeQueue();
+    const { batch, acked } = fakeBatch("switchyard-fanout-dlq", [{ body: held.messages[0]!, attempts: 1 }]);
+    await handleFanoutDeadLetters(batch, envWith({ FANOUT_QUEUE: fanout.queue }));
+    expect(acked.size).toBe(1);
+    expect(fanout.sent).toHaveLength(1);
+    const redriven = fanout.sent[0]!;
+    expect(redriven.body).toMatchObject({ kind: "fanout", e: held.seqs[0], trouble: { since: expect.any(Number), redrives: 1 } });
+    expect(redriven.delaySeconds).toBeGreaterThanOrEqual(48); // 60 s ± 20 %
+    expect(await env.DB.prepare(`SELECT fanned_out FROM events WHERE seq = ?`).bind(held.seqs[0]).first("fanned_out")).toBe(0);
+    expect(await env.DB.prepare(`SELECT COUNT(*) AS n FROM dead_letters WHERE tenant_id = ?`).bind(tid).first("n")).toBe(0);
+    // A second trip through the DLQ doubles the delay and keeps when the trouble began.
+    const again = fakeBatch("switchyard-fanout-dlq", [{ body: redriven.body as FanoutMessage }]);
+    await handleFanoutDeadLetters(again.batch, envWith({ FANOUT_QUEUE: fanout.queue }));
+    expect(fanout.sent[1]!.body).toMatchObject({ trouble: { since: (redriven.body as FanoutMessage).trouble!.since, redrives: 2 } });
+    expect(fanout.sent[1]!.delaySeconds).toBeGreaterThanOrEqual(96);
+    // Once back in the fan-out queue it fans out as any other message.
+    const res = await worker.queue("switchyard-fanout", [qm(fanout.sent[1]!.body)]);
+    expect(res.outcome).toBe("ok");
+    await settle(tid, 1);
+    expect((await tenantDeliveries(tid)).map((d) => [d.endpoint_id, d.status])).toEqual([[ep.id, "delivered"]]);
+  });
+
+  it("SECRETS_KEY missing for a while fails nothing: messages are retried with backoff, re-driven from the DLQ, and delivered once the key is back", async () => {
+    const key = uniq("nokey");
+    const f = await fixture("nokey", [`/ok/${key}/a`, `/ok/${key}/b`], { retry_schedule: [1] });
+    const held = await ingestHeld(f.tid, 2);
+    const messages = await fanOutHeld(held.messages);
+    expect(messages).toHaveLength(4);
+    const noKey = envWith({ SECRETS_KEY: undefined as unknown as string });
+    let items = messages.map((body) => ({ body, attempts: 1 }));
+    for (let attempt = 1; attempt <= MAX_RETRIES + 1; attempt++) {
+      items = items.map((i) => ({ ...i, attempts: attempt }));
+      const { batch, acked, retried, retryDelays } = fakeBatch("switchyard-deliveries", items);
+      await handleDeliveryBatch(batch, noKey);
+      expect(acked.size).toBe(0);
+      expect(retried.size).toBe(4);
+      for (const delay of retryDelays.values()) expect(delay).toBeGreaterThanOrEqual(1);
+    }
+    // Then the DLQ, which re-drives them (still without the key: it needs none).
+    const deliveries = fakeQueue();
+    const dlq = fakeBatch("switchyard-deliveries-dlq", items);
+    await handleDeliveryDeadLetters(dlq.batch, envWith({ SECRETS_KEY: undefined as unknown as string, DELIVERY_QUEUE: deliveries.queue }));
+    expect(dlq.acked.size).toBe(4);
+    expect(deliveries.sent).toHaveLength(4);
+    const rows = await tenantDeliveries(f.tid);
+    expect(rows.every((d) => d.status === "pending" && d.attempts === 0)).toBe(true);
+    expect(await receiverLog(`/ok/${key}/`)).toEqual([]);
+    // The key is back: the re-driven messages deliver every one, each sent once.
+    const res = await worker.queue("switchyard-deliveries", deliveries.sent.map((m) => qm(m.body)));
+    expect(res.outcome).toBe("ok");
+    await settle(f.tid, 4);
+    const report = await accountFixture(f);
+    expectNothingLost(report);
+    expect(report.delivered).toBe(4);
+    expect(report.failedByReason).toEqual({});
+    expect(report.receiverRequests).toBe(4);
   });
 });

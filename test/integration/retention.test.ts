@@ -1,4 +1,4 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { worker } from "../support/worker-handlers";
 import { describe, expect, inject, it } from "vitest";
 import { getConfig } from "../../src/config";

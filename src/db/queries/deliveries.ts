@@ -241,6 +241,15 @@ export function deadLetterForDelivery(
     .bind(deliverySeq, queue, now, guard?.generation ?? null, guard?.attempts ?? null);
 }
 
+/** True when this very attempt (same `n` and start time) is recorded: its outcome write committed. */
+export async function attemptRecorded(db: Db, deliverySeq: number, attempt: Pick<AttemptRecord, "n" | "startedAt">): Promise<boolean> {
+  const row = await db.$client
+    .prepare(`SELECT 1 AS yes FROM attempts WHERE delivery_seq = ? AND n = ? AND started_at = ?`)
+    .bind(deliverySeq, attempt.n, attempt.startedAt)
+    .first();
+  return row !== null;
+}
+
 /** Runs statements as one transaction; returns each statement's result. */
 export async function runBatch(db: Db, stmts: D1PreparedStatement[]): Promise<D1Result[]> {
   return stmts.length ? db.$client.batch(stmts) : [];

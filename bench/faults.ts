@@ -206,8 +206,8 @@ interface Posted {
   tries: number;
   /** Why a try was retried: HTTP status, "network" or "timeout". */
   retried: Record<string, number>;
-  /** Why it was never accepted (a 4xx, or the deadline). */
-  refused?: string;
+  /** Why it was never accepted: `why` groups ("HTTP 422", "deadline"), `detail` shows. */
+  refused?: { why: string; detail: string };
 }
 
 /** Events of one run: round-robin tenants, seeded types; the Worker mints the ids, the key makes retries safe. */
@@ -234,13 +234,13 @@ async function postCarefully(worker: RunningWorker, event: PlannedEvent, giveUpA
       });
       const text = await res.text();
       if (res.status === 202 || res.status === 200) return { event, id: (JSON.parse(text) as { id: string }).id, tries, retried };
-      if (res.status < 500 && res.status !== 429) return { event, id: null, tries, retried, refused: `HTTP ${res.status} ${text.slice(0, 200)}` };
+      if (res.status < 500 && res.status !== 429) return { event, id: null, tries, retried, refused: { why: `HTTP ${res.status}`, detail: text.slice(0, 300) } };
       bump(retried, String(res.status));
       wait = Math.max(wait, (Number(res.headers.get("retry-after")) || 0) * 1000);
     } catch (err) {
       bump(retried, (err as Error).name === "TimeoutError" ? "timeout" : "network");
     }
-    if (Date.now() + wait > giveUpAt) return { event, id: null, tries, retried, refused: `not accepted after ${tries} tries` };
+    if (Date.now() + wait > giveUpAt) return { event, id: null, tries, retried, refused: { why: "deadline", detail: `not accepted after ${tries} tries` } };
     await sleep(wait);
   }
 }
@@ -262,8 +262,8 @@ interface Result {
   targets: Target[];
   phases: string[] | null;
   endpoints: { total: number; modes: Record<string, number> };
-  /** ingestRetries: POSTs repeated; retriedFor: the answers that asked for a repeat (HTTP status, "network", "timeout"). */
-  events: { posted: number; accepted: number; ingestRetries: number; retriedFor: Record<string, number>; refused: string[] };
+  /** ingestRetries: POSTs repeated; retriedFor: the answers that asked for a repeat (HTTP status, "network", "timeout"); refused: never accepted. */
+  events: { posted: number; accepted: number; ingestRetries: number; retriedFor: Record<string, number>; refused: number; refusedFor: Record<string, number> };
   faults: { byTarget: Record<string, number>; byTargetAndPhase: Record<string, Record<string, number>> };
   queues: { consumerRetries: number; batchRetries: number; redelivered: number; dlqMessages: Record<string, number> };
   deliveries: {
@@ -278,6 +278,8 @@ interface Result {
     /** Attempts recorded beyond the first (the receiver always answers 200: each is our trouble counted as an attempt). */
     extraAttempts: number;
   };
+  /** A few (event id → receiver path) of the unexpected deliveries, e.g. events the Worker stored but answered with an error. */
+  unexpectedExamples: string[];
   receiver: { arrivals: number; arrived: number; notArrived: number; duplicates: number; beyondAttempts: number; unexpected: number };
   settled: boolean;
   /** From the end of the fault window to the last delivery settling; null if it never did. */
@@ -315,36 +317,38 @@ async function runConfig(cfg: RunConfig, receiver: RunningReceiver): Promise<Res
 async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningReceiver, world: World, endpoints: Endpoint[]): Promise<Result> {
   const windowMs = cfg.window * 1000;
   const events = planEvents(world, cfg.tag, Math.round((ARGS.rate * (windowMs + 2 * MARGIN_MS)) / 1000), ARGS.seed);
+  const rules = (rate: number, durationMs: number) => ARGS.targets.map((target) => ({ target, rate, ...(ARGS.phases ? { phases: ARGS.phases } : {}), durationMs }));
+  // The Worker judges the phase names: a harmless plan first, so a typo fails before any event is posted.
+  await setFaults(worker, rules(0, 1));
   const start = Date.now() + 100;
   const deadline = start + MARGIN_MS + windowMs + ARGS.settle * 1000;
   say(`${cfg.label}: posting ${events.length} events at ${ARGS.rate}/s; faults from ${MARGIN_MS / 1000} s for ${cfg.window} s`);
 
   let faultsEnded = 0;
-  const faultsDone = (async () => {
+  const faultWindow = async () => {
     await sleep(start + MARGIN_MS - Date.now());
-    const rules = ARGS.targets.map((target) => ({ target, rate: cfg.faultRate, ...(ARGS.phases ? { phases: ARGS.phases } : {}), durationMs: windowMs }));
-    await setFaults(worker, rules);
+    await setFaults(worker, rules(cfg.faultRate, windowMs));
     await sleep(windowMs);
     // The rules expire on their own; clearing them says so explicitly and keeps the counts.
     await setFaults(worker, []);
     faultsEnded = Date.now();
     say(`${cfg.label}: faults stopped`);
-  })();
-
-  const posts: Promise<Posted>[] = [];
-  for (const [i, e] of events.entries()) {
-    await sleep(start + (i * 1000) / ARGS.rate - Date.now());
-    posts.push(postCarefully(worker, e, deadline));
-  }
-  await faultsDone;
-  const posted = await Promise.all(posts);
+  };
+  const postAll = async () => {
+    const posts: Promise<Posted>[] = [];
+    for (const [i, e] of events.entries()) {
+      await sleep(start + (i * 1000) / ARGS.rate - Date.now());
+      posts.push(postCarefully(worker, e, deadline));
+    }
+    return Promise.all(posts);
+  };
+  const [posted] = await Promise.all([postAll(), faultWindow()]);
   const accepted = posted.filter((p) => p.id !== null);
   const ingestRetries = posted.reduce((a, p) => a + p.tries - 1, 0);
   say(`${cfg.label}: ${accepted.length}/${posted.length} events accepted after ${ingestRetries} retries`);
 
   // Expected (event id, receiver path) pairs.
   const expected = new Set(accepted.flatMap((p) => p.event.expected.map((path) => `${p.id} ${path}`)));
-  const byEndpointPath = new Map(endpoints.map((ep) => [ep.path, ep]));
 
   const snapshot = async () => {
     const byPair = new Map<string, ApiDelivery[]>();
@@ -411,9 +415,10 @@ async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningRece
       example("missing", key);
     } else if (row.status === "delivered") d.delivered++;
     else if (row.status === "failed") {
+      const reason = row.reason ?? "(no reason)";
       d.failed++;
-      bump(d.failedByReason, row.reason ?? "(no reason)");
-      example(`failed (${row.reason})`, key);
+      bump(d.failedByReason, reason);
+      example(`failed ${reason}`, key);
     } else {
       d.pending++;
       example("pending", key);
@@ -429,7 +434,11 @@ async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningRece
     r.duplicates += Math.max(0, seen - 1);
     r.beyondAttempts += Math.max(0, seen - attempts);
   }
-  for (const [key, rows] of byPair) if (!expected.has(key)) d.unexpected += rows.length;
+  for (const [key, rows] of byPair) {
+    if (expected.has(key)) continue;
+    d.unexpected += rows.length;
+    example("unexpected", key);
+  }
   for (const [key, n] of arrivals) if (!expected.has(key)) r.unexpected += n;
 
   const faults = await api<FaultReport>(worker, "GET", "/__bench/faults");
@@ -437,13 +446,20 @@ async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningRece
   const consumed = Object.entries(counters.queues.consumed);
   const retriedFor: Record<string, number> = {};
   for (const p of posted) for (const [k, v] of Object.entries(p.retried)) bump(retriedFor, k, v);
-  const refused = posted.filter((p) => p.id === null).map((p) => `${p.event.key}: ${p.refused}`);
+  const refusedFor: Record<string, number> = {};
+  const refusedExamples: string[] = [];
+  for (const p of posted) {
+    if (!p.refused) continue;
+    bump(refusedFor, p.refused.why);
+    if (refusedExamples.length < 2) refusedExamples.push(`${p.event.key}: ${p.refused.detail}`);
+  }
+  const refused = sum(refusedFor);
 
   const problems = [
-    ...(refused.length ? [`${refused.length} events never accepted (${refused.slice(0, 3).join("; ")})`] : []),
+    ...(refused ? [`${refused} events never accepted: ${listing(refusedFor)} (e.g. ${refusedExamples.join("; ")})`] : []),
     ...(d.missing ? [`${d.missing} expected deliveries do not exist (e.g. ${examples.missing!.join(", ")})`] : []),
     ...(d.pending ? [`${d.pending} deliveries still pending (e.g. ${examples.pending!.join(", ")})`] : []),
-    ...Object.entries(d.failedByReason).map(([reason, n]) => `${n} deliveries failed with ${reason} (e.g. ${examples[`failed (${reason})`]!.join(", ")})`),
+    ...Object.entries(d.failedByReason).map(([reason, n]) => `${n} deliveries failed with ${reason} (e.g. ${examples[`failed ${reason}`]!.join(", ")})`),
     ...(r.notArrived ? [`${r.notArrived} expected deliveries never reached the receiver (e.g. ${examples["never arrived"]!.join(", ")})`] : []),
   ];
   const modes: Record<string, number> = {};
@@ -455,7 +471,7 @@ async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningRece
     targets: ARGS.targets,
     phases: ARGS.phases,
     endpoints: { total: endpoints.length, modes },
-    events: { posted: posted.length, accepted: accepted.length, ingestRetries, retriedFor, refused },
+    events: { posted: posted.length, accepted: accepted.length, ingestRetries, retriedFor, refused, refusedFor },
     faults: { byTarget: faults.injectedByTarget, byTargetAndPhase: faults.injected },
     queues: {
       consumerRetries: consumed.reduce((a, [, c]) => a + c.retried, 0),
@@ -464,6 +480,7 @@ async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningRece
       dlqMessages: Object.fromEntries(consumed.filter(([name]) => name.endsWith("-dlq")).map(([name, c]) => [name, c.messages])),
     },
     deliveries: d,
+    unexpectedExamples: examples.unexpected ?? [],
     receiver: r,
     settled: settledAt !== null,
     settleS: settledAt === null ? null : Math.round((settledAt - faultsEnded) / 1000),
@@ -486,10 +503,10 @@ function summary(res: Result): string {
   return [
     `== ${res.label}: ${pct(res.faultRate)} faults for ${res.window} s on ${res.targets.join(", ")} (${res.phases ? `phases ${res.phases.join(", ")}` : "every phase"}) ==`,
     `endpoints: ${res.endpoints.total} (${listing(res.endpoints.modes)}); exact, wildcard and group filters`,
-    `events: ${e.posted} posted, ${e.accepted} accepted after ${e.ingestRetries} ingest retries${e.ingestRetries ? ` (${listing(e.retriedFor)})` : ""}${e.refused.length ? `; ${e.refused.length} never accepted` : ""}`,
+    `events: ${e.posted} posted, ${e.accepted} accepted after ${e.ingestRetries} ingest retries${e.ingestRetries ? ` (${listing(e.retriedFor)})` : ""}${e.refused ? `; ${e.refused} never accepted (${listing(e.refusedFor)})` : ""}`,
     `faults injected: ${TARGETS.map((t) => `${t} ${res.faults.byTarget[t] ?? 0}${byPhase(t) ? ` (${byPhase(t)})` : ""}`).join("; ")}`,
     `queues: ${q.consumerRetries} message retries, ${q.batchRetries} whole-batch retries, ${q.redelivered} redelivered; DLQ messages: ${listing(q.dlqMessages) || "none"}`,
-    `deliveries (API): ${d.expected} expected → ${d.delivered} delivered, ${d.failed} failed${d.failed ? ` (${listing(d.failedByReason)})` : ""}, ${d.pending} pending, ${d.missing} missing; ${d.unexpected} unexpected; ${d.extraAttempts} attempts recorded beyond the first`,
+    `deliveries (API): ${d.expected} expected → ${d.delivered} delivered, ${d.failed} failed${d.failed ? ` (${listing(d.failedByReason)})` : ""}, ${d.pending} pending, ${d.missing} missing; ${d.unexpected} unexpected${d.unexpected ? ` (e.g. ${res.unexpectedExamples.join(", ")})` : ""}; ${d.extraAttempts} attempts recorded beyond the first`,
     `receiver: ${r.arrived} of ${d.expected} arrived (${r.arrivals} requests); ${r.duplicates} duplicate sends, ${r.beyondAttempts} beyond the recorded attempts, ${r.unexpected} unexpected`,
     res.settled ? `settled ${res.settleS} s after the faults stopped` : `NOT settled within ${ARGS.settle} s of the faults stopping`,
     res.ok ? "RESULT: nothing lost, nothing failed" : `RESULT: FAILED\n${res.problems.map((p) => `  - ${p}`).join("\n")}`,

@@ -127,6 +127,8 @@ const currentPhase = () => phaseStore.getStore() ?? "unknown";
  * - "secrets": `SECRETS_KEY` and `SECRETS_KEY_PREVIOUS` read as undefined (a missing or
  *   half-rotated key), decided once per env object (one per invocation or DO call while a
  *   secrets rule is live), since `getConfig` reads both keys once per env and caches them.
+ *   So a secrets fault counts an invocation that lost its keys, whether or not it then
+ *   needed one (ingest and fan-out read the config but never a key).
  */
 type FaultTarget = "d1" | "do" | "queue" | "secrets";
 const FAULT_TARGETS: readonly FaultTarget[] = ["d1", "do", "queue", "secrets"];

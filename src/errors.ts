@@ -58,3 +58,22 @@ export function problemResponse(
   if (options.retryAfter !== undefined) headers.set("retry-after", String(options.retryAfter));
   return new Response(JSON.stringify(body), { status, headers });
 }
+
+/**
+ * Whether an error is our own dependency's (D1, a Durable Object, a queue): the request
+ * may succeed later, so the client is told 503 with Retry-After, never a 500 or a 4xx.
+ * Durable Object errors carry `retryable`/`overloaded`; D1 and Queues say so in the message;
+ * drizzle wraps D1's error as the `cause` of its own.
+ */
+export function isDependencyFailure(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const flags = e as Error & { retryable?: boolean; overloaded?: boolean };
+    if (flags.retryable === true || flags.overloaded === true || DEPENDENCY_MESSAGE.test(e.message)) return true;
+  }
+  return false;
+}
+
+const DEPENDENCY_MESSAGE = /\bD1_|D1 DB|Durable Object|Network connection lost|Queue send failed|Too Many Requests|internal error/i;
+
+/** Seconds a client is asked to wait after a dependency failure. */
+export const DEPENDENCY_RETRY_AFTER_S = 5;

@@ -8,7 +8,7 @@ import { HTTPException } from "hono/http-exception";
 import { getConfig } from "../config";
 import { authenticateApiKey } from "../core/api-keys";
 import { constantTimeEqual } from "../domain/constant-time";
-import { AppError, problemResponse, type FieldError } from "../errors";
+import { AppError, DEPENDENCY_RETRY_AFTER_S, isDependencyFailure, problemResponse, type FieldError } from "../errors";
 import { openDb } from "../db/client";
 import type { AppEnv } from "./context";
 import { renderDocs } from "./docs";
@@ -108,6 +108,10 @@ export function createApp(): OpenAPIHono<AppEnv> {
       // Hono's validators throw 400 for a body that is not JSON.
       const detail = err.status === 400 ? "The body is not valid JSON." : err.message || "Request refused.";
       return problemResponse(err.status, detail);
+    }
+    if (isDependencyFailure(err)) {
+      console.error("a dependency failed", err);
+      return problemResponse(503, "A dependency of Switchyard is unavailable; retry later.", { retryAfter: DEPENDENCY_RETRY_AFTER_S });
     }
     console.error("unhandled error", err);
     return problemResponse(500, "Something went wrong on our side.");

@@ -12,7 +12,7 @@ import * as log from "../db/queries/log";
 import { sendRequest } from "../outbound/send";
 import { attemptRecordOf, buildRequest } from "../pipeline/request";
 import { endpointAuth, getEndpoint } from "./endpoints";
-import { getEventType } from "./event-types";
+import { findEventType } from "./event-types";
 import { validateAgainst } from "./json-schema";
 import { unseal } from "./secrets";
 
@@ -31,9 +31,8 @@ export interface TestSendResult {
  */
 export async function sendTestEvent(deps: Deps, tenantId: string, endpointId: string, input: { type: string; data?: unknown }): Promise<TestSendResult> {
   const endpoint = await getEndpoint(deps, tenantId, endpointId);
-  const eventType = await getEventType(deps, input.type).catch(() => {
-    throw invalid([{ path: "type", message: `unknown event type ${input.type}` }]);
-  });
+  const eventType = await findEventType(deps, input.type);
+  if (!eventType) throw invalid([{ path: "type", message: `unknown event type ${input.type}` }]);
   const data = input.data !== undefined ? input.data : eventType.example;
   if (data === undefined || data === null) throw invalid([{ path: "data", message: "is required: this event type has no example" }]);
   if (input.data !== undefined && eventType.schema) {

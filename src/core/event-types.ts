@@ -84,15 +84,19 @@ export async function createEventType(
 
 /** A built-in or stored event type, archived ones included, or a 404. */
 export async function getEventType(deps: Deps, name: string): Promise<EventTypeRow> {
-  const row = BUILT_IN_EVENT_TYPES.find((t) => t.name === name) ?? (await q.findEventType(deps.db, name));
+  const row = await findEventType(deps, name);
   if (!row) throw notFound(`Event type ${name}`);
   return row;
 }
 
+/** The event type, or undefined when there is none. A failed read throws: it never reads as "unknown". */
+export async function findEventType(deps: Deps, name: string): Promise<EventTypeRow | undefined> {
+  return BUILT_IN_EVENT_TYPES.find((t) => t.name === name) ?? (await q.findEventType(deps.db, name));
+}
+
 /** The group of an event type; null when it has none or has no row (types are archived, never deleted). Read errors propagate. */
 export async function groupOfEventType(deps: Deps, name: string): Promise<string | null> {
-  const row = BUILT_IN_EVENT_TYPES.find((t) => t.name === name) ?? (await q.findEventType(deps.db, name));
-  return row?.group ?? null;
+  return (await findEventType(deps, name))?.group ?? null;
 }
 
 export async function listEventTypes(deps: Deps, options: { group?: string; includeArchived: boolean; after?: string; limit: number }) {

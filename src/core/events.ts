@@ -14,7 +14,7 @@ import type { EventRow } from "../db/queries/events";
 import { armSweeper } from "../pipeline/sweeper-client";
 import { enqueueFanouts } from "../pipeline/messages";
 import { isCalendarDate } from "./dates";
-import { getEventType, isReservedType } from "./event-types";
+import { findEventType, isReservedType } from "./event-types";
 import { validateAgainst } from "./json-schema";
 import { getTenant } from "./tenants";
 
@@ -56,7 +56,8 @@ export async function parseEventBody(deps: Deps, bodyText: string) {
   }
   if (errors.length) throw invalid(errors);
   const type = b.type as string;
-  const eventType = isReservedType(type) ? undefined : await getEventType(deps, type).catch(() => undefined);
+  // A failed read throws (503): our trouble never answers "unknown event type".
+  const eventType = isReservedType(type) ? undefined : await findEventType(deps, type);
   if (!eventType) throw invalid([{ path: "type", message: `unknown event type ${type}` }]);
   if (eventType.archivedAt !== null) throw invalid([{ path: "type", message: `event type ${type} is archived` }]);
   if (eventType.schema) {

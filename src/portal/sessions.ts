@@ -3,6 +3,7 @@
  * tenant. Only SHA-256 hashes of the link and session tokens are stored, so a dump of D1
  * cannot be replayed as a login.
  */
+import { AppError } from "../errors";
 import type { Deps } from "../api/context";
 import { getTenant } from "../core/tenants";
 import { sha256Hex } from "../domain/constant-time";
@@ -71,7 +72,11 @@ export async function redeemPortalLink(deps: Deps, token: string): Promise<LinkR
   if (!row) return { kind: "unknown" };
   if (row.usedAt !== null) return { kind: "used" };
   if (row.linkExpiresAt <= deps.now) return { kind: "expired" };
-  const tenant = await getTenant(deps, row.tenantId).catch(() => null);
+  // Only "no such tenant" makes the link unknown; a failed read is our trouble and throws.
+  const tenant = await getTenant(deps, row.tenantId).catch((err: unknown) => {
+    if (err instanceof AppError && err.status === 404) return null;
+    throw err;
+  });
   if (!tenant) return { kind: "unknown" };
   const sessionToken = randomToken();
   const lifetimeMs = row.linkExpiresAt - row.createdAt;

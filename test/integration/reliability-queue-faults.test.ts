@@ -17,6 +17,7 @@ import { worker } from "../support/worker-handlers";
 import { describe, expect, it, vi } from "vitest";
 import { handleDeliveryBatch } from "../../src/pipeline/deliver";
 import { handleFanoutBatch } from "../../src/pipeline/fanout";
+import { createApp } from "../../src/api/app";
 import { handleDeliveryDeadLetters, handleFanoutDeadLetters } from "../../src/pipeline/dead-letter";
 import type { DeliverMessage, FanoutMessage } from "../../src/pipeline/messages";
 import { account, receivedKey, summary, type AccountingReport } from "../support/accounting";
@@ -573,5 +574,29 @@ describe("our own trouble is weather (docs/production.md)", () => {
     expect(report.delivered).toBe(4);
     expect(report.failedByReason).toEqual({});
     expect(report.receiverRequests).toBe(4);
+  });
+
+  it("ingest whose event-type read fails answers 503 with Retry-After, never 422 \"unknown event type\", and stores nothing", async () => {
+    const type = "weather.ingest.thing";
+    await ensureType(type);
+    const tid = await newTenant("ingestfail");
+    const app = createApp();
+    const post = (db: D1Database) =>
+      app.fetch(
+        new Request(`http://x/v1/tenants/${tid}/events`, {
+          method: "POST",
+          headers: { authorization: "Bearer test-admin-token", "content-type": "application/json", "idempotency-key": "k-1" },
+          body: JSON.stringify({ type, data: { n: 1 } }),
+        }),
+        envWith({ DB: db }),
+        { waitUntil: () => {}, passThroughOnException: () => {}, props: {} } as unknown as ExecutionContext,
+      );
+    const refused = await post(d1FailingOn(env.DB, /event_types/, () => true));
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("content-type")).toBe("application/problem+json");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await env.DB.prepare(`SELECT COUNT(*) AS n FROM events WHERE tenant_id = ?`).bind(tid).first("n")).toBe(0);
+    // The careful client's retry, once D1 is back, is accepted.
+    expect((await post(env.DB)).status).toBe(202);
   });
 });

@@ -59,7 +59,7 @@ export async function handleDeliveryBatch(batch: MessageBatch<DeliverMessage>, e
     const msg = copies[0]!;
     try {
       const ctx = contexts ? contexts.get(msg.body.d) : (await loadDeliveryContexts(deps.db, [msg.body.d], Date.now())).get(msg.body.d);
-      await processDelivery({ ...deps, now: Date.now() }, msg.body, ctx);
+      await processDelivery({ ...deps, now: Date.now() }, msg.body, ctx, msg.attempts > 1);
       for (const m of copies) m.ack();
     } catch (err) {
       // Our own trouble (D1, a Durable Object, a queue send, SECRETS_KEY): never an
@@ -73,10 +73,15 @@ export async function handleDeliveryBatch(batch: MessageBatch<DeliverMessage>, e
 }
 
 /** One message: everything up to and including the outcome write (ack follows). */
-export async function processDelivery(deps: Deps, msg: DeliverMessage, ctx: DeliveryContext | undefined): Promise<void> {
+export async function processDelivery(deps: Deps, msg: DeliverMessage, ctx: DeliveryContext | undefined, redelivered = false): Promise<void> {
   if (!ctx) return; // purged
   const { delivery, endpoint } = ctx;
-  if (delivery.status !== "pending" || delivery.generation !== msg.g) return; // stale
+  if (delivery.status !== "pending" || delivery.generation !== msg.g) {
+    // Stale. A redelivered message of a FIFO line may be the one whose `finished` call
+    // failed after its outcome committed: wake the line, or it waits for unrelated traffic.
+    if (redelivered && delivery.lineSeq !== null) await wakeEndpointDOs(deps, [endpoint.id]);
+    return;
+  }
   if (endpoint.deletedAt !== null) return; // cancelled with its endpoint
   if (delivery.nextAttemptAt === null) return; // parked: whoever frees it enqueues it
   if (delivery.nextAttemptAt > deps.now + 500) {

@@ -11,7 +11,8 @@ import { describe, expect, it, vi } from "vitest";
 import { loadDeliveryContexts } from "../../src/db/queries/deliveries";
 import { startHead } from "../../src/db/queries/fifo";
 import type { AdmitInput } from "../../src/endpoint-do/endpoint-do";
-import { processDelivery } from "../../src/pipeline/deliver";
+import { handleDeliveryBatch, processDelivery } from "../../src/pipeline/deliver";
+import type { DeliverMessage } from "../../src/pipeline/messages";
 import { fanOutEvent } from "../../src/pipeline/fanout";
 import {
   attemptsOf,
@@ -39,6 +40,7 @@ import {
   uniq,
   waitFor,
   type DeliveryDbRow,
+  fakeBatch,
 } from "./pipeline-helpers";
 
 vi.setConfig({ testTimeout: 30_000 });
@@ -194,6 +196,36 @@ describe("FIFO line", () => {
     await waitFor("the next head to start", async () => (await deliveryRow(d2.seq)).next_attempt_at !== null, 3000);
     await driveLine(ep.id, (rs) => rs[1]!.status === "delivered");
     expect(await webhookIds(`/ok/${key}`)).toEqual([events[1]!.id]);
+  });
+
+  it("a head whose `finished` call fails after its outcome committed: the redelivered message wakes the line, every event is delivered in order with no new traffic", async () => {
+    const { key, ep, events, rows } = await parkedLine(3, (k) => `/ok/${k}`);
+    const [d1] = rows as [DeliveryDbRow];
+    const g = await startHead(testDeps().deps.db, d1.seq, Date.now());
+    // The endpoint's object resets right after the outcome is recorded (`finished` throws once).
+    const resetting = {
+      getByName: (name: string) => {
+        const real = env.ENDPOINT_DO.getByName(name);
+        return {
+          admit: (input: AdmitInput) => real.admit(input),
+          wake: (id: string) => real.wake(id),
+          finished: async () => {
+            throw new Error("Durable Object reset because its code was updated.");
+          },
+        };
+      },
+    } as unknown as Env["ENDPOINT_DO"];
+    const body: DeliverMessage = { kind: "deliver", d: d1.seq, g: g! };
+    const first = fakeBatch("switchyard-deliveries", [{ body }]);
+    await handleDeliveryBatch(first.batch, Object.create(env, { ENDPOINT_DO: { value: resetting, enumerable: true } }) as Env);
+    expect(first.retried.size).toBe(1);
+    expect(await deliveryRow(d1.seq)).toMatchObject({ status: "delivered", attempts: 1 });
+    // The queue redelivers it (attempts 2): stale now, it wakes the line instead of stranding it.
+    const res = await runQueue("switchyard-deliveries", [qmsg(body, uniq("redelivered"), 2)]);
+    expect(res.explicitAcks).toHaveLength(1);
+    // No further event, resume or hand-driven message: the real queue and consumer drain the line.
+    await waitFor("the line to drain on its own", async () => (await deliveriesOfEndpoint(ep.id)).every((r) => r.status === "delivered"), 20_000);
+    expect(await webhookIds(`/ok/${key}`)).toEqual(events.map((e) => e.id));
   });
 
   it("copies of the head's message in two consumers at once start it once", async () => {

@@ -10,6 +10,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { openDb } from "../db/client";
 import { earlierEventUnfanned, lineHead, startHead } from "../db/queries/fifo";
+import { parkDelivery } from "../db/queries/deliveries";
 import { enqueueDeliveries } from "../pipeline/messages";
 
 export interface AdmitInput {
@@ -109,7 +110,15 @@ export class EndpointDO extends DurableObject<Env> {
     const endpoint = await this.#db.$client.prepare(`SELECT status, deleted_at FROM endpoints WHERE id = ?`).bind(endpointId).first<{ status: string; deleted_at: number | null }>();
     if (!endpoint || endpoint.status !== "active" || endpoint.deleted_at !== null) return; // resume wakes it
     const generation = await startHead(this.#db, head.seq, now);
-    if (generation !== null) await enqueueDeliveries(this.env.DELIVERY_QUEUE, [{ d: head.seq, g: generation }]);
+    if (generation === null) return;
+    try {
+      await enqueueDeliveries(this.env.DELIVERY_QUEUE, [{ d: head.seq, g: generation }]);
+    } catch (err) {
+      // A started head without a message would hold the line until the Sweeper's 15-minute
+      // rescue: park it again, so whoever retries this wake starts it afresh.
+      await parkDelivery(this.#db, head.seq, generation);
+      throw err;
+    }
   }
 
   /** How many admitted attempts hold an unexpired lease. */

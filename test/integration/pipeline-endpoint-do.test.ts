@@ -41,6 +41,7 @@ import {
   waitFor,
   type DeliveryDbRow,
   fakeBatch,
+  fakeQueue,
 } from "./pipeline-helpers";
 
 vi.setConfig({ testTimeout: 30_000 });
@@ -226,6 +227,24 @@ describe("FIFO line", () => {
     // No further event, resume or hand-driven message: the real queue and consumer drain the line.
     await waitFor("the line to drain on its own", async () => (await deliveriesOfEndpoint(ep.id)).every((r) => r.status === "delivered"), 20_000);
     expect(await webhookIds(`/ok/${key}`)).toEqual(events.map((e) => e.id));
+  });
+
+  it("a wake whose queue send fails parks the head again, so the retried wake starts it (no head running without a message)", async () => {
+    const { ep, rows } = await parkedLine(2, (k) => `/ok/${k}`);
+    const [d1] = rows as [DeliveryDbRow];
+    await runInDurableObject(stub(ep.id), async (instance) => {
+      const holder = instance as unknown as { env: Env };
+      const real = holder.env;
+      holder.env = Object.create(real, { DELIVERY_QUEUE: { value: fakeQueue(true).queue, enumerable: true } }) as Env;
+      try {
+        await expect(instance.wake(ep.id)).rejects.toThrow(/refused/);
+      } finally {
+        holder.env = real;
+      }
+    });
+    expect(await deliveryRow(d1.seq)).toMatchObject({ status: "pending", next_attempt_at: null });
+    await stub(ep.id).wake(ep.id);
+    expect((await deliveryRow(d1.seq)).next_attempt_at).not.toBeNull();
   });
 
   it("copies of the head's message in two consumers at once start it once", async () => {

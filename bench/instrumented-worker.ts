@@ -13,7 +13,12 @@
  * - Queues: messages sent per producer (and how many carried a delay), consumer batches and
  *   messages per queue, redeliveries (`attempts > 1`), `retry()` / `ack()` calls.
  * - Durable Objects: requests per namespace as seen by callers (stub calls), alarm and RPC
- *   invocations as seen by the objects, and the callers' wall time per request.
+ *   invocations as seen by the objects, and the callers' wall time per request. What each
+ *   object class stores, in SQLite rows: every `ctx.storage.sql.exec` cursor's `rowsWritten`
+ *   and `rowsRead` (drizzle's durable-sqlite driver goes through it too), the synchronous KV
+ *   API (`ctx.storage.kv`) and the async one (`ctx.storage.get/put/delete/list`, and inside
+ *   `transaction`), and every `setAlarm` / `deleteAlarm` / `getAlarm`. See "Durable Object
+ *   storage" below for what is measured and what is modelled.
  * - Worker invocations: fetch (bench routes excluded) and one per consumer batch.
  *
  * Faults (bench/faults.ts): our own dependencies failing, injected at the bindings only —
@@ -59,6 +64,32 @@ interface PhaseStat {
   rowsWritten: number;
 }
 
+/** Rows one storage API of one Durable Object class read and wrote. */
+interface DoKvStat {
+  gets: number;
+  puts: number;
+  deletes: number;
+  lists: number;
+  rowsRead: number;
+  rowsWritten: number;
+}
+
+interface DoStorageStat {
+  /** `ctx.storage.sql.exec`: statements, and their cursors' `rowsRead` / `rowsWritten` (measured). */
+  sql: { execs: number; rowsRead: number; rowsWritten: number };
+  /** `ctx.storage.kv` (synchronous KV): rows modelled, see countKv. */
+  kv: DoKvStat;
+  /** `ctx.storage.get/put/delete/list` and the same calls on a `transaction`'s txn: rows modelled. */
+  asyncKv: DoKvStat & { deleteAlls: number };
+  /** Calls; each `setAlarm` is one billed row written (Cloudflare's pricing), not included in the rows above. */
+  alarms: { sets: number; deletes: number; gets: number };
+  transactions: { sync: number; async: number };
+  /** Per statement text (as sqlKey folds it). */
+  bySql: Record<string, { sql: string; executions: number; rowsRead: number; rowsWritten: number }>;
+}
+
+const freshKv = (): DoKvStat => ({ gets: 0, puts: 0, deletes: 0, lists: 0, rowsRead: 0, rowsWritten: 0 });
+
 function freshCounters() {
   return {
     startedAt: Date.now(),
@@ -80,7 +111,8 @@ function freshCounters() {
     },
     queues: {
       sent: {} as Record<string, { calls: number; messages: number; delayed: number; waitMs: number }>,
-      consumed: {} as Record<string, { batches: number; messages: number; redelivered: number; acked: number; retried: number; retryAll: number }>,
+      /** `sizes`: consumer batches per size bucket (BATCH_BUCKETS). */
+      consumed: {} as Record<string, { batches: number; messages: number; redelivered: number; acked: number; retried: number; retryAll: number; sizes: Record<string, number> }>,
     },
     durableObjects: {
       /** Caller side: stub calls per namespace and method. */
@@ -89,6 +121,8 @@ function freshCounters() {
       /** Object side: RPC methods and alarms that ran. */
       handled: {} as Record<string, number>,
       constructed: {} as Record<string, number>,
+      /** Object side: storage per exported class (see "Durable Object storage"). */
+      storage: {} as Record<string, DoStorageStat>,
     },
     /** Failed attempts by "status error", read from the attempt rows' bound values. */
     failedAttempts: {} as Record<string, number>,
@@ -483,10 +517,21 @@ function wrapEnv(env: Env): Env {
   return w;
 }
 
+/** Consumer batch-size buckets, as bench/run.ts reports them (a batch holds 1 to 100 messages). */
+const BATCH_BUCKETS: readonly [label: string, max: number][] = [
+  ["1", 1],
+  ["2-5", 5],
+  ["6-10", 10],
+  ["11-50", 50],
+  ["51-100", 100],
+];
+const batchBucket = (n: number) => BATCH_BUCKETS.find(([, max]) => n <= max)?.[0] ?? ">100";
+
 function wrapBatch<B>(batch: MessageBatch<B>, queueName: string): MessageBatch<B> {
-  const c = (counters.queues.consumed[queueName] ??= { batches: 0, messages: 0, redelivered: 0, acked: 0, retried: 0, retryAll: 0 });
+  const c = (counters.queues.consumed[queueName] ??= { batches: 0, messages: 0, redelivered: 0, acked: 0, retried: 0, retryAll: 0, sizes: {} });
   c.batches++;
   c.messages += batch.messages.length;
+  bump(c.sizes, batchBucket(batch.messages.length));
   c.redelivered += batch.messages.filter((m) => m.attempts > 1).length;
   const messages = batch.messages.map((m) => ({
     get id() {
@@ -525,6 +570,249 @@ function wrapBatch<B>(batch: MessageBatch<B>, queueName: string): MessageBatch<B
 }
 
 // ---------------------------------------------------------------------------------------
+// Durable Object storage: what each object class writes, in billed SQLite rows.
+//
+// Measured: `ctx.storage.sql.exec` cursors report `rowsWritten` (final as soon as exec
+// returns) and `rowsRead` (growing while the cursor is consumed). Each cursor is handed to
+// the object behind a proxy that adds the growth of both after every call on it (next,
+// toArray, one, raw()'s iterator, for…of), so a cursor is counted once whether it is
+// consumed, half consumed (drizzle's `.get()` reads one row) or never touched.
+// Modelled (no cursor to read; SQLite-backed objects keep KV pairs in a hidden table that
+// Cloudflare bills in rows): a put is 1 row written, a delete 1 row written when the key
+// existed (as its answer says), a get 1 row read per key asked, a list 1 row read per
+// entry returned. Each `setAlarm` is one billed row written (counted as `alarms.sets`);
+// `deleteAlarm` and `getAlarm` are counted as calls only. `deleteAll` is counted as a call
+// (its rows are unknown; no object uses it).
+//
+// The storage object is patched in place, before the real constructor runs: its `sql` and
+// `kv` become counted proxies of the real ones, and its async methods counted wrappers that
+// call the real method with the real receiver and return exactly what it returns. So code
+// that keeps `ctx.storage` (drizzle(ctx.storage)), reads `this.ctx.storage` later, or runs
+// in `blockConcurrencyWhile` is counted alike.
+
+const doStat = (label: string): DoStorageStat =>
+  (counters.durableObjects.storage[label] ??= {
+    sql: { execs: 0, rowsRead: 0, rowsWritten: 0 },
+    kv: freshKv(),
+    asyncKv: { ...freshKv(), deleteAlls: 0 },
+    alarms: { sets: 0, deletes: 0, gets: 0 },
+    transactions: { sync: 0, async: 0 },
+    bySql: {},
+  });
+
+/**
+ * A proxy of a native cursor or iterator: every method runs on the real object (native
+ * methods need their receiver), then `after` sees the call and its result, even when it
+ * threw. A method answering the object itself answers the proxy; one answering another
+ * iterator (a cursor's `raw()`) answers a proxy of it. Properties (getters included) are
+ * read from the real object.
+ */
+function observed<T extends object>(target: T, after: (method: PropertyKey, result: unknown) => void): T {
+  const proxy: T = new Proxy(target, {
+    get(t, prop) {
+      const v = Reflect.get(t, prop, t) as unknown;
+      if (typeof v !== "function") return v;
+      return (...args: unknown[]) => {
+        let result: unknown;
+        try {
+          result = Reflect.apply(v as (...a: unknown[]) => unknown, t, args);
+        } finally {
+          after(prop, result);
+        }
+        if (result === t) return proxy;
+        if (typeof result === "object" && result !== null && !Array.isArray(result) && typeof (result as { next?: unknown }).next === "function") return observed(result, after);
+        return result;
+      };
+    },
+  });
+  return proxy;
+}
+
+function countedCursor<T extends Record<string, SqlStorageValue>>(cursor: SqlStorageCursor<T>, label: string, key: string): SqlStorageCursor<T> {
+  let read = 0;
+  let written = 0;
+  const sync = () => {
+    const r = cursor.rowsRead;
+    const w = cursor.rowsWritten;
+    if (r === read && w === written) return;
+    const st = doStat(label);
+    const q = (st.bySql[key] ??= { sql: key, executions: 0, rowsRead: 0, rowsWritten: 0 });
+    st.sql.rowsRead += r - read;
+    st.sql.rowsWritten += w - written;
+    q.rowsRead += r - read;
+    q.rowsWritten += w - written;
+    read = r;
+    written = w;
+  };
+  sync();
+  return observed(cursor, sync);
+}
+
+function countedSql(sql: SqlStorage, label: string): SqlStorage {
+  return new Proxy(sql, {
+    get(t, prop) {
+      const v = Reflect.get(t, prop, t) as unknown;
+      if (prop === "exec") {
+        return (query: string, ...bindings: unknown[]) => {
+          const cursor = t.exec(query, ...bindings);
+          const key = sqlKey(query);
+          const st = doStat(label);
+          st.sql.execs++;
+          (st.bySql[key] ??= { sql: key, executions: 0, rowsRead: 0, rowsWritten: 0 }).executions++;
+          return countedCursor(cursor, label, key);
+        };
+      }
+      // Methods keep their receiver; classes (`Cursor`, `Statement`) stay themselves.
+      return typeof v === "function" && /^[a-z]/.test(String(prop)) ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+}
+
+function countedKv(kv: SyncKvStorage, label: string): SyncKvStorage {
+  const st = () => doStat(label).kv;
+  return new Proxy(kv, {
+    get(t, prop) {
+      const v = Reflect.get(t, prop, t) as unknown;
+      switch (prop) {
+        case "get":
+          return (key: string) => {
+            const r = t.get(key);
+            st().gets++;
+            st().rowsRead++;
+            return r;
+          };
+        case "put":
+          return (key: string, value: unknown) => {
+            t.put(key, value);
+            st().puts++;
+            st().rowsWritten++;
+          };
+        case "delete":
+          return (key: string | string[]) => {
+            // The types take one key; an array (should a runtime accept one) counts each deleted.
+            const r = (t.delete as (k: unknown) => unknown)(key);
+            st().deletes++;
+            st().rowsWritten += typeof r === "number" ? r : r ? 1 : 0;
+            return r;
+          };
+        case "list":
+          return (opts?: SyncKvListOptions) => {
+            st().lists++;
+            return observed(t.list(opts) as unknown as object, (method, r) => {
+              if (method === "next" && r && !(r as IteratorResult<unknown>).done) st().rowsRead++;
+              if (method === "toArray" && Array.isArray(r)) st().rowsRead += r.length;
+            });
+          };
+        default:
+          return typeof v === "function" && /^[a-z]/.test(String(prop)) ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      }
+    },
+  });
+}
+
+type AsyncKvLike = Pick<DurableObjectStorage, "get" | "put" | "delete" | "list" | "getAlarm" | "setAlarm" | "deleteAlarm"> & { deleteAll?: DurableObjectStorage["deleteAll"] };
+type Fn = (...a: unknown[]) => unknown;
+
+/** Counted versions of the async KV and alarm methods of `target` (the storage, or a transaction's txn). */
+function asyncKvMethods(target: AsyncKvLike, label: string): Record<string, Fn> {
+  const st = () => doStat(label);
+  // The real methods, read now: once patched, the storage's own properties are these wrappers.
+  const real = Object.fromEntries(
+    (["get", "put", "delete", "list", "getAlarm", "setAlarm", "deleteAlarm", "deleteAll"] as const).map((n) => [n, (target as unknown as Record<string, Fn | undefined>)[n]]),
+  ) as Record<keyof AsyncKvLike, Fn | undefined>;
+  const call = (name: keyof AsyncKvLike, args: unknown[]) => Reflect.apply(real[name]!, target, args);
+  /** Counts from a promise's value without changing the promise the object gets. */
+  const onValue = (p: unknown, f: (v: unknown) => void) => {
+    if (p && typeof (p as Promise<unknown>).then === "function") (p as Promise<unknown>).then(f, () => {});
+    else f(p);
+    return p;
+  };
+  const out: Record<string, Fn> = {
+    get: (...args) => {
+      const r = call("get", args);
+      st().asyncKv.gets++;
+      st().asyncKv.rowsRead += Array.isArray(args[0]) ? args[0].length : 1;
+      return r;
+    },
+    put: (...args) => {
+      const r = call("put", args);
+      st().asyncKv.puts++;
+      st().asyncKv.rowsWritten += typeof args[0] === "string" ? 1 : Object.keys((args[0] ?? {}) as object).length;
+      return r;
+    },
+    delete: (...args) => {
+      st().asyncKv.deletes++;
+      return onValue(call("delete", args), (v) => (st().asyncKv.rowsWritten += typeof v === "number" ? v : v ? 1 : 0));
+    },
+    list: (...args) => {
+      st().asyncKv.lists++;
+      return onValue(call("list", args), (v) => (st().asyncKv.rowsRead += v instanceof Map ? v.size : 0));
+    },
+    getAlarm: (...args) => {
+      const r = call("getAlarm", args);
+      st().alarms.gets++;
+      return r;
+    },
+    setAlarm: (...args) => {
+      const r = call("setAlarm", args);
+      st().alarms.sets++;
+      return r;
+    },
+    deleteAlarm: (...args) => {
+      const r = call("deleteAlarm", args);
+      st().alarms.deletes++;
+      return r;
+    },
+  };
+  if (typeof real.deleteAll === "function") {
+    out.deleteAll = (...args) => {
+      const r = call("deleteAll", args);
+      st().asyncKv.deleteAlls++;
+      return r;
+    };
+  }
+  return out;
+}
+
+const STORAGE_COUNTED = Symbol("storage counted");
+
+/** Patches one object's storage in place (once): see the section's comment. */
+function countStorage(storage: DurableObjectStorage, label: string): void {
+  const s = storage as unknown as Record<PropertyKey, unknown>;
+  if (s[STORAGE_COUNTED]) return;
+  const define = (name: PropertyKey, value: unknown) => Object.defineProperty(storage, name, { configurable: true, enumerable: false, writable: true, value });
+  // Read the real ones first (prototype getters and methods), then shadow them.
+  const sql = storage.sql;
+  const kv = storage.kv;
+  const transaction = storage.transaction;
+  const transactionSync = storage.transactionSync;
+  if (sql) define("sql", countedSql(sql, label));
+  if (kv) define("kv", countedKv(kv, label));
+  for (const [name, fn] of Object.entries(asyncKvMethods(storage, label))) define(name, fn);
+  define("transactionSync", <T>(closure: () => T): T => {
+    doStat(label).transactions.sync++;
+    return Reflect.apply(transactionSync, storage, [closure]) as T;
+  });
+  define("transaction", <T>(closure: (txn: DurableObjectTransaction) => Promise<T>): Promise<T> => {
+    doStat(label).transactions.async++;
+    return Reflect.apply(transaction, storage, [
+      (txn: DurableObjectTransaction) => {
+        const methods = asyncKvMethods(txn as unknown as AsyncKvLike, label);
+        const counted = new Proxy(txn, {
+          get(t, prop) {
+            if (typeof prop === "string" && Object.prototype.hasOwnProperty.call(methods, prop)) return methods[prop];
+            const v = Reflect.get(t, prop, t) as unknown;
+            return typeof v === "function" ? (v as Fn).bind(t) : v;
+          },
+        });
+        return closure(counted);
+      },
+    ]) as Promise<T>;
+  });
+  define(STORAGE_COUNTED, true);
+}
+
+// ---------------------------------------------------------------------------------------
 // Durable Objects: the real classes, given a counted env, each method run in its phase.
 
 type Ctor = abstract new (ctx: DurableObjectState, env: Env) => object;
@@ -537,6 +825,7 @@ function instrumentDO<C extends Ctor>(Base: C, label: string): C {
   class Instrumented extends Base {
     constructor(ctx: DurableObjectState, env: Env) {
       const steady = buildEnv(env, `do:${label}`, false);
+      countStorage(ctx.storage, label);
       super(ctx, steady);
       objectEnvs.set(this, { raw: env, steady });
       bump(counters.durableObjects.constructed, label);

@@ -26,6 +26,8 @@ export const PRICES = {
     gbSecondsPerMillion: 12.5,
     memoryGb: 0.128,
     sqliteRowsWrittenPerMillion: 1.0,
+    /** Each `setAlarm` is billed as one SQLite row written. */
+    rowsWrittenPerSetAlarm: 1,
   },
   workers: {
     /** Every fetch and every consumer batch is one request. */
@@ -52,7 +54,10 @@ export interface PerDelivery {
   d1RowsWritten: number;
   queueMessages: number;
   queueRetries: number;
+  /** Caller-side stub calls plus alarm invocations (each one billed request). */
   doRequests: number;
+  /** SQLite rows Durable Objects wrote: `sql.exec` cursors, KV rows, one per `setAlarm`. */
+  doRowsWritten: number;
   /** Wall time Durable Objects were busy serving those requests, ms (caller side). */
   doActiveMs: number;
   workerRequests: number;
@@ -65,6 +70,7 @@ export interface CostBreakdown {
   d1Reads: number;
   queues: number;
   doRequests: number;
+  doRowsWritten: number;
   doDuration: number;
   workerRequests: number;
   workerCpu: number;
@@ -79,6 +85,7 @@ export function usdPerMillion(p: PerDelivery): CostBreakdown {
     d1Reads: p.d1RowsRead * PRICES.d1.rowsReadPerMillion,
     queues: (p.queueMessages * q.operationsPerMessage + p.queueRetries * q.operationsPerRetry) * q.operationsPerMillion,
     doRequests: p.doRequests * PRICES.durableObjects.requestsPerMillion,
+    doRowsWritten: p.doRowsWritten * PRICES.durableObjects.sqliteRowsWrittenPerMillion,
     doDuration: (p.doActiveMs / 1000) * PRICES.durableObjects.memoryGb * PRICES.durableObjects.gbSecondsPerMillion,
     workerRequests: p.workerRequests * PRICES.workers.requestsPerMillion,
     workerCpu: p.cpuMs * PRICES.workers.cpuMsPerMillion,

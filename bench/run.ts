@@ -4,6 +4,7 @@
  *
  *   npx tsx bench/run.ts [--events 2000] [--concurrency 32] [--rate 200] [--duration 10]
  *                        [--mode miniflare|dev] [--sweep] [--json] [--out results.json] [--keep]
+ *                        [--queue-batch-size n] [--queue-batch-timeout s] [--gated]
  *
  * --mode=miniflare (default) runs the instrumented entry through Miniflare's API;
  * --mode=dev runs it under `wrangler dev`. Both use wrangler.toml's D1, Queues and Durable
@@ -36,6 +37,7 @@ const { values: argv } = parseArgs({
     keep: { type: "boolean", default: false },
     "queue-batch-timeout": { type: "string" },
     "queue-batch-size": { type: "string" },
+    gated: { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -57,6 +59,12 @@ const ARGS = {
     ...(argv["queue-batch-timeout"] !== undefined ? { maxBatchTimeout: Number(argv["queue-batch-timeout"]) } : {}),
     ...(argv["queue-batch-size"] !== undefined ? { maxBatchSize: Number(argv["queue-batch-size"]) } : {}),
   },
+  /**
+   * Experiment only: in the main world, each tenant's last endpoint is FIFO and the one
+   * before it rate-limited (as `npm run test:faults` builds them), so that their deliveries
+   * pass an EndpointDO and its costs are measured. The default mix has plain endpoints only.
+   */
+  gated: argv.gated!,
 };
 if (ARGS.mode !== "miniflare" && ARGS.mode !== "dev") throw new Error(`--mode must be miniflare or dev, not ${ARGS.mode}`);
 for (const k of ["events", "concurrency", "rate", "duration", "tenants", "endpoints"] as const) {
@@ -114,12 +122,43 @@ interface Counters {
   };
   queues: {
     sent: Record<string, { calls: number; messages: number; delayed: number; waitMs: number }>;
-    consumed: Record<string, { batches: number; messages: number; redelivered: number; acked: number; retried: number; retryAll: number }>;
+    consumed: Record<string, { batches: number; messages: number; redelivered: number; acked: number; retried: number; retryAll: number; sizes?: Record<string, number> }>;
   };
-  durableObjects: { requests: Record<string, number>; callerWallMs: Record<string, number>; handled: Record<string, number>; constructed: Record<string, number> };
+  durableObjects: {
+    requests: Record<string, number>;
+    callerWallMs: Record<string, number>;
+    handled: Record<string, number>;
+    constructed: Record<string, number>;
+    storage?: Record<string, DoStorageStat>;
+  };
   failedAttempts: Record<string, number>;
   hookInstalled: boolean;
 }
+
+interface DoKvStat {
+  gets: number;
+  puts: number;
+  deletes: number;
+  lists: number;
+  rowsRead: number;
+  rowsWritten: number;
+}
+
+/** What one Durable Object class stored (bench/instrumented-worker.ts, "Durable Object storage"). */
+interface DoStorageStat {
+  sql: { execs: number; rowsRead: number; rowsWritten: number };
+  kv: DoKvStat;
+  asyncKv: DoKvStat & { deleteAlls: number };
+  alarms: { sets: number; deletes: number; gets: number };
+  transactions: { sync: number; async: number };
+  bySql: Record<string, { sql: string; executions: number; rowsRead: number; rowsWritten: number }>;
+}
+
+/** Consumer batch-size buckets, as the instrumented entry records them. */
+const BATCH_BUCKETS = ["1", "2-5", "6-10", "11-50", "51-100"] as const;
+
+/** Durable Object binding name → exported class, from wrangler.toml (set in main). */
+let DO_CLASS_OF: Record<string, string> = {};
 
 async function counters(worker: RunningWorker, reset = false): Promise<Counters> {
   const res = await fetch(`${worker.url}/__bench/counters${reset ? "?reset=1" : ""}`);
@@ -263,6 +302,8 @@ interface LoadResult {
   ingestP99: number;
   expected: number;
   delivered: number;
+  /** Of those, deliveries to a FIFO or rate-limited endpoint (--gated). */
+  deliveredGated: number;
   duplicates: number;
   missing: number;
   unexpected: number;
@@ -282,7 +323,7 @@ interface LoadResult {
 }
 
 async function runLoad(
-  ctx: { worker: RunningWorker; receiver: RunningReceiver },
+  ctx: { worker: RunningWorker; receiver: RunningReceiver; gatedPaths?: Set<string> },
   kind: "burst" | "paced",
   label: string,
   events: PlannedEvent[],
@@ -328,6 +369,7 @@ async function runLoad(
   let first = Infinity;
   let last = -Infinity;
   let duringIngest = 0;
+  let deliveredGated = 0;
   for (const [t, id, path] of arrivals) {
     const key = `${id} ${path}`;
     if (seen.has(key)) {
@@ -336,6 +378,7 @@ async function runLoad(
     }
     seen.add(key);
     if (!expectedPairs.has(key)) unexpected++;
+    else if (ctx.gatedPaths?.has(path)) deliveredGated++;
     first = Math.min(first, t);
     last = Math.max(last, t);
     if (t <= lastAccepted) duringIngest++;
@@ -356,6 +399,7 @@ async function runLoad(
     ingestP99: pct(ingestLat, 99),
     expected,
     delivered,
+    deliveredGated,
     duplicates,
     missing,
     unexpected,
@@ -451,6 +495,18 @@ interface Derived {
   queueOps: number;
   doRequests: number;
   doRequestsByName: Record<string, number>;
+  /** Durable Object SQLite rows per delivery: written (alarms included, one row per setAlarm) and read. */
+  doRowsWritten: number;
+  doRowsRead: number;
+  doAlarmSets: number;
+  /** D1 + Durable Object rows written per delivery. */
+  rowsWritten: number;
+  /** Per class, absolute counts over the load. */
+  doClasses: DoClassFigures[];
+  /** Deliveries to FIFO / rate-limited endpoints (--gated), the unit of the per-gated figures. */
+  gatedDeliveries: number;
+  /** Consumer batches per queue and size bucket. */
+  batchSizes: Record<string, { batches: number; messages: number; sizes: Record<string, number> }>;
   workerRequests: number;
   cpuMsUpperBound: number;
   cost: CostBreakdown;
@@ -466,6 +522,84 @@ interface Derived {
 
 const WRITES_EVENTS = /^\s*(insert\s+into|update|delete\s+from)\s+"?events"?\s/i;
 
+/** One Durable Object class over one load (absolute counts). */
+interface DoClassFigures {
+  name: string;
+  /** Caller-side stub calls, alarm invocations, and their sum (billed requests). */
+  stubCalls: number;
+  alarms: number;
+  requests: number;
+  /** Stub calls per method, plus "alarm". */
+  methods: Record<string, number>;
+  sqlExecs: number;
+  sqlRowsWritten: number;
+  sqlRowsRead: number;
+  /** Sync and async KV together: calls and modelled rows. */
+  kvPuts: number;
+  kvDeletes: number;
+  kvGets: number;
+  kvRowsWritten: number;
+  kvRowsRead: number;
+  alarmSets: number;
+  alarmDeletes: number;
+  alarmGets: number;
+  transactions: number;
+  /** SQL + KV + one per setAlarm. */
+  rowsWritten: number;
+  rowsRead: number;
+  topSql: { sql: string; executions: number; rowsWritten: number; rowsRead: number }[];
+}
+
+function doClassFigures(c: Counters): DoClassFigures[] {
+  const byName = new Map<string, DoClassFigures>();
+  const fig = (name: string) => {
+    let f = byName.get(name);
+    if (!f) {
+      f = { name, stubCalls: 0, alarms: 0, requests: 0, methods: {}, sqlExecs: 0, sqlRowsWritten: 0, sqlRowsRead: 0, kvPuts: 0, kvDeletes: 0, kvGets: 0, kvRowsWritten: 0, kvRowsRead: 0, alarmSets: 0, alarmDeletes: 0, alarmGets: 0, transactions: 0, rowsWritten: 0, rowsRead: 0, topSql: [] };
+      byName.set(name, f);
+    }
+    return f;
+  };
+  for (const cls of Object.values(DO_CLASS_OF)) fig(cls);
+  for (const [key, n] of Object.entries(c.durableObjects.requests)) {
+    const dot = key.indexOf(".");
+    const f = fig(DO_CLASS_OF[key.slice(0, dot)] ?? key.slice(0, dot));
+    f.stubCalls += n;
+    f.methods[key.slice(dot + 1)] = (f.methods[key.slice(dot + 1)] ?? 0) + n;
+  }
+  for (const [key, n] of Object.entries(c.durableObjects.handled)) {
+    if (!key.endsWith(".alarm")) continue;
+    const f = fig(key.slice(0, -".alarm".length));
+    f.alarms += n;
+    f.methods.alarm = (f.methods.alarm ?? 0) + n;
+  }
+  for (const [cls, st] of Object.entries(c.durableObjects.storage ?? {})) {
+    const f = fig(cls);
+    f.sqlExecs = st.sql.execs;
+    f.sqlRowsWritten = st.sql.rowsWritten;
+    f.sqlRowsRead = st.sql.rowsRead;
+    f.kvPuts = st.kv.puts + st.asyncKv.puts;
+    f.kvDeletes = st.kv.deletes + st.asyncKv.deletes;
+    f.kvGets = st.kv.gets + st.asyncKv.gets;
+    f.kvRowsWritten = st.kv.rowsWritten + st.asyncKv.rowsWritten;
+    f.kvRowsRead = st.kv.rowsRead + st.asyncKv.rowsRead;
+    f.alarmSets = st.alarms.sets;
+    f.alarmDeletes = st.alarms.deletes;
+    f.alarmGets = st.alarms.gets;
+    f.transactions = st.transactions.sync + st.transactions.async;
+    f.topSql = Object.values(st.bySql)
+      .sort((a, b) => b.rowsWritten - a.rowsWritten || b.executions - a.executions)
+      .slice(0, 8)
+      .map(({ sql, executions, rowsWritten, rowsRead }) => ({ sql, executions, rowsWritten, rowsRead }));
+  }
+  for (const f of byName.values()) {
+    f.requests = f.stubCalls + f.alarms;
+    f.rowsWritten = f.sqlRowsWritten + f.kvRowsWritten + f.alarmSets * PRICES.durableObjects.rowsWrittenPerSetAlarm;
+    f.rowsRead = f.sqlRowsRead + f.kvRowsRead;
+  }
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
 function derive(load: LoadResult): Derived {
   const c = load.counters;
   const D = Math.max(1, load.delivered);
@@ -480,6 +614,8 @@ function derive(load: LoadResult): Derived {
   const alarms = Object.entries(c.durableObjects.handled).filter(([k]) => k.endsWith(".alarm"));
   const doRequestsByName = { ...c.durableObjects.requests, ...Object.fromEntries(alarms) };
   const doRequests = sum(doRequestsByName);
+  const doClasses = doClassFigures(c);
+  const doRowsWritten = doClasses.reduce((a, f) => a + f.rowsWritten, 0);
   const workerRequests = c.invocations.fetch + sum(c.invocations.queueBatches);
   const per: PerDelivery = {
     d1RowsRead: c.d1.rowsRead / D,
@@ -487,6 +623,7 @@ function derive(load: LoadResult): Derived {
     queueMessages: queueMessages / D,
     queueRetries: queueRetries / D,
     doRequests: doRequests / D,
+    doRowsWritten: doRowsWritten / D,
     doActiveMs: sum(c.durableObjects.callerWallMs) / D,
     workerRequests: workerRequests / D,
     cpuMs: load.cpu.runtimeMs / D,
@@ -529,6 +666,13 @@ function derive(load: LoadResult): Derived {
     queueOps: per.queueMessages * PRICES.queues.operationsPerMessage + per.queueRetries * PRICES.queues.operationsPerRetry,
     doRequests: per.doRequests,
     doRequestsByName,
+    doRowsWritten: per.doRowsWritten,
+    doRowsRead: doClasses.reduce((a, f) => a + f.rowsRead, 0) / D,
+    doAlarmSets: doClasses.reduce((a, f) => a + f.alarmSets, 0) / D,
+    rowsWritten: per.d1RowsWritten + per.doRowsWritten,
+    doClasses,
+    gatedDeliveries: load.deliveredGated,
+    batchSizes: Object.fromEntries(Object.entries(c.queues.consumed).map(([q, v]) => [q, { batches: v.batches, messages: v.messages, sizes: v.sizes ?? {} }])),
     workerRequests: per.workerRequests,
     cpuMsUpperBound: per.cpuMs,
     cost: usdPerMillion(per),

@@ -3,6 +3,7 @@
  */
 import type { Deps } from "../api/context";
 import { newId } from "../domain/ids";
+import { ALTERED_NUMBER_MESSAGE, findAlteredNumbers } from "../domain/safe-json";
 import { classifyAttempt } from "../domain/outcome";
 import { checkEndpointUrl } from "../domain/url-policy";
 import { invalid } from "../errors";
@@ -29,7 +30,16 @@ export interface TestSendResult {
  * not past the URL policy). Recorded as a `test` delivery that is never retried, has no
  * dead letter, and counts neither in stats nor toward auto-disable.
  */
-export async function sendTestEvent(deps: Deps, tenantId: string, endpointId: string, input: { type: string; data?: unknown }): Promise<TestSendResult> {
+export async function sendTestEvent(
+  deps: Deps,
+  tenantId: string,
+  endpointId: string,
+  input: { type: string; data?: unknown },
+  /** The JSON text `input` (root "") or its `data` (root "data") was parsed from: a number it would alter is refused, as at ingest. */
+  source: { text: string; root: "" | "data" },
+): Promise<TestSendResult> {
+  const altered = findAlteredNumbers(source.text, source.root).filter((path) => path === "data" || path.startsWith("data.") || path.startsWith("data["));
+  if (altered.length) throw invalid(altered.map((path) => ({ path, message: ALTERED_NUMBER_MESSAGE })));
   const endpoint = await getEndpoint(deps, tenantId, endpointId);
   const eventType = await findEventType(deps, input.type);
   if (!eventType) throw invalid([{ path: "type", message: `unknown event type ${input.type}` }]);

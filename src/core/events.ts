@@ -7,7 +7,7 @@
 import type { Deps } from "../api/context";
 import { sha256Hex } from "../domain/constant-time";
 import { HOST_ID_PATTERN, newId } from "../domain/ids";
-import { findAlteredNumbers } from "../domain/safe-json";
+import { ALTERED_NUMBER_MESSAGE, findAlteredNumbers } from "../domain/safe-json";
 import { AppError, conflict, invalid, notFound, type FieldError } from "../errors";
 import * as q from "../db/queries/events";
 import type { EventRow } from "../db/queries/events";
@@ -52,7 +52,7 @@ export async function parseEventBody(deps: Deps, bodyText: string) {
   }
   // Receivers get JSON.stringify of the parsed data: refuse a number whose value that would change.
   for (const path of findAlteredNumbers(bodyText, "")) {
-    errors.push({ path, message: "is a number that would change when re-serialised (beyond a double's range or precision, like an integer beyond 2^53); send it as a string" });
+    errors.push({ path, message: ALTERED_NUMBER_MESSAGE });
   }
   if (errors.length) throw invalid(errors);
   const type = b.type as string;

@@ -9,6 +9,9 @@
  * after JSON.parse has vouched for its syntax.
  */
 
+/** What a refused number's path is told (API and portal alike). */
+export const ALTERED_NUMBER_MESSAGE = "is a number that would change when re-serialised (beyond a double's range or precision, like an integer beyond 2^53); send it as a string";
+
 type Frame =
   | { kind: "array"; path: string; index: number }
   | { kind: "object"; path: string; key: string; expectKey: boolean };

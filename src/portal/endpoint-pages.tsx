@@ -328,7 +328,7 @@ export function registerEndpointPages(portal: Hono<PortalEnv>): void {
       }
     }
     try {
-      const r = await sendTestEvent(deps, sessionOf(c).tenantId, id, { type, ...(data === undefined ? {} : { data }) });
+      const r = await sendTestEvent(deps, sessionOf(c).tenantId, id, { type, ...(data === undefined ? {} : { data }) }, { text: dataText.trim() || "null", root: "data" });
       const result = { type, deliveryId: seqId("dlv", r.deliverySeq), responseStatus: r.responseStatus, durationMs: r.durationMs, error: r.error, responseBody: r.responseBody, at: deps.now };
       return showEndpoint(c, id, { test: { result, type, data: dataText, errors: [] } });
     } catch (err) {

@@ -93,6 +93,18 @@ describe("POST /v1/tenants/{tid}/endpoints/{eid}/test", () => {
     expect(await receiverLog(receiver, `/ok/refused-${_what.replaceAll(" ", "-")}`)).toEqual([]);
   });
 
+  it("refuses with 422 a number the send would alter (beyond 2^53 in any spelling), sending and recording nothing", async () => {
+    const path = `/ok/altered-${tenant}`;
+    const ep = await createEndpoint(tenant, { url: `${receiver}${path}` });
+    for (const literal of ["12345678901234567.0", "1.2345678901234567e16", "9007199254740993"]) {
+      const res = await api(testPath(ep.id), { body: `{"type":"${withoutExample}","data":{"n":${literal}}}` });
+      expectInvalid(res, "data.n");
+    }
+    expect(await receiverLog(receiver, path)).toEqual([]);
+    const rows = await env.DB.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE endpoint_id = ?`).bind(ep.id).first<{ n: number }>();
+    expect(rows!.n).toBe(0);
+  });
+
   it("answers 400 for malformed JSON and 404 for an unknown endpoint", async () => {
     const ep = await createEndpoint(tenant);
     expectProblem(await api(testPath(ep.id), { body: "{" }), 400);
@@ -111,7 +123,7 @@ describe("POST /v1/tenants/{tid}/endpoints/{eid}/test", () => {
   it("does not pass the URL policy (ALLOW_PRIVATE_URLS false): nothing is sent", async () => {
     const ep = await createEndpoint(tenant, { url: `${receiver}/ok/policy-${tenant}` });
     const d = pipelineDeps(env);
-    const r = await sendTestEvent({ ...d, config: { ...d.config, allowPrivateUrls: false } }, tenant, ep.id, { type: withExample });
+    const r = await sendTestEvent({ ...d, config: { ...d.config, allowPrivateUrls: false } }, tenant, ep.id, { type: withExample }, { text: "{}", root: "" });
     expect(r.responseStatus).toBeNull();
     expect(r.error).toMatch(/url_not_allowed/);
     expect(await receiverLog(receiver, `/ok/policy-${tenant}`)).toEqual([]);

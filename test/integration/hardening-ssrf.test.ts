@@ -344,7 +344,7 @@ describe("SSRF: the URL policy at create, update and send time", () => {
   it("the test send is refused by the policy too (core and HTTP): url_not_allowed, no attempt, nothing at the receiver", async () => {
     const prefix = `/ok/hard-ssrf-test-${uid("t")}`;
     const { row } = await createEndpoint(lenient(), tenant, { url: `${receiverUrl()}${prefix}` });
-    const result = await sendTestEvent(strict(), tenant, row.id, { type, data: { probe: 1 } });
+    const result = await sendTestEvent(strict(), tenant, row.id, { type, data: { probe: 1 } }, { text: '{"probe":1}', root: "data" });
     expect(result.error).toMatch(/^url_not_allowed/);
     expect(result.responseStatus).toBeNull();
     const d = await env.DB.prepare("SELECT status, reason, attempts, test FROM deliveries WHERE seq = ?").bind(result.deliverySeq).first();

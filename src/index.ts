@@ -15,6 +15,7 @@ import { armSweeper } from "./pipeline/sweeper-client";
 
 export { EndpointDO } from "./endpoint-do/endpoint-do";
 export { Sweeper } from "./pipeline/sweeper";
+export { TenantLog } from "./tenant-log/tenant-log";
 
 const app = createApp().route("/portal", createPortal());
 

@@ -1,0 +1,32 @@
+/**
+ * @module The TenantLog's fixed tables (docs/data-plane-v2.md). Drizzle-kit generates their
+ * migrations into src/tenant-log/migrations (drizzle.tenant-log.config.ts), never into
+ * migrations/, which wrangler applies to D1. Log migrations are additive only: an object
+ * that holds gigabytes must never rebuild a table. The day-bucketed log tables are not
+ * here: drizzle cannot name a table at run time, so src/tenant-log/day-tables.ts creates them.
+ */
+import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { StoredFilter } from "../db/schema";
+
+/**
+ * What decides whether and when an endpoint is sent to, synced from D1 by the API before
+ * it answers (conditional on `version`). How to send stays in D1.
+ */
+export const endpoints = sqliteTable("endpoints", {
+  /** Small and never reused in this log: messages and delivery keys carry it, not the id. */
+  ordinal: integer("ordinal").primaryKey(),
+  id: text("id").notNull().unique(),
+  version: integer("version").notNull(),
+  status: text("status", { enum: ["active", "paused", "disabled"] }).notNull(),
+  filter: text("filter", { mode: "json" }).$type<StoredFilter>().notNull(),
+  ordering: text("ordering", { enum: ["none", "fifo"] }).notNull(),
+  rateLimit: integer("rate_limit"),
+  deleted: integer("deleted", { mode: "boolean" }).notNull(),
+});
+
+/** The UTC days whose log tables exist (day = floor(ms / 86 400 000)), with the first event seq of each. */
+export const days = sqliteTable("days", {
+  day: integer("day").primaryKey(),
+  /** Seqs increase across days, so an event's day is found from its seq alone. */
+  firstSeq: integer("first_seq").notNull(),
+});

@@ -1,0 +1,367 @@
+/**
+ * @module TenantLog: one SQLite-backed Durable Object per tenant, the store of data plane v2
+ * (docs/data-plane-v2.md). This is its first step: the schema and its migrations, the
+ * endpoint snapshot, ingest (dedupe, matching, one event row whose matched list stands for
+ * the untried deliveries) and the per-batch `claim` / `record` of plain endpoints, with
+ * their row costs proven in test/integration/tenant-log.test.ts. It is not on the request
+ * path yet: FIFO lines, rate slots, the circuit, the outbox, rollups and the alarm come
+ * next, and `claim` refuses the endpoints that need them rather than ignore their rules.
+ *
+ * Every public method is an RPC call; each runs its SQL synchronously inside one
+ * `transactionSync`, so no other call interleaves with a decision and its write.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import { migrate } from "drizzle-orm/durable-sqlite/migrator";
+import type { AttemptRecord } from "../db/queries/deliveries";
+import type { DeliveryReason, DeliveryStatus, StoredFilter } from "../db/schema";
+import { matchesFilter } from "../domain/filter";
+import { createDayTables, dayOf, dayTables } from "./day-tables";
+import migrations from "./migrations/migrations.js";
+import * as schema from "./schema";
+
+/** A delivery message names one event and up to this many of its endpoints (one consumer lane each). */
+export const ENDPOINTS_PER_JOB = 6;
+
+export interface EndpointSnapshot {
+  id: string;
+  version: number;
+  status: "active" | "paused" | "disabled";
+  filter: StoredFilter;
+  ordering: "none" | "fifo";
+  rateLimit: number | null;
+  deleted: boolean;
+}
+
+export interface IngestInput {
+  /** The host's id, or one the Worker minted. */
+  id: string;
+  type: string;
+  /** The event type's group (matching reads it). */
+  group: string | null;
+  dataJson: string;
+  occurredAt: number | null;
+  /** The host `id` or the Idempotency-Key; null when there is neither. */
+  idemKey: string | null;
+  bodyHash: string;
+  now: number;
+}
+
+/** The body of a delivery message: an event and up to ENDPOINTS_PER_JOB endpoint ordinals at one generation. */
+export interface DeliveryJob {
+  e: number;
+  p: number[];
+  g: number;
+}
+
+export interface LoggedEvent {
+  seq: number;
+  id: string;
+  type: string;
+  createdAt: number;
+}
+
+export type IngestResult =
+  | { kind: "accepted"; event: LoggedEvent; jobs: DeliveryJob[] }
+  /** The same key and body again: the original event, and jobs for what is still untried (its first send may have failed). */
+  | { kind: "duplicate"; event: LoggedEvent; jobs: DeliveryJob[] }
+  | { kind: "conflict"; event: LoggedEvent };
+
+export interface ClaimedEvent {
+  seq: number;
+  id: string;
+  type: string;
+  dataJson: string;
+  occurredAt: number | null;
+  createdAt: number;
+}
+
+export type ClaimVerdict =
+  | { kind: "go"; e: number; ordinal: number; endpointId: string; version: number; generation: number; attemptsBefore: number; runStart: number }
+  /** Nothing to send: the message is older than the delivery, or the delivery is not due. */
+  | { kind: "stale"; e: number; ordinal: number }
+  /** Written as waiting (paused endpoint): whoever frees it enqueues it. */
+  | { kind: "parked"; e: number; ordinal: number };
+
+export interface ClaimResult {
+  verdicts: ClaimVerdict[];
+  /** Each event a `go` names, once. */
+  events: ClaimedEvent[];
+}
+
+export interface Outcome {
+  e: number;
+  ordinal: number;
+  generation: number;
+  /** What `claim` saw: the write applies only if the log still says so. */
+  attemptsBefore: number;
+  runStart: number;
+  attempt: AttemptRecord;
+  status: DeliveryStatus;
+  reason: DeliveryReason | null;
+  nextAttemptAt: number | null;
+}
+
+export interface RecordResult {
+  recorded: number;
+  /** Retries to enqueue (with their delay) before the consumer acks. */
+  retries: (DeliveryJob & { delayMs: number })[];
+}
+
+/** A wait shorter than this is served by the message that claimed it rather than parked. */
+const EARLY_MARGIN_MS = 500;
+
+interface DeliveryRowRaw extends Record<string, SqlStorageValue> {
+  status: string;
+  attempts: number;
+  run_start: number;
+  generation: number;
+  next_attempt_at: number | null;
+}
+
+export class TenantLog extends DurableObject<Env> {
+  #db: DrizzleSqliteDODatabase<typeof schema>;
+  #sql: SqlStorage;
+  /** Live endpoints by ordinal, loaded once per instance and kept by syncEndpoint. */
+  #endpoints = new Map<number, EndpointSnapshot>();
+  /** Days with their first seq, ascending. */
+  #days: { day: number; firstSeq: number }[] = [];
+  #nextSeq = 1;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = ctx.storage.sql;
+    this.#db = drizzle(ctx.storage, { schema });
+    void ctx.blockConcurrencyWhile(async () => {
+      await migrate(this.#db, migrations);
+      this.#load();
+    });
+  }
+
+  /**
+   * Stores what decides whether and when the endpoint is sent to; an older `version` than
+   * the stored one changes nothing. Returns the endpoint's ordinal in this log.
+   */
+  async syncEndpoint(snapshot: EndpointSnapshot): Promise<number> {
+    return this.ctx.storage.transactionSync(() => {
+      const known = [...this.#endpoints.entries()].find(([, e]) => e.id === snapshot.id);
+      if (known && known[1].version >= snapshot.version) return known[0];
+      const values = [snapshot.version, snapshot.status, JSON.stringify(snapshot.filter), snapshot.ordering, snapshot.rateLimit, snapshot.deleted ? 1 : 0];
+      let ordinal: number;
+      if (known) {
+        ordinal = known[0];
+        this.#sql.exec(`UPDATE endpoints SET version = ?, status = ?, filter = ?, ordering = ?, rate_limit = ?, deleted = ? WHERE ordinal = ?`, ...values, ordinal);
+      } else {
+        ordinal = (this.#sql.exec<{ ordinal: number }>(`INSERT INTO endpoints (id, version, status, filter, ordering, rate_limit, deleted) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ordinal`, snapshot.id, ...values).one()).ordinal;
+      }
+      this.#endpoints.set(ordinal, { ...snapshot });
+      return ordinal;
+    });
+  }
+
+  /**
+   * Accepts an event: dedupe on its key, match the endpoints (paused ones are skipped, a
+   * disabled one gets a `failed` / `endpoint_disabled` delivery), store ONE event row whose
+   * matched list stands for its untried deliveries, and answer the delivery jobs to send.
+   */
+  async ingest(input: IngestInput): Promise<IngestResult> {
+    return this.ctx.storage.transactionSync(() => {
+      if (input.idemKey !== null) {
+        const found = this.#findByKey(input.idemKey);
+        if (found) {
+          const event = { seq: found.seq, id: found.id, type: found.type, createdAt: found.created_at };
+          if (found.body_hash !== input.bodyHash || found.type !== input.type) return { kind: "conflict", event };
+          return { kind: "duplicate", event, jobs: this.#untriedJobs(found.seq, JSON.parse(found.matched) as number[]) };
+        }
+      }
+      const seq = this.#nextSeq;
+      const t = dayTables(this.#ensureDay(input.now, seq));
+      const matched: number[] = [];
+      const disabled: number[] = [];
+      for (const [ordinal, endpoint] of this.#endpoints) {
+        if (endpoint.deleted || endpoint.status === "paused" || !matchesFilter(endpoint.filter, input.type, input.group)) continue;
+        matched.push(ordinal);
+        if (endpoint.status === "disabled") disabled.push(ordinal);
+      }
+      this.#sql.exec(
+        `INSERT INTO ${t.events} (seq, id, type, data, occurred_at, created_at, idem_key, body_hash, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        seq,
+        input.id,
+        input.type,
+        input.dataJson,
+        input.occurredAt,
+        input.now,
+        input.idemKey,
+        input.bodyHash,
+        JSON.stringify(matched),
+      );
+      for (const ordinal of disabled) {
+        // Nothing is lost while an endpoint is disabled: the failed delivery can be replayed.
+        this.#sql.exec(
+          `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, test, created_at) VALUES (?, ?, 'failed', 'endpoint_disabled', 0, 0, 0, 0, ?)`,
+          ordinal,
+          seq,
+          input.now,
+        );
+      }
+      this.#nextSeq = seq + 1;
+      const live = matched.filter((o) => !disabled.includes(o));
+      return { kind: "accepted", event: { seq, id: input.id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, live, 0) };
+    });
+  }
+
+  /**
+   * Which of the batch's deliveries may start now (one call per tenant per consumer batch).
+   * Untried deliveries have no row: generation 0 stands for them.
+   */
+  async claim(jobs: DeliveryJob[], now: number): Promise<ClaimResult> {
+    return this.ctx.storage.transactionSync(() => {
+      const verdicts: ClaimVerdict[] = [];
+      const events = new Map<number, ClaimedEvent>();
+      for (const job of jobs) {
+        const t = dayTables(this.#dayOfSeq(job.e));
+        for (const ordinal of job.p) {
+          const endpoint = this.#endpoints.get(ordinal);
+          if (!endpoint || endpoint.deleted) {
+            verdicts.push({ kind: "stale", e: job.e, ordinal });
+            continue;
+          }
+          if (endpoint.ordering === "fifo" || endpoint.rateLimit !== null) {
+            throw new Error(`TenantLog.claim: FIFO lines and rate slots are not built yet (endpoint ${endpoint.id}); docs/data-plane-v2.md`);
+          }
+          const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, job.e).toArray()[0];
+          const due = row ? row.status === "pending" && row.generation === job.g && row.next_attempt_at !== null && row.next_attempt_at <= now + EARLY_MARGIN_MS : job.g === 0;
+          if (!due) {
+            verdicts.push({ kind: "stale", e: job.e, ordinal });
+            continue;
+          }
+          if (endpoint.status === "paused") {
+            this.#park(t, ordinal, job.e, row);
+            verdicts.push({ kind: "parked", e: job.e, ordinal });
+            continue;
+          }
+          if (!events.has(job.e)) {
+            const ev = this.#sql.exec<{ id: string; type: string; data: string; occurred_at: number | null; created_at: number }>(`SELECT id, type, data, occurred_at, created_at FROM ${t.events} WHERE seq = ?`, job.e).toArray()[0];
+            if (!ev) {
+              verdicts.push({ kind: "stale", e: job.e, ordinal });
+              continue;
+            }
+            events.set(job.e, { seq: job.e, id: ev.id, type: ev.type, dataJson: ev.data, occurredAt: ev.occurred_at, createdAt: ev.created_at });
+          }
+          verdicts.push({ kind: "go", e: job.e, ordinal, endpointId: endpoint.id, version: endpoint.version, generation: row?.generation ?? 0, attemptsBefore: row?.attempts ?? 0, runStart: row?.run_start ?? 0 });
+        }
+      }
+      return { verdicts, events: [...events.values()] };
+    });
+  }
+
+  /**
+   * Records the batch's outcomes (one call per tenant per consumer batch), each conditional
+   * on the generation and attempt count its claim saw. A first-try success writes one row:
+   * the delivery, its attempt inline.
+   */
+  async record(outcomes: Outcome[]): Promise<RecordResult> {
+    return this.ctx.storage.transactionSync(() => {
+      let recorded = 0;
+      const retries: RecordResult["retries"] = [];
+      for (const o of outcomes) {
+        const t = dayTables(this.#dayOfSeq(o.e));
+        const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, o.ordinal, o.e).toArray()[0];
+        const current = row ? row.status === "pending" && row.generation === o.generation && row.attempts === o.attemptsBefore : o.generation === 0 && o.attemptsBefore === 0;
+        if (!current) continue;
+        const a = o.attempt;
+        const attempts = o.attemptsBefore + 1;
+        const request = JSON.stringify({ method: a.requestMethod, url: a.requestUrl, headers: a.requestHeaders });
+        if (!row) {
+          const createdAt = this.#sql.exec<{ created_at: number }>(`SELECT created_at FROM ${t.events} WHERE seq = ?`, o.e).one().created_at;
+          this.#sql.exec(
+            `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, next_attempt_at, last_attempt_at, response_status, test, created_at,
+               a1_started_at, a1_duration_ms, a1_response_status, a1_response_body, a1_error, a1_location, a1_request)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            o.ordinal, o.e, o.status, o.reason, attempts, o.runStart, o.generation, o.nextAttemptAt, a.startedAt, a.responseStatus, createdAt,
+            a.startedAt, a.durationMs, a.responseStatus, a.responseBody, a.error, a.location, request,
+          );
+        } else {
+          this.#sql.exec(
+            `UPDATE ${t.deliveries} SET status = ?, reason = ?, attempts = ?, next_attempt_at = ?, last_attempt_at = ?, response_status = COALESCE(?, response_status)
+             WHERE ordinal = ? AND event_seq = ?`,
+            o.status, o.reason, attempts, o.nextAttemptAt, a.startedAt, a.responseStatus, o.ordinal, o.e,
+          );
+          this.#sql.exec(
+            `INSERT INTO ${t.attempts} (ordinal, event_seq, n, started_at, duration_ms, response_status, response_body, error, location, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            o.ordinal, o.e, attempts, a.startedAt, a.durationMs, a.responseStatus, a.responseBody, a.error, a.location, request,
+          );
+        }
+        recorded++;
+        if (o.status === "pending" && o.nextAttemptAt !== null) retries.push({ e: o.e, p: [o.ordinal], g: o.generation, delayMs: Math.max(0, o.nextAttemptAt - a.startedAt - a.durationMs) });
+      }
+      return { recorded, retries };
+    });
+  }
+
+  #load(): void {
+    for (const r of this.#db.select().from(schema.endpoints).all()) {
+      this.#endpoints.set(r.ordinal, { id: r.id, version: r.version, status: r.status, filter: r.filter, ordering: r.ordering, rateLimit: r.rateLimit, deleted: r.deleted });
+    }
+    this.#days = this.#db.select().from(schema.days).orderBy(schema.days.day).all();
+    const newest = this.#days.at(-1);
+    if (newest) {
+      const max = this.#sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM ${dayTables(newest.day).events}`).one().seq;
+      this.#nextSeq = (max ?? newest.firstSeq - 1) + 1;
+    }
+  }
+
+  /** The day of `now`, its tables created on its first event (seqs keep increasing across days). */
+  #ensureDay(now: number, seq: number): number {
+    const day = Math.max(dayOf(now), this.#days.at(-1)?.day ?? 0);
+    if (this.#days.at(-1)?.day !== day) {
+      for (const statement of createDayTables(day)) this.#sql.exec(statement);
+      this.#sql.exec(`INSERT INTO days (day, first_seq) VALUES (?, ?)`, day, seq);
+      this.#days.push({ day, firstSeq: seq });
+    }
+    return day;
+  }
+
+  #dayOfSeq(seq: number): number {
+    for (let i = this.#days.length - 1; i >= 0; i--) if (this.#days[i]!.firstSeq <= seq) return this.#days[i]!.day;
+    throw new RangeError(`no day holds event ${seq}`);
+  }
+
+  #findByKey(idemKey: string) {
+    for (let i = this.#days.length - 1; i >= 0; i--) {
+      const t = dayTables(this.#days[i]!.day);
+      const row = this.#sql
+        .exec<{ seq: number; id: string; type: string; created_at: number; body_hash: string; matched: string }>(`SELECT seq, id, type, created_at, body_hash, matched FROM ${t.events} WHERE idem_key = ?`, idemKey)
+        .toArray()[0];
+      if (row) return row;
+    }
+    return undefined;
+  }
+
+  /** Jobs for the matched endpoints that still have no delivery row. */
+  #untriedJobs(seq: number, matched: number[]): DeliveryJob[] {
+    const t = dayTables(this.#dayOfSeq(seq));
+    const written = new Set(this.#sql.exec<{ ordinal: number }>(`SELECT ordinal FROM ${t.deliveries} WHERE event_seq = ?`, seq).toArray().map((r) => r.ordinal));
+    return jobsOf(seq, matched.filter((o) => !written.has(o) && this.#endpoints.get(o)?.deleted === false), 0);
+  }
+
+  #park(t: ReturnType<typeof dayTables>, ordinal: number, seq: number, row: DeliveryRowRaw | undefined): void {
+    if (row) {
+      this.#sql.exec(`UPDATE ${t.deliveries} SET next_attempt_at = NULL WHERE ordinal = ? AND event_seq = ?`, ordinal, seq);
+      return;
+    }
+    this.#sql.exec(
+      `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, test, created_at)
+       SELECT ?, ?, 'pending', 0, 0, 0, NULL, 0, created_at FROM ${t.events} WHERE seq = ?`,
+      ordinal,
+      seq,
+      seq,
+    );
+  }
+}
+
+function jobsOf(seq: number, ordinals: number[], generation: number): DeliveryJob[] {
+  const jobs: DeliveryJob[] = [];
+  for (let i = 0; i < ordinals.length; i += ENDPOINTS_PER_JOB) jobs.push({ e: seq, p: ordinals.slice(i, i + ENDPOINTS_PER_JOB), g: generation });
+  return jobs;
+}

@@ -1,0 +1,216 @@
+/**
+ * The TenantLog's first step (docs/data-plane-v2.md): ingest, claim and record of plain
+ * endpoints, with the rows each writes counted from workerd's own cursors — the figures the
+ * data plane's cost targets rest on. Each test uses its own object (storage is per file,
+ * objects are per name).
+ */
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { AttemptRecord } from "../../src/db/queries/deliveries";
+import type { EndpointSnapshot, IngestInput, Outcome, TenantLog } from "../../src/tenant-log/tenant-log";
+import { dayOf, dayTables } from "../../src/tenant-log/day-tables";
+import { uniq } from "./pipeline-helpers";
+
+const log = () => env.TENANT_LOG.getByName(uniq("tenant-log"));
+type Stub = ReturnType<typeof log>;
+
+const endpoint = (id: string, over: Partial<EndpointSnapshot> = {}): EndpointSnapshot => ({
+  id,
+  version: 1,
+  status: "active",
+  filter: { types: [], exclude: [], groups: [] },
+  ordering: "none",
+  rateLimit: null,
+  deleted: false,
+  ...over,
+});
+
+let n = 0;
+const event = (over: Partial<IngestInput> = {}): IngestInput => ({
+  id: `evt-${++n}`,
+  type: "report.completed",
+  group: "inspections",
+  dataJson: JSON.stringify({ n }),
+  occurredAt: null,
+  idemKey: null,
+  bodyHash: `hash-${n}`,
+  now: Date.now(),
+  ...over,
+});
+
+const attempt = (n: number, status: number | null): AttemptRecord => ({
+  n,
+  startedAt: Date.now(),
+  durationMs: 12,
+  responseStatus: status,
+  responseBody: status === null ? null : "ok",
+  error: status === null ? "timeout" : null,
+  location: null,
+  requestMethod: "POST",
+  requestUrl: "https://example.com/hook",
+  requestHeaders: { "webhook-signature": "[redacted]" },
+});
+
+/** Runs `work` against the object and counts the SQLite rows it wrote (workerd's cursor.rowsWritten). */
+async function rowsWritten<T>(stub: Stub, work: (instance: TenantLog) => Promise<T>): Promise<{ result: T; rows: number }> {
+  return runInDurableObject(stub, async (instance: TenantLog, state) => {
+    const sql = state.storage.sql;
+    const exec = sql.exec;
+    let rows = 0;
+    sql.exec = function (this: SqlStorage, query: string, ...bindings: unknown[]) {
+      const cursor = exec.call(this, query, ...bindings);
+      rows += cursor.rowsWritten;
+      return cursor;
+    } as SqlStorage["exec"];
+    try {
+      return { result: await work(instance), rows };
+    } finally {
+      sql.exec = exec;
+    }
+  });
+}
+
+describe("TenantLog ingest", () => {
+  it("stores one event row (1 row written unkeyed, 2 keyed); the same key and body is a duplicate, another body a conflict", async () => {
+    const stub = log();
+    await stub.syncEndpoint(endpoint("ep_a"));
+    await stub.ingest(event()); // the day's tables are created once
+    const unkeyed = await rowsWritten(stub, (o) => o.ingest(event()));
+    expect(unkeyed.result.kind).toBe("accepted");
+    expect(unkeyed.rows).toBe(1);
+    const keyedInput = event({ idemKey: "order-1" });
+    const keyed = await rowsWritten(stub, (o) => o.ingest(keyedInput));
+    expect(keyed.rows).toBe(2);
+    const again = await stub.ingest({ ...keyedInput, id: "evt-other" });
+    expect(again).toMatchObject({ kind: "duplicate", event: { seq: keyed.result.kind === "accepted" ? keyed.result.event.seq : -1, id: keyedInput.id } });
+    // Its first send may have failed: the untried deliveries are named again.
+    expect(again.kind === "duplicate" && again.jobs).toEqual([{ e: again.event.seq, p: [1], g: 0 }]);
+    expect((await stub.ingest({ ...keyedInput, bodyHash: "different" })).kind).toBe("conflict");
+    // Seqs are acceptance order.
+    const a = await stub.ingest(event());
+    const b = await stub.ingest(event());
+    expect(a.event.seq + 1).toBe(b.event.seq);
+  });
+
+  it("matches at acceptance: paused skipped, disabled recorded failed (endpoint_disabled), filters by type, wildcard and group; jobs name at most 6 endpoints", async () => {
+    const stub = log();
+    const ordinals: Record<string, number> = {};
+    for (const [id, over] of [
+      ["all", {}],
+      ["paused", { status: "paused" }],
+      ["disabled", { status: "disabled" }],
+      ["exact", { filter: { types: ["report.completed"], exclude: [], groups: [] } }],
+      ["other", { filter: { types: ["invoice.paid"], exclude: [], groups: [] } }],
+      ["wild", { filter: { types: ["report.*"], exclude: [], groups: [] } }],
+      ["group", { filter: { types: [], exclude: [], groups: ["inspections"] } }],
+      ["excluded", { filter: { types: [], exclude: ["report.*"], groups: [] } }],
+    ] as [string, Partial<EndpointSnapshot>][]) {
+      ordinals[id] = await stub.syncEndpoint(endpoint(`ep_${id}`, over));
+    }
+    for (let i = 0; i < 5; i++) await stub.syncEndpoint(endpoint(`ep_more_${i}`));
+    const r = await stub.ingest(event());
+    expect(r.kind).toBe("accepted");
+    const named = r.kind === "accepted" ? r.jobs.flatMap((j) => j.p) : [];
+    expect(named).toContain(ordinals.all);
+    expect(named).toContain(ordinals.exact);
+    expect(named).toContain(ordinals.wild);
+    expect(named).toContain(ordinals.group);
+    for (const id of ["paused", "disabled", "other", "excluded"]) expect(named).not.toContain(ordinals[id]);
+    expect(named).toHaveLength(4 + 5);
+    expect(r.kind === "accepted" && r.jobs.map((j) => j.p.length)).toEqual([6, 3]);
+    await runInDurableObject(stub, async (_o: TenantLog, state) => {
+      const t = dayTables(dayOf(Date.now()));
+      const rows = state.storage.sql.exec(`SELECT ordinal, status, reason, attempts FROM ${t.deliveries}`).toArray();
+      expect(rows).toEqual([{ ordinal: ordinals.disabled, status: "failed", reason: "endpoint_disabled", attempts: 0 }]);
+    });
+    // A newer snapshot wins; an older one changes nothing.
+    await stub.syncEndpoint(endpoint("ep_paused", { version: 2, status: "active" }));
+    await stub.syncEndpoint(endpoint("ep_paused", { version: 1, status: "paused" }));
+    const after = await stub.ingest(event());
+    expect(after.kind === "accepted" && after.jobs.flatMap((j) => j.p)).toContain(ordinals.paused);
+  });
+});
+
+describe("TenantLog claim and record", () => {
+  it("a first-try success writes one row (the delivery, its attempt inline); a later copy of the message is stale", async () => {
+    const stub = log();
+    const ordinal = await stub.syncEndpoint(endpoint("ep_ok"));
+    const accepted = await stub.ingest(event());
+    if (accepted.kind !== "accepted") throw new Error("not accepted");
+    const [job] = accepted.jobs;
+    const claimed = await stub.claim([job!], Date.now());
+    expect(claimed.verdicts).toEqual([{ kind: "go", e: accepted.event.seq, ordinal, endpointId: "ep_ok", version: 1, generation: 0, attemptsBefore: 0, runStart: 0 }]);
+    expect(claimed.events).toEqual([expect.objectContaining({ seq: accepted.event.seq, id: accepted.event.id, dataJson: expect.any(String) })]);
+    const outcome: Outcome = { e: accepted.event.seq, ordinal, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null };
+    const recorded = await rowsWritten(stub, (o) => o.record([outcome]));
+    expect(recorded.result).toEqual({ recorded: 1, retries: [] });
+    expect(recorded.rows).toBe(1);
+    // The duplicate message and a second record of the same outcome change nothing.
+    expect((await stub.claim([job!], Date.now())).verdicts).toEqual([{ kind: "stale", e: accepted.event.seq, ordinal }]);
+    expect((await stub.record([outcome])).recorded).toBe(0);
+  });
+
+  it("a retryable failure writes the pending row and asks for a retry; the retry's attempt gets a row of its own; only the current generation is claimed", async () => {
+    const stub = log();
+    const ordinal = await stub.syncEndpoint(endpoint("ep_flaky"));
+    const accepted = await stub.ingest(event());
+    if (accepted.kind !== "accepted") throw new Error("not accepted");
+    const e = accepted.event.seq;
+    const first = attempt(1, 503);
+    const failed = await rowsWritten(stub, (o) =>
+      o.record([{ e, ordinal, generation: 0, attemptsBefore: 0, runStart: 0, attempt: first, status: "pending", reason: null, nextAttemptAt: first.startedAt + 5_000 }]),
+    );
+    expect(failed.rows).toBe(2); // the row and its entry in the pending index
+    expect(failed.result.retries).toEqual([{ e, p: [ordinal], g: 0, delayMs: expect.any(Number) }]);
+    // Not due yet: the early message is stale; once due it is claimed with its attempt count.
+    expect((await stub.claim([{ e, p: [ordinal], g: 0 }], Date.now())).verdicts[0]!.kind).toBe("stale");
+    const due = (await stub.claim([{ e, p: [ordinal], g: 0 }], first.startedAt + 5_000)).verdicts[0]!;
+    expect(due).toMatchObject({ kind: "go", attemptsBefore: 1 });
+    expect((await stub.claim([{ e, p: [ordinal], g: 1 }], first.startedAt + 5_000)).verdicts[0]!.kind).toBe("stale");
+    const second = await rowsWritten(stub, (o) =>
+      o.record([{ e, ordinal, generation: 0, attemptsBefore: 1, runStart: 0, attempt: attempt(2, 200), status: "delivered", reason: null, nextAttemptAt: null }]),
+    );
+    expect(second.result.recorded).toBe(1);
+    await runInDurableObject(stub, async (_o: TenantLog, state) => {
+      const t = dayTables(dayOf(Date.now()));
+      expect(state.storage.sql.exec(`SELECT status, attempts, a1_response_status FROM ${t.deliveries}`).toArray()).toEqual([{ status: "delivered", attempts: 2, a1_response_status: 503 }]);
+      expect(state.storage.sql.exec(`SELECT n, response_status FROM ${t.attempts}`).toArray()).toEqual([{ n: 2, response_status: 200 }]);
+    });
+  });
+
+  it("a paused endpoint's untried delivery is parked by claim, not sent", async () => {
+    const stub = log();
+    const ordinal = await stub.syncEndpoint(endpoint("ep_pause"));
+    const accepted = await stub.ingest(event());
+    if (accepted.kind !== "accepted") throw new Error("not accepted");
+    await stub.syncEndpoint(endpoint("ep_pause", { version: 2, status: "paused" }));
+    const claimed = await stub.claim(accepted.jobs, Date.now());
+    expect(claimed.verdicts).toEqual([{ kind: "parked", e: accepted.event.seq, ordinal }]);
+    expect(claimed.events).toEqual([]);
+  });
+});
+
+describe("TenantLog storage", () => {
+  it("survives eviction: migrations re-run safely, endpoints and the next seq are reloaded", async () => {
+    const stub = log();
+    await stub.syncEndpoint(endpoint("ep_keep"));
+    const a = await stub.ingest(event());
+    await evictDurableObject(stub);
+    const b = await stub.ingest(event());
+    expect(b.event.seq).toBe(a.event.seq + 1);
+    expect(b.kind === "accepted" && b.jobs).toEqual([{ e: b.event.seq, p: [1], g: 0 }]);
+  });
+
+  it("its lookups name an index (EXPLAIN QUERY PLAN)", async () => {
+    const stub = log();
+    await stub.ingest(event());
+    await runInDurableObject(stub, async (_o: TenantLog, state) => {
+      const t = dayTables(dayOf(Date.now()));
+      const plan = (q: string) => state.storage.sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${q}`).toArray().map((r) => r.detail).join(" | ");
+      expect(plan(`SELECT seq FROM ${t.events} WHERE idem_key = 'k'`)).toMatch(/USING (COVERING )?INDEX \S*_idem/);
+      expect(plan(`SELECT status FROM ${t.deliveries} WHERE ordinal = 1 AND event_seq = 2`)).toMatch(/USING PRIMARY KEY/);
+      expect(plan(`SELECT id FROM ${t.events} WHERE seq = 2`)).toMatch(/USING INTEGER PRIMARY KEY/);
+    });
+  });
+});

@@ -34,7 +34,7 @@
  * runtime's own env, never a wrapped one.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import worker, { EndpointDO as RealEndpointDO, Sweeper as RealSweeper } from "../src/index";
+import worker, { EndpointDO as RealEndpointDO, Sweeper as RealSweeper, TenantLog as RealTenantLog } from "../src/index";
 import { buildBody, contentType } from "../src/domain/payload";
 import { signRequest } from "../src/domain/signature";
 import { sendRequest } from "../src/outbound/send";
@@ -781,34 +781,47 @@ function countStorage(storage: DurableObjectStorage, label: string): void {
   const s = storage as unknown as Record<PropertyKey, unknown>;
   if (s[STORAGE_COUNTED]) return;
   const define = (name: PropertyKey, value: unknown) => Object.defineProperty(storage, name, { configurable: true, enumerable: false, writable: true, value });
-  // Read the real ones first (prototype getters and methods), then shadow them.
-  const sql = storage.sql;
-  const kv = storage.kv;
-  const transaction = storage.transaction;
-  const transactionSync = storage.transactionSync;
+  // Read the real ones first (prototype getters and methods), then shadow them. A class
+  // without SQLite throws on `sql` / `kv`: those are then left as they are.
+  const tryGet = <K extends "sql" | "kv">(k: K): DurableObjectStorage[K] | undefined => {
+    try {
+      return storage[k];
+    } catch {
+      return undefined;
+    }
+  };
+  const sql = tryGet("sql");
+  const kv = tryGet("kv");
+  const transaction = storage.transaction as DurableObjectStorage["transaction"] | undefined;
+  const transactionSync = storage.transactionSync as DurableObjectStorage["transactionSync"] | undefined;
   if (sql) define("sql", countedSql(sql, label));
   if (kv) define("kv", countedKv(kv, label));
   for (const [name, fn] of Object.entries(asyncKvMethods(storage, label))) define(name, fn);
-  define("transactionSync", <T>(closure: () => T): T => {
-    doStat(label).transactions.sync++;
-    return Reflect.apply(transactionSync, storage, [closure]) as T;
-  });
-  define("transaction", <T>(closure: (txn: DurableObjectTransaction) => Promise<T>): Promise<T> => {
-    doStat(label).transactions.async++;
-    return Reflect.apply(transaction, storage, [
-      (txn: DurableObjectTransaction) => {
-        const methods = asyncKvMethods(txn as unknown as AsyncKvLike, label);
-        const counted = new Proxy(txn, {
-          get(t, prop) {
-            if (typeof prop === "string" && Object.prototype.hasOwnProperty.call(methods, prop)) return methods[prop];
-            const v = Reflect.get(t, prop, t) as unknown;
-            return typeof v === "function" ? (v as Fn).bind(t) : v;
-          },
-        });
-        return closure(counted);
-      },
-    ]) as Promise<T>;
-  });
+  if (transactionSync) {
+    define("transactionSync", <T>(closure: () => T): T => {
+      doStat(label).transactions.sync++;
+      return Reflect.apply(transactionSync, storage, [closure]) as T;
+    });
+  }
+  if (transaction) {
+    // The closure gets its txn with the same counted KV and alarm methods.
+    define("transaction", <T>(closure: (txn: DurableObjectTransaction) => Promise<T>): Promise<T> => {
+      doStat(label).transactions.async++;
+      return Reflect.apply(transaction, storage, [
+        (txn: DurableObjectTransaction) => {
+          const methods = asyncKvMethods(txn as unknown as AsyncKvLike, label);
+          const counted = new Proxy(txn, {
+            get(t, prop) {
+              if (typeof prop === "string" && Object.prototype.hasOwnProperty.call(methods, prop)) return methods[prop];
+              const v = Reflect.get(t, prop, t) as unknown;
+              return typeof v === "function" ? (v as Fn).bind(t) : v;
+            },
+          });
+          return closure(counted);
+        },
+      ]) as Promise<T>;
+    });
+  }
   define(STORAGE_COUNTED, true);
 }
 
@@ -860,6 +873,7 @@ function instrumentDO<C extends Ctor>(Base: C, label: string): C {
 
 export const EndpointDO = instrumentDO(RealEndpointDO, "EndpointDO");
 export const Sweeper = instrumentDO(RealSweeper, "Sweeper");
+export const TenantLog = instrumentDO(RealTenantLog, "TenantLog");
 
 // ---------------------------------------------------------------------------------------
 // The limit: the same signing and sending code, no D1, queue or Durable Object in the way.

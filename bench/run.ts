@@ -746,7 +746,8 @@ function report(o: {
   const out: string[] = [];
   out.push(
     `Switchyard bench — ${new Date().toISOString()} — mode ${o.mode} — ${o.world.tenants.length} tenants × ${o.world.endpointCount / o.world.tenants.length} endpoints — run took ${r1(o.wallS)} s` +
-      (Object.keys(ARGS.queueOverride).length ? ` — EXPERIMENT: queue consumers overridden with ${JSON.stringify(ARGS.queueOverride)}` : ""),
+      (Object.keys(ARGS.queueOverride).length ? ` — EXPERIMENT: queue consumers overridden with ${JSON.stringify(ARGS.queueOverride)}` : "") +
+      (ARGS.gated ? ` — EXPERIMENT: --gated (one FIFO and one rate-limited endpoint per tenant)` : ""),
     `Machine: ${o.machine.cpus} × ${o.machine.model}, ${o.machine.memGb} GB, node ${o.machine.node}, wrangler ${o.machine.wrangler}, miniflare ${o.machine.miniflare}; ` +
       `load average ${o.machine.loadStart.map((x) => x.toFixed(2)).join(" ")} at start, ${o.machine.loadEnd.map((x) => x.toFixed(2)).join(" ")} at end`,
     `Local D1 calibration (trivial statements, one round trip each): SELECT 1 ${Math.round(o.calibration.readSerialPerS)}/s one at a time ` +
@@ -789,7 +790,11 @@ function report(o: {
         ["queue messages sent (fanout + deliveries)", d.queueMessages, dp.queueMessages],
         ["queue retries (redeliveries)", d.queueRetries, dp.queueRetries],
         ["queue operations", d.queueOps, dp.queueOps],
-        ["Durable Object requests", d.doRequests, dp.doRequests],
+        ["Durable Object requests (stub calls + alarms)", d.doRequests, dp.doRequests],
+        ["DO SQLite rows written (SQL + KV + 1 per setAlarm)", d.doRowsWritten, dp.doRowsWritten],
+        ["DO SQLite rows read (SQL + KV)", d.doRowsRead, dp.doRowsRead],
+        ["DO alarms set", d.doAlarmSets, dp.doAlarmSets],
+        ["rows written, D1 + DO", d.rowsWritten, dp.rowsWritten],
         ["Worker invocations (fetch + consumer batches)", d.workerRequests, dp.workerRequests],
         ["CPU ms (whole local runtime: upper bound)", d.cpuMsUpperBound, dp.cpuMsUpperBound],
         ["USD per million deliveries (modelled)", d.cost.total, dp.cost.total],
@@ -804,6 +809,7 @@ function report(o: {
         ["D1 rows read", d.cost.d1Reads],
         ["Queues operations", d.cost.queues],
         ["Durable Object requests", d.cost.doRequests],
+        ["Durable Object SQLite rows written", d.cost.doRowsWritten],
         ["Durable Object duration", d.cost.doDuration],
         ["Worker requests", d.cost.workerRequests],
         ["Worker CPU (upper bound)", d.cost.workerCpu],
@@ -842,7 +848,58 @@ function report(o: {
       .map(([k, v]) => `${k} ${v.batches} (avg ${r1(v.messages / Math.max(1, v.batches))} messages)`)
       .join(", ")}`,
     `DO requests (burst): ${JSON.stringify(d.doRequestsByName)}; failed attempts: burst ${JSON.stringify(b.counters.failedAttempts)}, paced ${JSON.stringify(p.counters.failedAttempts)}`,
+    "",
+    "Consumer batch sizes (batches holding that many messages; Workers bill one request per batch):",
+    table(
+      (
+        [
+          ["burst", d],
+          ["paced", dp],
+        ] as const
+      ).flatMap(([load, x]) =>
+        Object.entries(x.batchSizes).map(([q, v]) => [`${load} ${q}`, v.batches, ...BATCH_BUCKETS.map((k) => v.sizes[k] ?? 0), v.messages / Math.max(1, v.batches)]),
+      ),
+      ["load / queue", "batches", ...BATCH_BUCKETS, "avg messages"],
+    ),
+    "",
+    `Durable Objects by class — counts over each load, then per delivery${d.gatedDeliveries || dp.gatedDeliveries ? " and per delivery to a FIFO / rate-limited endpoint" : ""} ` +
+      "(SQL rows from the cursors; KV rows modelled: put 1 written, delete of an existing key 1, get 1 read, list 1 read per entry; each setAlarm 1 row written):",
+    table(
+      (
+        [
+          ["burst", d],
+          ["paced", dp],
+        ] as const
+      ).flatMap(([load, x]) =>
+        x.doClasses.map((f) => [
+          `${load} ${f.name}`,
+          `${f.requests} = ${f.stubCalls} + ${f.alarms}`,
+          Object.entries(f.methods)
+            .map(([m, n]) => `${m} ${n}`)
+            .join(", ") || "—",
+          `${f.sqlExecs} / ${f.kvPuts}·${f.kvDeletes}·${f.kvGets} / ${f.alarmSets}·${f.alarmDeletes}·${f.alarmGets}`,
+          `${f.sqlRowsWritten} / ${f.kvRowsWritten} / ${f.alarmSets}`,
+          `${f.sqlRowsRead} / ${f.kvRowsRead}`,
+          f.requests / Math.max(1, x.deliveries),
+          f.rowsWritten / Math.max(1, x.deliveries),
+          ...(d.gatedDeliveries || dp.gatedDeliveries ? [x.gatedDeliveries ? `${sig(f.requests / x.gatedDeliveries)} / ${sig(f.rowsWritten / x.gatedDeliveries)} (of ${x.gatedDeliveries})` : "—"] : []),
+        ]),
+      ),
+      [
+        "load class",
+        "requests = calls + alarms",
+        "by method",
+        "SQL execs / KV put·del·get / alarm set·del·get",
+        "rows W: SQL / KV / alarms",
+        "rows R: SQL / KV",
+        "requests/dlv",
+        "rows W/dlv",
+        ...(d.gatedDeliveries || dp.gatedDeliveries ? ["requests / rows W per gated dlv"] : []),
+      ],
+    ),
   );
+  const doSql = [d, dp].flatMap((x, i) => x.doClasses.flatMap((f) => f.topSql.map((q) => [`${i ? "paced" : "burst"} ${f.name}`, q.sql.length > 90 ? `${q.sql.slice(0, 89)}…` : q.sql, q.executions, q.rowsWritten, q.rowsRead])));
+  if (doSql.length) out.push("", "Durable Object SQL statements (counts over each load):", table(doSql, ["load class", "statement", "executions", "rows written", "rows read"]));
   if (o.sweep.length) {
     out.push(
       "",
@@ -875,6 +932,43 @@ function report(o: {
 }
 
 // ---------------------------------------------------------------------------------------
+// --gated: FIFO and rate-limited endpoints in the main world.
+
+/** The rate limit of --gated's rate-limited endpoints (as `npm run test:faults` sets it). */
+const GATED_RATE_LIMIT = 50;
+
+/** Makes each tenant's last endpoint FIFO and the one before it rate-limited; answers their receiver paths. */
+async function gate(worker: RunningWorker, world: World): Promise<Set<string>> {
+  const call = async (method: string, url: string, body?: unknown) => {
+    const res = await fetch(`${worker.url}${url}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${await res.text()}`);
+    return res.json() as Promise<unknown>;
+  };
+  const paths = new Set<string>();
+  for (const tenant of world.tenants) {
+    const n = world.filters.get(tenant)?.length ?? 0;
+    if (n < 3) throw new Error("--gated needs 3 or more endpoints per tenant");
+    const { data } = (await call("GET", `/v1/tenants/${tenant}/endpoints?limit=250`)) as { data: { id: string; url: string }[] };
+    const idOf = new Map(data.map((e) => [new URL(e.url).pathname, e.id]));
+    for (const [k, patch] of [
+      [n - 1, { ordering: "fifo" }],
+      [n - 2, { rate_limit: GATED_RATE_LIMIT }],
+    ] as const) {
+      const p = `/r/${tenant}/${k}`;
+      const id = idOf.get(p);
+      if (!id) throw new Error(`endpoint ${p} not found in the API's list`);
+      await call("PATCH", `/v1/tenants/${tenant}/endpoints/${id}`, patch);
+      paths.add(p);
+    }
+  }
+  return paths;
+}
+
+// ---------------------------------------------------------------------------------------
 // Main.
 
 async function main() {
@@ -896,9 +990,14 @@ async function main() {
     say(`receiver on ${receiver.url} (pid ${receiver.pid}); starting the Worker`);
     worker = await startWorker(ARGS.mode, state, ARGS.queueOverride);
     if (Object.keys(ARGS.queueOverride).length) say(`EXPERIMENT: consumer settings overridden with ${JSON.stringify(ARGS.queueOverride)} (not wrangler.toml's)`);
-    const ctx = { worker, receiver };
+    const ctx: { worker: RunningWorker; receiver: RunningReceiver; gatedPaths?: Set<string> } = { worker, receiver };
     say(`Worker on ${worker.url}; creating the world`);
     const world = await createWorld(worker.url, ADMIN_TOKEN, receiver.url, { tag: "w", tenants: ARGS.tenants, endpointsPerTenant: ARGS.endpoints });
+    const { unstable_readConfig } = await import("wrangler");
+    const doBindings: { name: string; class_name: string }[] = unstable_readConfig({ config: path.join(ROOT, "wrangler.toml") }).durable_objects?.bindings ?? [];
+    DO_CLASS_OF = Object.fromEntries(doBindings.map((b) => [b.name, b.class_name]));
+    const gatedPaths = ARGS.gated ? await gate(worker, world) : undefined;
+    if (gatedPaths) say(`EXPERIMENT: ${gatedPaths.size} endpoints made FIFO or rate-limited (${GATED_RATE_LIMIT}/s) in the main world`);
     const hook = await counters(worker);
     if (!hook.hookInstalled) say("WARNING: the D1 transport hook is not installed: first()/raw() rows are not counted");
     const probe = async (kind: string, concurrency: number) =>
@@ -908,6 +1007,7 @@ async function main() {
     const cpuPerTrip = (cpuMs(worker.runtimePids()) - cpuBefore) / 500;
     const calibration: Calibration = { readSerialPerS, cpuMsPerTrivialTrip: cpuPerTrip, readConcurrentPerS: await probe("read", 8), writeSerialPerS: await probe("write", 1) };
 
+    ctx.gatedPaths = gatedPaths;
     // Warm-up (not measured): JIT, key caches, connections.
     await runLoad(ctx, "burst", "warm-up", planEvents(world, "warm-", Math.min(100, ARGS.events), 7), { concurrency: ARGS.concurrency, rate: ARGS.rate });
 
@@ -930,6 +1030,7 @@ async function main() {
       // 1× events at 1 and at 50 endpoints per tenant (50 multiplies deliveries by ~10, so
       // that row posts a fifth of the unit to keep its delivery count near the others).
       const unit = Math.max(20, Math.round(ARGS.events / 4));
+      ctx.gatedPaths = undefined; // the sweep's worlds keep plain endpoints
       const configs = [
         { name: `1× (${unit} events), ${ARGS.endpoints} ep/tenant`, tag: "s1x", events: unit, eps: ARGS.endpoints },
         { name: `1× (${unit} events), 1 ep/tenant`, tag: "s1ep", events: unit, eps: 1 },
@@ -961,6 +1062,11 @@ async function main() {
       queue_ops_per_delivery: sig4(d.queueOps),
       do_requests_per_delivery: sig4(d.doRequests),
       usd_per_million: sig4(d.cost.total),
+      do_rows_written_per_delivery: sig4(d.doRowsWritten),
+      do_rows_read_per_delivery: sig4(d.doRowsRead),
+      do_alarm_sets_per_delivery: sig4(d.doAlarmSets),
+      rows_written_per_delivery: sig4(d.rowsWritten),
+      batch_size_histogram: Object.fromEntries(Object.entries(d.batchSizes).map(([q, v]) => [q, Object.fromEntries(BATCH_BUCKETS.map((k) => [k, v.sizes[k] ?? 0]))])),
     };
     const pkg = (name: string) => (JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
     const machine: Machine = {

@@ -2,10 +2,11 @@
  * @module TenantLog: one SQLite-backed Durable Object per tenant, the store of data plane v2
  * (docs/data-plane-v2.md). This is its first step: the schema and its migrations, the
  * endpoint snapshot, ingest (dedupe, matching, one event row whose matched list stands for
- * the untried deliveries) and the per-batch `claim` / `record` of plain endpoints, with
- * their row costs proven in test/integration/tenant-log.test.ts. It is not on the request
- * path yet: FIFO lines, rate slots, the circuit, the outbox, rollups and the alarm come
- * next, and `claim` refuses the endpoints that need them rather than ignore their rules.
+ * the untried deliveries), the per-batch `claim` / `record`, and FIFO lines (a line moves
+ * when its head's outcome is recorded: no polling), with their row costs proven in
+ * test/integration/tenant-log.test.ts. It is not on the request path yet: rate slots, the
+ * circuit, the outbox, rollups and the alarm come next, and `claim` refuses a rate-limited
+ * endpoint rather than ignore its limit.
  *
  * Every public method is an RPC call; each runs its SQL synchronously inside one
  * `transactionSync`, so no other call interleaves with a decision and its write.
@@ -106,10 +107,15 @@ export interface RecordResult {
   recorded: number;
   /** Retries to enqueue (with their delay) before the consumer acks. */
   retries: (DeliveryJob & { delayMs: number })[];
+  /** FIFO heads this batch's outcomes released, to enqueue now. */
+  released: DeliveryJob[];
 }
 
 /** A wait shorter than this is served by the message that claimed it rather than parked. */
 const EARLY_MARGIN_MS = 500;
+
+/** How long an admitted FIFO head holds its line before another copy may start it (the longest timeout plus a margin for signing and recording). */
+const LINE_LEASE_MS = 60_000;
 
 interface DeliveryRowRaw extends Record<string, SqlStorageValue> {
   status: string;
@@ -117,6 +123,7 @@ interface DeliveryRowRaw extends Record<string, SqlStorageValue> {
   run_start: number;
   generation: number;
   next_attempt_at: number | null;
+  line_seq: number | null;
 }
 
 export class TenantLog extends DurableObject<Env> {
@@ -127,6 +134,11 @@ export class TenantLog extends DurableObject<Env> {
   /** Days with their first seq, ascending. */
   #days: { day: number; firstSeq: number }[] = [];
   #nextSeq = 1;
+  /**
+   * The head each FIFO endpoint has admitted and until when. In memory: after an eviction
+   * a head may be admitted once more (at-least-once), never a later event before it.
+   */
+  #leases = new Map<number, { e: number; until: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -177,11 +189,8 @@ export class TenantLog extends DurableObject<Env> {
       const seq = this.#nextSeq;
       const t = dayTables(this.#ensureDay(input.now, seq));
       const matched: number[] = [];
-      const disabled: number[] = [];
       for (const [ordinal, endpoint] of this.#endpoints) {
-        if (endpoint.deleted || endpoint.status === "paused" || !matchesFilter(endpoint.filter, input.type, input.group)) continue;
-        matched.push(ordinal);
-        if (endpoint.status === "disabled") disabled.push(ordinal);
+        if (!endpoint.deleted && endpoint.status !== "paused" && matchesFilter(endpoint.filter, input.type, input.group)) matched.push(ordinal);
       }
       this.#sql.exec(
         `INSERT INTO ${t.events} (seq, id, type, data, occurred_at, created_at, idem_key, body_hash, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -195,18 +204,36 @@ export class TenantLog extends DurableObject<Env> {
         input.bodyHash,
         JSON.stringify(matched),
       );
-      for (const ordinal of disabled) {
-        // Nothing is lost while an endpoint is disabled: the failed delivery can be replayed.
-        this.#sql.exec(
-          `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, test, created_at) VALUES (?, ?, 'failed', 'endpoint_disabled', 0, 0, 0, 0, ?)`,
-          ordinal,
-          seq,
-          input.now,
-        );
+      const dueNow: number[] = [];
+      for (const ordinal of matched) {
+        const endpoint = this.#endpoints.get(ordinal)!;
+        if (endpoint.status === "disabled") {
+          // Nothing is lost while an endpoint is disabled: the failed delivery can be replayed.
+          this.#sql.exec(
+            `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, test, created_at) VALUES (?, ?, 'failed', 'endpoint_disabled', 0, 0, 0, 0, ?)`,
+            ordinal,
+            seq,
+            input.now,
+          );
+        } else if (endpoint.ordering === "fifo") {
+          // Written at once, in the call that assigns its seq, so no later event can overtake
+          // it: the head of an empty line is due now, the rest wait parked until it moves.
+          const head = this.#lineHead(ordinal) === undefined;
+          this.#sql.exec(
+            `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at) VALUES (?, ?, 'pending', 0, 0, 0, ?, ?, 0, ?)`,
+            ordinal,
+            seq,
+            head ? input.now : null,
+            seq,
+            input.now,
+          );
+          if (head) dueNow.push(ordinal);
+        } else {
+          dueNow.push(ordinal);
+        }
       }
       this.#nextSeq = seq + 1;
-      const live = matched.filter((o) => !disabled.includes(o));
-      return { kind: "accepted", event: { seq, id: input.id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, live, 0) };
+      return { kind: "accepted", event: { seq, id: input.id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, dueNow, 0) };
     });
   }
 
@@ -226,16 +253,22 @@ export class TenantLog extends DurableObject<Env> {
             verdicts.push({ kind: "stale", e: job.e, ordinal });
             continue;
           }
-          if (endpoint.ordering === "fifo" || endpoint.rateLimit !== null) {
-            throw new Error(`TenantLog.claim: FIFO lines and rate slots are not built yet (endpoint ${endpoint.id}); docs/data-plane-v2.md`);
+          if (endpoint.rateLimit !== null) {
+            throw new Error(`TenantLog.claim: rate slots are not built yet (endpoint ${endpoint.id}); docs/data-plane-v2.md`);
           }
-          const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, job.e).toArray()[0];
+          const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, job.e).toArray()[0];
           const due = row ? row.status === "pending" && row.generation === job.g && row.next_attempt_at !== null && row.next_attempt_at <= now + EARLY_MARGIN_MS : job.g === 0;
           if (!due) {
             verdicts.push({ kind: "stale", e: job.e, ordinal });
             continue;
           }
-          if (endpoint.status === "paused") {
+          const turn = row?.line_seq != null ? this.#turnOf(ordinal, job.e, now) : "go";
+          if (turn === "in-flight") {
+            // Another copy of this head's message holds the line: that copy owns it.
+            verdicts.push({ kind: "stale", e: job.e, ordinal });
+            continue;
+          }
+          if (endpoint.status === "paused" || turn === "behind") {
             this.#park(t, ordinal, job.e, row);
             verdicts.push({ kind: "parked", e: job.e, ordinal });
             continue;
@@ -264,9 +297,10 @@ export class TenantLog extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => {
       let recorded = 0;
       const retries: RecordResult["retries"] = [];
+      const released: DeliveryJob[] = [];
       for (const o of outcomes) {
         const t = dayTables(this.#dayOfSeq(o.e));
-        const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, o.ordinal, o.e).toArray()[0];
+        const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, o.ordinal, o.e).toArray()[0];
         const current = row ? row.status === "pending" && row.generation === o.generation && row.attempts === o.attemptsBefore : o.generation === 0 && o.attemptsBefore === 0;
         if (!current) continue;
         const a = o.attempt;
@@ -294,8 +328,14 @@ export class TenantLog extends DurableObject<Env> {
         }
         recorded++;
         if (o.status === "pending" && o.nextAttemptAt !== null) retries.push({ e: o.e, p: [o.ordinal], g: o.generation, delayMs: Math.max(0, o.nextAttemptAt - a.startedAt - a.durationMs) });
+        // A head waiting for its retry holds its line; one that ended releases it.
+        if (this.#leases.get(o.ordinal)?.e === o.e) this.#leases.delete(o.ordinal);
+        if (o.status !== "pending" && row?.line_seq != null) {
+          const next = this.#startHead(o.ordinal, a.startedAt + a.durationMs);
+          if (next) released.push(next);
+        }
       }
-      return { recorded, retries };
+      return { recorded, retries, released };
     });
   }
 
@@ -343,6 +383,38 @@ export class TenantLog extends DurableObject<Env> {
     const t = dayTables(this.#dayOfSeq(seq));
     const written = new Set(this.#sql.exec<{ ordinal: number }>(`SELECT ordinal FROM ${t.deliveries} WHERE event_seq = ?`, seq).toArray().map((r) => r.ordinal));
     return jobsOf(seq, matched.filter((o) => !written.has(o) && this.#endpoints.get(o)?.deleted === false), 0);
+  }
+
+  /** The pending delivery with the lowest line place of a FIFO endpoint (each day's pending index, oldest day first). */
+  #lineHead(ordinal: number): { e: number; day: number; nextAttemptAt: number | null; generation: number } | undefined {
+    for (const { day } of this.#days) {
+      const row = this.#sql
+        .exec<{ event_seq: number; next_attempt_at: number | null; generation: number }>(
+          `SELECT event_seq, next_attempt_at, generation FROM ${dayTables(day).deliveries} WHERE ordinal = ? AND status = 'pending' AND line_seq IS NOT NULL ORDER BY line_seq LIMIT 1`,
+          ordinal,
+        )
+        .toArray()[0];
+      if (row) return { e: row.event_seq, day, nextAttemptAt: row.next_attempt_at, generation: row.generation };
+    }
+    return undefined;
+  }
+
+  /** Whether event `e` may start on its FIFO line now; `go` takes the line's lease. */
+  #turnOf(ordinal: number, e: number, now: number): "go" | "in-flight" | "behind" {
+    if (this.#lineHead(ordinal)?.e !== e) return "behind";
+    const lease = this.#leases.get(ordinal);
+    if (lease && lease.until > now) return "in-flight";
+    this.#leases.set(ordinal, { e, until: now + LINE_LEASE_MS });
+    return "go";
+  }
+
+  /** Makes a parked head due with a new generation (older messages go stale); returns its job. */
+  #startHead(ordinal: number, now: number): DeliveryJob | undefined {
+    const head = this.#lineHead(ordinal);
+    if (!head || head.nextAttemptAt !== null || this.#endpoints.get(ordinal)?.status !== "active") return undefined;
+    const generation = head.generation + 1;
+    this.#sql.exec(`UPDATE ${dayTables(head.day).deliveries} SET next_attempt_at = ?, generation = ? WHERE ordinal = ? AND event_seq = ?`, now, generation, ordinal, head.e);
+    return { e: head.e, p: [ordinal], g: generation };
   }
 
   #park(t: ReturnType<typeof dayTables>, ordinal: number, seq: number, row: DeliveryRowRaw | undefined): void {

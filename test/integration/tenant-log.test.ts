@@ -144,7 +144,7 @@ describe("TenantLog claim and record", () => {
     expect(claimed.events).toEqual([expect.objectContaining({ seq: accepted.event.seq, id: accepted.event.id, dataJson: expect.any(String) })]);
     const outcome: Outcome = { e: accepted.event.seq, ordinal, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null };
     const recorded = await rowsWritten(stub, (o) => o.record([outcome]));
-    expect(recorded.result).toEqual({ recorded: 1, retries: [] });
+    expect(recorded.result).toEqual({ recorded: 1, retries: [], released: [] });
     expect(recorded.rows).toBe(1);
     // The duplicate message and a second record of the same outcome change nothing.
     expect((await stub.claim([job!], Date.now())).verdicts).toEqual([{ kind: "stale", e: accepted.event.seq, ordinal }]);
@@ -188,6 +188,78 @@ describe("TenantLog claim and record", () => {
     const claimed = await stub.claim(accepted.jobs, Date.now());
     expect(claimed.verdicts).toEqual([{ kind: "parked", e: accepted.event.seq, ordinal }]);
     expect(claimed.events).toEqual([]);
+  });
+});
+
+describe("TenantLog FIFO lines", () => {
+  /** Claims and records one job as a consumer would, with the receiver answering `status`. */
+  async function send(stub: Stub, job: { e: number; p: number[]; g: number }, status: number, retryInMs: number | null = null) {
+    const claimed = await stub.claim([job], Date.now());
+    const go = claimed.verdicts.filter((v) => v.kind === "go");
+    const outcomes: Outcome[] = go.map((v) => ({
+      e: v.e,
+      ordinal: v.ordinal,
+      generation: v.kind === "go" ? v.generation : 0,
+      attemptsBefore: v.kind === "go" ? v.attemptsBefore : 0,
+      runStart: 0,
+      attempt: attempt((v.kind === "go" ? v.attemptsBefore : 0) + 1, status),
+      status: status < 300 ? "delivered" : retryInMs !== null ? "pending" : "failed",
+      reason: status < 300 || retryInMs !== null ? null : "non_retryable_status",
+      nextAttemptAt: retryInMs === null ? null : Date.now() + retryInMs,
+    }));
+    return { claimed, recorded: await stub.record(outcomes) };
+  }
+
+  it("only the head is sent; each recorded outcome releases the next head with a new generation, so the line moves in event order without polling", async () => {
+    const stub = log();
+    const ordinal = await stub.syncEndpoint(endpoint("ep_line", { ordering: "fifo" }));
+    const events = [];
+    for (let i = 0; i < 4; i++) events.push(await stub.ingest(event()));
+    const jobs = events.map((r) => (r.kind === "accepted" ? r.jobs : []));
+    // Only the first event's delivery is due at once; the others wait parked in the line.
+    expect(jobs).toEqual([[{ e: events[0]!.event.seq, p: [ordinal], g: 0 }], [], [], []]);
+    // A message for a later event (g 0) is stale: its row waits parked until the line reaches it.
+    expect((await stub.claim([{ e: events[2]!.event.seq, p: [ordinal], g: 0 }], Date.now())).verdicts).toEqual([{ kind: "stale", e: events[2]!.event.seq, ordinal }]);
+    const sent: number[] = [];
+    let job = jobs[0]![0]!;
+    for (let i = 0; i < 4; i++) {
+      const { claimed, recorded } = await send(stub, job, 200);
+      expect(claimed.verdicts.map((v) => v.kind)).toEqual(["go"]);
+      sent.push(job.e);
+      if (i < 3) {
+        expect(recorded.released).toEqual([{ e: events[i + 1]!.event.seq, p: [ordinal], g: 1 }]);
+        job = recorded.released[0]!;
+      } else {
+        expect(recorded.released).toEqual([]);
+      }
+    }
+    expect(sent).toEqual(events.map((r) => r.event.seq));
+  });
+
+  it("a head waiting for its retry holds the line; a head that fails for good releases it; a second copy of an admitted head sends nothing", async () => {
+    const stub = log();
+    const ordinal = await stub.syncEndpoint(endpoint("ep_hold", { ordering: "fifo" }));
+    const a = await stub.ingest(event());
+    const b = await stub.ingest(event());
+    const headJob = { e: a.event.seq, p: [ordinal], g: 0 };
+    // Two copies of the head's message in one batch: one is admitted, the other is stale.
+    const twice = await stub.claim([headJob, headJob], Date.now());
+    expect(twice.verdicts.map((v) => v.kind)).toEqual(["go", "stale"]);
+    const first = twice.verdicts[0]!;
+    const retry = await stub.record([
+      { e: a.event.seq, ordinal, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 503), status: "pending", reason: null, nextAttemptAt: Date.now() + 60_000 },
+    ]);
+    expect(first.kind).toBe("go");
+    expect(retry.retries).toHaveLength(1);
+    expect(retry.released).toEqual([]); // b still waits
+    expect((await stub.claim([{ e: b.event.seq, p: [ordinal], g: 0 }], Date.now())).verdicts[0]!.kind).toBe("stale");
+    // The retry, due, fails for good: the line moves to b.
+    const due = (await stub.claim([{ e: a.event.seq, p: [ordinal], g: 0 }], Date.now() + 60_000)).verdicts[0]!;
+    expect(due).toMatchObject({ kind: "go", attemptsBefore: 1 });
+    const final = await stub.record([
+      { e: a.event.seq, ordinal, generation: 0, attemptsBefore: 1, runStart: 0, attempt: attempt(2, 410), status: "failed", reason: "non_retryable_status", nextAttemptAt: null },
+    ]);
+    expect(final.released).toEqual([{ e: b.event.seq, p: [ordinal], g: 1 }]);
   });
 });
 

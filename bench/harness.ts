@@ -127,9 +127,15 @@ async function startMiniflare(state: { dir: string; persist: string }, queueOver
         {
           ...bindingOptions,
           name: "switchyard",
-          rootPath: outdir,
-          modules: true,
-          scriptPath: script,
+          // The bundle plus the modules wrangler writes beside it (the TenantLog's migration
+          // SQL, imported as Text): Miniflare is told each one.
+          modulesRoot: outdir,
+          modules: [
+            { type: "ESModule", path: script },
+            ...readdirSync(outdir)
+              .filter((f) => f.endsWith(".sql"))
+              .map((f) => ({ type: "Text", path: path.join(outdir, f) })),
+          ],
           bindings: { ...plainVars, ...BENCH_VARS },
         },
       ],

@@ -111,6 +111,42 @@ export interface RecordResult {
   released: DeliveryJob[];
 }
 
+/** One delivery as a reader sees it: a written row, or an untried one that the event's matched list stands for. */
+export interface LoggedDelivery {
+  e: number;
+  ordinal: number;
+  eventId: string;
+  eventType: string;
+  status: DeliveryStatus;
+  reason: DeliveryReason | null;
+  attempts: number;
+  generation: number;
+  nextAttemptAt: number | null;
+  lastAttemptAt: number | null;
+  responseStatus: number | null;
+  test: boolean;
+  createdAt: number;
+}
+
+export interface DeliveryQuery {
+  status?: DeliveryStatus;
+  type?: string;
+  since?: number;
+  until?: number;
+  /** Event seq to continue below (exclusive), from the previous page. */
+  before?: number;
+  limit: number;
+}
+
+/** A page: `next` is where to continue (null ends the list); a page may be short, even empty. */
+export interface Page<T> {
+  items: T[];
+  next: number | null;
+}
+
+/** Rows one reader call may read before it answers a short page (DESIGN.md: about 10 000). */
+export const READ_BUDGET = 10_000;
+
 /** A wait shorter than this is served by the message that claimed it rather than parked. */
 const EARLY_MARGIN_MS = 500;
 
@@ -339,6 +375,56 @@ export class TenantLog extends DurableObject<Env> {
     });
   }
 
+  /**
+   * An endpoint's deliveries, newest event first. The events table is the spine (its
+   * INTEGER key in reverse): each event that matched the endpoint is looked up by the
+   * delivery key, so an untried delivery (no row yet) is listed in its place and a cursor
+   * never moves. Reads at most READ_BUDGET events per call.
+   */
+  async listDeliveries(ordinal: number, q: DeliveryQuery): Promise<Page<LoggedDelivery>> {
+    const items: LoggedDelivery[] = [];
+    const since = q.since ?? 0;
+    let read = 0;
+    let cursor = q.before ?? this.#nextSeq;
+    for (let i = this.#days.length - 1; i >= 0; i--) {
+      const { day, firstSeq } = this.#days[i]!;
+      if (firstSeq >= cursor) continue;
+      const t = dayTables(day);
+      // Seqs and acceptance times rise together: the scan stops at the first event before `since`.
+      for (const ev of this.#sql.exec<EventRowRaw>(`SELECT seq, id, type, created_at, matched FROM ${t.events} WHERE seq < ? ORDER BY seq DESC LIMIT ?`, cursor, READ_BUDGET - read)) {
+        if (ev.created_at < since) return { items, next: null };
+        read++;
+        cursor = ev.seq;
+        if (q.until !== undefined && ev.created_at >= q.until) continue;
+        if ((q.type !== undefined && ev.type !== q.type) || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) continue;
+        const d = this.#deliveryOf(t.deliveries, ordinal, ev);
+        if (q.status === undefined || d.status === q.status) items.push(d);
+        if (items.length === q.limit) return { items, next: cursor };
+      }
+      if (read >= READ_BUDGET) return { items, next: cursor };
+      cursor = firstSeq;
+    }
+    return { items, next: null };
+  }
+
+  /** One delivery with every attempt, ascending; undefined when the event or its match is gone. */
+  async getDelivery(ordinal: number, e: number): Promise<(LoggedDelivery & { dataJson: string; occurredAt: number | null; attemptList: AttemptRecord[] }) | undefined> {
+    const day = this.#days.length ? this.#dayOfSeq(e) : undefined;
+    if (day === undefined) return undefined;
+    const t = dayTables(day);
+    const ev = this.#sql.exec<EventRowRaw & { data: string; occurred_at: number | null }>(`SELECT seq, id, type, created_at, matched, data, occurred_at FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
+    if (!ev || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) return undefined;
+    const row = this.#sql.exec<AttemptColumns>(`SELECT a1_started_at, a1_duration_ms, a1_response_status, a1_response_body, a1_error, a1_location, a1_request FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, e).toArray()[0];
+    const attemptList: AttemptRecord[] = [];
+    if (row?.a1_started_at != null) {
+      attemptList.push(attemptOf(1, { started_at: row.a1_started_at, duration_ms: row.a1_duration_ms!, response_status: row.a1_response_status, response_body: row.a1_response_body, error: row.a1_error, location: row.a1_location, request: row.a1_request! }));
+    }
+    for (const a of this.#sql.exec<AttemptRowRaw>(`SELECT n, started_at, duration_ms, response_status, response_body, error, location, request FROM ${t.attempts} WHERE ordinal = ? AND event_seq = ? ORDER BY n`, ordinal, e)) {
+      attemptList.push(attemptOf(a.n, a));
+    }
+    return { ...this.#deliveryOf(t.deliveries, ordinal, ev), dataJson: ev.data, occurredAt: ev.occurred_at, attemptList };
+  }
+
   #load(): void {
     for (const r of this.#db.select().from(schema.endpoints).all()) {
       this.#endpoints.set(r.ordinal, { id: r.id, version: r.version, status: r.status, filter: r.filter, ordering: r.ordering, rateLimit: r.rateLimit, deleted: r.deleted });
@@ -360,6 +446,30 @@ export class TenantLog extends DurableObject<Env> {
       this.#days.push({ day, firstSeq: seq });
     }
     return day;
+  }
+
+  /** The delivery of `ordinal` for an event: its row, or the untried delivery the matched list stands for. */
+  #deliveryOf(table: string, ordinal: number, ev: EventRowRaw): LoggedDelivery {
+    const row = this.#sql
+      .exec<DeliveryRowRaw & { reason: string | null; last_attempt_at: number | null; response_status: number | null; test: number }>(
+        `SELECT status, reason, attempts, run_start, generation, next_attempt_at, line_seq, last_attempt_at, response_status, test FROM ${table} WHERE ordinal = ? AND event_seq = ?`,
+        ordinal,
+        ev.seq,
+      )
+      .toArray()[0];
+    const base = { e: ev.seq, ordinal, eventId: ev.id, eventType: ev.type, createdAt: ev.created_at };
+    if (!row) return { ...base, status: "pending", reason: null, attempts: 0, generation: 0, nextAttemptAt: ev.created_at, lastAttemptAt: null, responseStatus: null, test: false };
+    return {
+      ...base,
+      status: row.status as DeliveryStatus,
+      reason: row.reason as DeliveryReason | null,
+      attempts: row.attempts,
+      generation: row.generation,
+      nextAttemptAt: row.next_attempt_at,
+      lastAttemptAt: row.last_attempt_at,
+      responseStatus: row.response_status,
+      test: row.test === 1,
+    };
   }
 
   #dayOfSeq(seq: number): number {
@@ -436,4 +546,52 @@ function jobsOf(seq: number, ordinals: number[], generation: number): DeliveryJo
   const jobs: DeliveryJob[] = [];
   for (let i = 0; i < ordinals.length; i += ENDPOINTS_PER_JOB) jobs.push({ e: seq, p: ordinals.slice(i, i + ENDPOINTS_PER_JOB), g: generation });
   return jobs;
+}
+
+interface EventRowRaw extends Record<string, SqlStorageValue> {
+  seq: number;
+  id: string;
+  type: string;
+  created_at: number;
+  matched: string;
+}
+
+interface AttemptColumns extends Record<string, SqlStorageValue> {
+  a1_started_at: number | null;
+  a1_duration_ms: number | null;
+  a1_response_status: number | null;
+  a1_response_body: string | null;
+  a1_error: string | null;
+  a1_location: string | null;
+  a1_request: string | null;
+}
+
+interface AttemptValues {
+  started_at: number;
+  duration_ms: number;
+  response_status: number | null;
+  response_body: string | null;
+  error: string | null;
+  location: string | null;
+  request: string;
+}
+
+interface AttemptRowRaw extends AttemptValues, Record<string, SqlStorageValue> {
+  n: number;
+}
+
+function attemptOf(n: number, a: AttemptValues): AttemptRecord {
+  const request = JSON.parse(a.request) as { method: string; url: string; headers: Record<string, string> };
+  return {
+    n,
+    startedAt: a.started_at,
+    durationMs: a.duration_ms,
+    responseStatus: a.response_status,
+    responseBody: a.response_body,
+    error: a.error,
+    location: a.location,
+    requestMethod: request.method,
+    requestUrl: request.url,
+    requestHeaders: request.headers,
+  };
 }

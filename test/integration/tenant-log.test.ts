@@ -263,6 +263,60 @@ describe("TenantLog FIFO lines", () => {
   });
 });
 
+describe("TenantLog readers", () => {
+  it("an endpoint's log merges written and untried deliveries, newest first, with stable cursors and filters", async () => {
+    const stub = log();
+    const a = await stub.syncEndpoint(endpoint("ep_read"));
+    await stub.syncEndpoint(endpoint("ep_other", { filter: { types: ["invoice.paid"], exclude: [], groups: [] } }));
+    const seqs: number[] = [];
+    for (let i = 0; i < 6; i++) seqs.push((await stub.ingest(event({ type: i % 2 ? "invoice.paid" : "report.completed" }))).event.seq);
+    // Event 0 delivered at once, event 1 failed for good; the rest untried.
+    await stub.record([{ e: seqs[0]!, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null }]);
+    await stub.record([{ e: seqs[1]!, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 410), status: "failed", reason: "non_retryable_status", nextAttemptAt: null }]);
+    const all = await stub.listDeliveries(a, { limit: 50 });
+    expect(all.next).toBeNull();
+    expect(all.items.map((d) => [d.e, d.status, d.attempts])).toEqual([
+      [seqs[5], "pending", 0],
+      [seqs[4], "pending", 0],
+      [seqs[3], "pending", 0],
+      [seqs[2], "pending", 0],
+      [seqs[1], "failed", 1],
+      [seqs[0], "delivered", 1],
+    ]);
+    // Pages of 2 cover the same list once, while new events arrive between pages.
+    const paged: number[] = [];
+    let before: number | undefined;
+    do {
+      const page = await stub.listDeliveries(a, { limit: 2, ...(before === undefined ? {} : { before }) });
+      paged.push(...page.items.map((d) => d.e));
+      before = page.next ?? undefined;
+      await stub.ingest(event());
+    } while (before !== undefined);
+    expect(paged).toEqual(all.items.map((d) => d.e));
+    expect((await stub.listDeliveries(a, { limit: 50, status: "failed" })).items.map((d) => d.e)).toEqual([seqs[1]]);
+    expect((await stub.listDeliveries(a, { limit: 50, type: "invoice.paid", before: seqs[5]! + 1 })).items.map((d) => d.e)).toEqual([seqs[5], seqs[3], seqs[1]]);
+    const future = Date.now() + 60_000;
+    expect(await stub.listDeliveries(a, { limit: 50, since: future })).toEqual({ items: [], next: null });
+  });
+
+  it("a delivery's detail lists every attempt ascending: the first inline, later ones from their own rows", async () => {
+    const stub = log();
+    const a = await stub.syncEndpoint(endpoint("ep_detail"));
+    const e = (await stub.ingest(event())).event.seq;
+    expect(await stub.getDelivery(a, e)).toMatchObject({ status: "pending", attempts: 0, attemptList: [] });
+    await stub.record([{ e, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 500), status: "pending", reason: null, nextAttemptAt: Date.now() }]);
+    await stub.record([{ e, ordinal: a, generation: 0, attemptsBefore: 1, runStart: 0, attempt: attempt(2, 200), status: "delivered", reason: null, nextAttemptAt: null }]);
+    const detail = await stub.getDelivery(a, e);
+    expect(detail).toMatchObject({ status: "delivered", attempts: 2, dataJson: expect.any(String) });
+    expect(detail!.attemptList.map((x) => [x.n, x.responseStatus])).toEqual([
+      [1, 500],
+      [2, 200],
+    ]);
+    expect(detail!.attemptList[0]!.requestHeaders).toEqual({ "webhook-signature": "[redacted]" });
+    expect(await stub.getDelivery(a + 99, e)).toBeUndefined();
+  });
+});
+
 describe("TenantLog storage", () => {
   it("survives eviction: migrations re-run safely, endpoints and the next seq are reloaded", async () => {
     const stub = log();

@@ -11,6 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import { openDb } from "../db/client";
 import { earlierEventUnfanned, lineHead, startHead } from "../db/queries/fifo";
 import { parkDelivery } from "../db/queries/deliveries";
+import { rateSpacingMs } from "../domain/rate-limit";
 import { enqueueDeliveries } from "../pipeline/messages";
 
 export interface AdmitInput {
@@ -37,9 +38,6 @@ interface Lease {
   attemptsBefore: number;
   until: number;
 }
-
-/** Spacing added to 1/r, as a fraction of it: up to ~1/(5r) s of network jitter cannot put r + 1 arrivals in one second. */
-const RATE_MARGIN = 0.2;
 
 /** Re-check a line held back by an earlier un-fanned event this often. */
 const UNFANNED_RECHECK_MS = 1000;
@@ -79,7 +77,7 @@ export class EndpointDO extends DurableObject<Env> {
       // one-second window can hold more than r starts (a bucket lets 2r through).
       // The margin absorbs the jitter between this decision and the request reaching the
       // receiver (signing, connection setup), which can bring two starts closer than 1/r.
-      const interval = (1000 / input.rateLimit) * (1 + RATE_MARGIN);
+      const interval = rateSpacingMs(input.rateLimit);
       const last = this.ctx.storage.kv.get<number>("lastStart") ?? 0;
       const start = Math.max(now, last + interval);
       waitMs = start - now;

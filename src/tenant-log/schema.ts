@@ -30,3 +30,9 @@ export const days = sqliteTable("days", {
   /** Seqs increase across days, so an event's day is found from its seq alone. */
   firstSeq: integer("first_seq").notNull(),
 });
+
+/** Single values the log keeps: `tenant_seq`, the name it was opened under (messages carry it). */
+export const meta = sqliteTable("meta", {
+  key: text("key").primaryKey(),
+  value: integer("value").notNull(),
+});

@@ -2,11 +2,11 @@
  * @module TenantLog: one SQLite-backed Durable Object per tenant, the store of data plane v2
  * (docs/data-plane-v2.md). This is its first step: the schema and its migrations, the
  * endpoint snapshot, ingest (dedupe, matching, one event row whose matched list stands for
- * the untried deliveries), the per-batch `claim` / `record`, and FIFO lines (a line moves
- * when its head's outcome is recorded: no polling), with their row costs proven in
- * test/integration/tenant-log.test.ts. It is not on the request path yet: rate slots, the
- * circuit, the outbox, rollups and the alarm come next, and `claim` refuses a rate-limited
- * endpoint rather than ignore its limit.
+ * the untried deliveries), the per-batch `claim` / `record`, FIFO lines (a line moves when
+ * its head's outcome is recorded) and rate slots (waiters parked, released by the alarm at
+ * the endpoint's pace): no polling. Row costs and behaviour are proven in
+ * test/integration/tenant-log.test.ts. It is not on the request path yet: the circuit, the
+ * outbox, rollups, retention and the switch come next.
  *
  * Every public method is an RPC call; each runs its SQL synchronously inside one
  * `transactionSync`, so no other call interleaves with a decision and its write.
@@ -17,6 +17,7 @@ import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import type { AttemptRecord } from "../db/queries/deliveries";
 import type { DeliveryReason, DeliveryStatus, StoredFilter } from "../db/schema";
 import { matchesFilter } from "../domain/filter";
+import { rateSpacingMs } from "../domain/rate-limit";
 import { createDayTables, dayOf, dayTables } from "./day-tables";
 import migrations from "./migrations/migrations.js";
 import * as schema from "./schema";
@@ -35,6 +36,8 @@ export interface EndpointSnapshot {
 }
 
 export interface IngestInput {
+  /** The tenant's never-reused seq: this log's name, and the `t` of every message. */
+  tenantSeq: number;
   /** The host's id, or one the Worker minted. */
   id: string;
   type: string;
@@ -78,7 +81,8 @@ export interface ClaimedEvent {
 }
 
 export type ClaimVerdict =
-  | { kind: "go"; e: number; ordinal: number; endpointId: string; version: number; generation: number; attemptsBefore: number; runStart: number }
+  /** `startAt`: when the request may start (a rate slot under a second away; else now). */
+  | { kind: "go"; e: number; ordinal: number; endpointId: string; version: number; generation: number; attemptsBefore: number; runStart: number; startAt: number }
   /** Nothing to send: the message is older than the delivery, or the delivery is not due. */
   | { kind: "stale"; e: number; ordinal: number }
   /** Written as waiting (paused endpoint): whoever frees it enqueues it. */
@@ -150,6 +154,9 @@ export const READ_BUDGET = 10_000;
 /** A wait shorter than this is served by the message that claimed it rather than parked. */
 const EARLY_MARGIN_MS = 500;
 
+/** The alarm releases rate-limited waiters one second's worth at a time. */
+const RELEASE_EVERY_MS = 1000;
+
 /** How long an admitted FIFO head holds its line before another copy may start it (the longest timeout plus a margin for signing and recording). */
 const LINE_LEASE_MS = 60_000;
 
@@ -175,6 +182,10 @@ export class TenantLog extends DurableObject<Env> {
    * a head may be admitted once more (at-least-once), never a later event before it.
    */
   #leases = new Map<number, { e: number; until: number }>();
+  /** Each rate-limited endpoint's latest admitted start. In memory: after an eviction at most one start comes early. */
+  #lastStart = new Map<number, number>();
+  /** The tenant's seq, which every message names (stored once, from the first ingest). */
+  #tenantSeq: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -214,6 +225,10 @@ export class TenantLog extends DurableObject<Env> {
    */
   async ingest(input: IngestInput): Promise<IngestResult> {
     return this.ctx.storage.transactionSync(() => {
+      if (this.#tenantSeq === null) {
+        this.#sql.exec(`INSERT INTO meta (key, value) VALUES ('tenant_seq', ?)`, input.tenantSeq);
+        this.#tenantSeq = input.tenantSeq;
+      }
       if (input.idemKey !== null) {
         const found = this.#findByKey(input.idemKey);
         if (found) {
@@ -278,7 +293,8 @@ export class TenantLog extends DurableObject<Env> {
    * Untried deliveries have no row: generation 0 stands for them.
    */
   async claim(jobs: DeliveryJob[], now: number): Promise<ClaimResult> {
-    return this.ctx.storage.transactionSync(() => {
+    let rateWaiting = false;
+    const result = this.ctx.storage.transactionSync((): ClaimResult => {
       const verdicts: ClaimVerdict[] = [];
       const events = new Map<number, ClaimedEvent>();
       for (const job of jobs) {
@@ -288,9 +304,6 @@ export class TenantLog extends DurableObject<Env> {
           if (!endpoint || endpoint.deleted) {
             verdicts.push({ kind: "stale", e: job.e, ordinal });
             continue;
-          }
-          if (endpoint.rateLimit !== null) {
-            throw new Error(`TenantLog.claim: rate slots are not built yet (endpoint ${endpoint.id}); docs/data-plane-v2.md`);
           }
           const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, job.e).toArray()[0];
           const due = row ? row.status === "pending" && row.generation === job.g && row.next_attempt_at !== null && row.next_attempt_at <= now + EARLY_MARGIN_MS : job.g === 0;
@@ -309,6 +322,19 @@ export class TenantLog extends DurableObject<Env> {
             verdicts.push({ kind: "parked", e: job.e, ordinal });
             continue;
           }
+          // A rate slot: a start under a second away is served by the consumer (it waits until
+          // `startAt`); a later one is parked, and the alarm releases waiters at the endpoint's pace.
+          let startAt = now;
+          if (endpoint.rateLimit !== null) {
+            startAt = Math.max(now, (this.#lastStart.get(ordinal) ?? 0) + rateSpacingMs(endpoint.rateLimit));
+            if (startAt - now >= 1000) {
+              if (turn === "go") this.#leases.delete(ordinal);
+              this.#park(t, ordinal, job.e, row);
+              verdicts.push({ kind: "parked", e: job.e, ordinal });
+              rateWaiting = true;
+              continue;
+            }
+          }
           if (!events.has(job.e)) {
             const ev = this.#sql.exec<{ id: string; type: string; data: string; occurred_at: number | null; created_at: number }>(`SELECT id, type, data, occurred_at, created_at FROM ${t.events} WHERE seq = ?`, job.e).toArray()[0];
             if (!ev) {
@@ -317,11 +343,14 @@ export class TenantLog extends DurableObject<Env> {
             }
             events.set(job.e, { seq: job.e, id: ev.id, type: ev.type, dataJson: ev.data, occurredAt: ev.occurred_at, createdAt: ev.created_at });
           }
-          verdicts.push({ kind: "go", e: job.e, ordinal, endpointId: endpoint.id, version: endpoint.version, generation: row?.generation ?? 0, attemptsBefore: row?.attempts ?? 0, runStart: row?.run_start ?? 0 });
+          if (endpoint.rateLimit !== null) this.#lastStart.set(ordinal, startAt);
+          verdicts.push({ kind: "go", e: job.e, ordinal, endpointId: endpoint.id, version: endpoint.version, generation: row?.generation ?? 0, attemptsBefore: row?.attempts ?? 0, runStart: row?.run_start ?? 0, startAt });
         }
       }
       return { verdicts, events: [...events.values()] };
     });
+    if (rateWaiting) await this.#armAlarm(now + RELEASE_EVERY_MS);
+    return result;
   }
 
   /**
@@ -425,11 +454,29 @@ export class TenantLog extends DurableObject<Env> {
     return { ...this.#deliveryOf(t.deliveries, ordinal, ev), dataJson: ev.data, occurredAt: ev.occurred_at, attemptList };
   }
 
+  /**
+   * Releases rate-limited waiters at their endpoint's pace (one second's slots per run) and
+   * re-arms while any wait. It never throws: an alarm that throws is dropped after six
+   * retries, and a waiter would be stranded.
+   */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    try {
+      const { jobs, more } = this.ctx.storage.transactionSync(() => this.#releaseRateWaiters(now));
+      if (jobs.length) await this.#send(jobs);
+      if (more) await this.#armAlarm(now + RELEASE_EVERY_MS);
+    } catch (err) {
+      console.error("TenantLog alarm failed; trying again shortly", err);
+      await this.ctx.storage.setAlarm(now + 5 * RELEASE_EVERY_MS).catch((armErr: unknown) => console.error("re-arming the TenantLog alarm failed", armErr));
+    }
+  }
+
   #load(): void {
     for (const r of this.#db.select().from(schema.endpoints).all()) {
       this.#endpoints.set(r.ordinal, { id: r.id, version: r.version, status: r.status, filter: r.filter, ordering: r.ordering, rateLimit: r.rateLimit, deleted: r.deleted });
     }
     this.#days = this.#db.select().from(schema.days).orderBy(schema.days.day).all();
+    this.#tenantSeq = this.#db.select().from(schema.meta).all().find((m) => m.key === "tenant_seq")?.value ?? null;
     const newest = this.#days.at(-1);
     if (newest) {
       const max = this.#sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM ${dayTables(newest.day).events}`).one().seq;
@@ -446,6 +493,72 @@ export class TenantLog extends DurableObject<Env> {
       this.#days.push({ day, firstSeq: seq });
     }
     return day;
+  }
+
+  /** Makes up to one second's slots of parked waiters due (new generation), per rate-limited endpoint. */
+  #releaseRateWaiters(now: number): { jobs: DeliveryJob[]; more: boolean } {
+    const jobs: DeliveryJob[] = [];
+    let more = false;
+    for (const [ordinal, endpoint] of this.#endpoints) {
+      if (endpoint.rateLimit === null || endpoint.deleted || endpoint.status !== "active") continue;
+      if (endpoint.ordering === "fifo") {
+        const head = this.#startHead(ordinal, now);
+        if (head) jobs.push(head);
+        continue;
+      }
+      const spacing = rateSpacingMs(endpoint.rateLimit);
+      const first = Math.max(now, (this.#lastStart.get(ordinal) ?? 0) + spacing);
+      let slots = first - now >= RELEASE_EVERY_MS ? 0 : Math.floor((now + RELEASE_EVERY_MS - first) / spacing) + 1;
+      for (const { day } of this.#days) {
+        const t = dayTables(day);
+        const waiters = this.#sql
+          .exec<{ event_seq: number; generation: number }>(
+            `SELECT event_seq, generation FROM ${t.deliveries} WHERE ordinal = ? AND status = 'pending' AND line_seq IS NULL AND next_attempt_at IS NULL ORDER BY event_seq LIMIT ?`,
+            ordinal,
+            slots + 1,
+          )
+          .toArray();
+        for (const w of waiters) {
+          if (slots === 0) {
+            more = true;
+            break;
+          }
+          this.#sql.exec(`UPDATE ${t.deliveries} SET next_attempt_at = ?, generation = ? WHERE ordinal = ? AND event_seq = ?`, now, w.generation + 1, ordinal, w.event_seq);
+          jobs.push({ e: w.event_seq, p: [ordinal], g: w.generation + 1 });
+          slots--;
+        }
+        if (more) break;
+      }
+    }
+    return { jobs, more };
+  }
+
+  /**
+   * Sends jobs to the delivery queue; if the send fails, parks them again (so none is left
+   * due without a message) and throws.
+   */
+  async #send(jobs: DeliveryJob[]): Promise<void> {
+    const t = this.#tenantSeq;
+    try {
+      for (let i = 0; i < jobs.length; i += 100) {
+        await this.env.DELIVERY_QUEUE.sendBatch(jobs.slice(i, i + 100).map((j) => ({ body: { kind: "deliver", t, e: j.e, p: j.p, g: j.g } })));
+      }
+    } catch (err) {
+      this.ctx.storage.transactionSync(() => {
+        for (const j of jobs) {
+          for (const ordinal of j.p) {
+            this.#sql.exec(`UPDATE ${dayTables(this.#dayOfSeq(j.e)).deliveries} SET next_attempt_at = NULL WHERE ordinal = ? AND event_seq = ? AND generation = ?`, ordinal, j.e, j.g);
+          }
+        }
+      });
+      throw err;
+    }
+  }
+
+  /** Sets the alarm for `at` unless one is set earlier (each setAlarm is a billed row). */
+  async #armAlarm(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
   /** The delivery of `ordinal` for an event: its row, or the untried delivery the matched list stands for. */

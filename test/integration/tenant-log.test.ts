@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import type { AttemptRecord } from "../../src/db/queries/deliveries";
 import type { EndpointSnapshot, IngestInput, Outcome, TenantLog } from "../../src/tenant-log/tenant-log";
 import { dayOf, dayTables } from "../../src/tenant-log/day-tables";
-import { uniq } from "./pipeline-helpers";
+import { fakeQueue, uniq } from "./pipeline-helpers";
 
 const log = () => env.TENANT_LOG.getByName(uniq("tenant-log"));
 type Stub = ReturnType<typeof log>;
@@ -28,6 +28,7 @@ const endpoint = (id: string, over: Partial<EndpointSnapshot> = {}): EndpointSna
 
 let n = 0;
 const event = (over: Partial<IngestInput> = {}): IngestInput => ({
+  tenantSeq: 7,
   id: `evt-${++n}`,
   type: "report.completed",
   group: "inspections",
@@ -140,7 +141,7 @@ describe("TenantLog claim and record", () => {
     if (accepted.kind !== "accepted") throw new Error("not accepted");
     const [job] = accepted.jobs;
     const claimed = await stub.claim([job!], Date.now());
-    expect(claimed.verdicts).toEqual([{ kind: "go", e: accepted.event.seq, ordinal, endpointId: "ep_ok", version: 1, generation: 0, attemptsBefore: 0, runStart: 0 }]);
+    expect(claimed.verdicts).toEqual([{ kind: "go", e: accepted.event.seq, ordinal, endpointId: "ep_ok", version: 1, generation: 0, attemptsBefore: 0, runStart: 0, startAt: expect.any(Number) }]);
     expect(claimed.events).toEqual([expect.objectContaining({ seq: accepted.event.seq, id: accepted.event.id, dataJson: expect.any(String) })]);
     const outcome: Outcome = { e: accepted.event.seq, ordinal, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null };
     const recorded = await rowsWritten(stub, (o) => o.record([outcome]));
@@ -263,6 +264,82 @@ describe("TenantLog FIFO lines", () => {
   });
 });
 
+describe("TenantLog rate slots", () => {
+  /** The most values in any window [t, t + 1000 ms). */
+  const mostInOneSecond = (times: number[]) => {
+    const sorted = [...times].sort((x, y) => x - y);
+    let most = 0;
+    for (let i = 0, j = 0; i < sorted.length; i++) {
+      while (sorted[i]! - sorted[j]! >= 1000) j++;
+      most = Math.max(most, i - j + 1);
+    }
+    return most;
+  };
+
+  it("a backlog at rate_limit 5 drains at the endpoint's pace: waiters parked and released by the alarm, never more than 5 starts in a second, at most 2 messages and 2 claims per delivery", async () => {
+    const stub = log();
+    // The object's own alarms fire on their own; the queue they send to is observed (and no
+    // job reaches the v1 consumer behind this test).
+    const queue = fakeQueue();
+    await runInDurableObject(stub, (instance: TenantLog) => {
+      const holder = instance as unknown as { env: Env };
+      holder.env = Object.create(holder.env, { DELIVERY_QUEUE: { value: queue.queue, enumerable: true } }) as Env;
+    });
+    const ordinal = await stub.syncEndpoint(endpoint("ep_rate", { rateLimit: 5 }));
+    const N = 30;
+    const messages = new Map<number, number>();
+    const claims = new Map<number, number>();
+    const starts: number[] = [];
+    const jobs = [];
+    for (let i = 0; i < N; i++) {
+      const r = await stub.ingest(event());
+      if (r.kind !== "accepted") throw new Error("not accepted");
+      for (const j of r.jobs) jobs.push(j);
+    }
+    for (const j of jobs) messages.set(j.e, 1);
+    /** One consumer batch: one claim call, then one record call with a 200 for each start. */
+    const consume = async (batch: { e: number; p: number[]; g: number }[]) => {
+      for (const j of batch) claims.set(j.e, (claims.get(j.e) ?? 0) + 1);
+      const { verdicts } = await stub.claim(batch, Date.now());
+      const outcomes: Outcome[] = [];
+      for (const v of verdicts) {
+        if (v.kind !== "go") continue;
+        starts.push(v.startAt);
+        const a = { ...attempt(v.attemptsBefore + 1, 200), startedAt: v.startAt };
+        outcomes.push({ e: v.e, ordinal: v.ordinal, generation: v.generation, attemptsBefore: v.attemptsBefore, runStart: v.runStart, attempt: a, status: "delivered", reason: null, nextAttemptAt: null });
+      }
+      if (outcomes.length) await stub.record(outcomes);
+    };
+    await consume(jobs);
+    expect(starts.length).toBeGreaterThan(0);
+    expect(starts.length).toBeLessThan(N);
+    expect(await runInDurableObject(stub, (_o: TenantLog, state) => state.storage.getAlarm()), "an alarm while deliveries wait").not.toBeNull();
+    let consumed = 0;
+    const deadline = Date.now() + 30_000;
+    while (starts.length < N) {
+      if (Date.now() > deadline) throw new Error(`only ${starts.length} of ${N} started`);
+      await new Promise((r) => setTimeout(r, 50));
+      const released = queue.sent.slice(consumed).map((m) => m.body as { t: number; e: number; p: number[]; g: number });
+      consumed += released.length;
+      for (const m of released) {
+        expect(m.t).toBe(7);
+        messages.set(m.e, (messages.get(m.e) ?? 0) + 1);
+      }
+      if (released.length) await consume(released.map(({ e, p, g }) => ({ e, p, g })));
+    }
+    expect(new Set((await stub.listDeliveries(ordinal, { limit: 50 })).items.map((d) => d.status))).toEqual(new Set(["delivered"]));
+    expect(mostInOneSecond(starts)).toBeLessThanOrEqual(5);
+    expect(Math.max(...messages.values())).toBeLessThanOrEqual(2);
+    expect(Math.max(...claims.values())).toBeLessThanOrEqual(2);
+    // Spacing 1/r plus the jitter margin (src/domain/rate-limit.ts): about r / 1.2 per second.
+    const span = (Math.max(...starts) - Math.min(...starts)) / 1000;
+    expect((N - 1) / span).toBeGreaterThan(4);
+    // Drained: nothing waits, so no alarm is left set.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await runInDurableObject(stub, (_o: TenantLog, state) => state.storage.getAlarm())).toBeNull();
+  }, 60_000);
+});
+
 describe("TenantLog readers", () => {
   it("an endpoint's log merges written and untried deliveries, newest first, with stable cursors and filters", async () => {
     const stub = log();
@@ -326,6 +403,25 @@ describe("TenantLog storage", () => {
     const b = await stub.ingest(event());
     expect(b.event.seq).toBe(a.event.seq + 1);
     expect(b.kind === "accepted" && b.jobs).toEqual([{ e: b.event.seq, p: [1], g: 0 }]);
+  });
+
+  it("an object written by the previous schema version (before migration 0001) upgrades in place and keeps its log", async () => {
+    const stub = log();
+    await stub.syncEndpoint(endpoint("ep_old"));
+    const before = await stub.ingest(event());
+    // Take the object back to schema 0000: no meta table, the newest migration unrecorded.
+    await runInDurableObject(stub, (_o: TenantLog, state) => {
+      state.storage.sql.exec(`DROP TABLE meta`);
+      // (drizzle's `id SERIAL` is no rowid alias in SQLite: the rows are told apart by created_at.)
+      state.storage.sql.exec(`DELETE FROM __drizzle_migrations WHERE created_at = (SELECT MAX(created_at) FROM __drizzle_migrations)`);
+    });
+    await evictDurableObject(stub);
+    const after = await stub.ingest(event());
+    expect(after.event.seq).toBe(before.event.seq + 1);
+    expect((await stub.listDeliveries(1, { limit: 10 })).items.map((d) => d.e)).toEqual([after.event.seq, before.event.seq]);
+    await runInDurableObject(stub, (_o: TenantLog, state) => {
+      expect(state.storage.sql.exec(`SELECT key, value FROM meta`).toArray()).toEqual([{ key: "tenant_seq", value: 7 }]);
+    });
   });
 
   it("its lookups name an index (EXPLAIN QUERY PLAN)", async () => {

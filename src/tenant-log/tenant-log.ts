@@ -454,6 +454,89 @@ export class TenantLog extends DurableObject<Env> {
     return { ...this.#deliveryOf(t.deliveries, ordinal, ev), dataJson: ev.data, occurredAt: ev.occurred_at, attemptList };
   }
 
+  /** An event with the delivery of every endpoint it matched at acceptance (untried ones included). */
+  async getEvent(e: number): Promise<(ClaimedEvent & { deliveries: LoggedDelivery[] }) | undefined> {
+    if (!this.#days.length || e < this.#days[0]!.firstSeq) return undefined;
+    const t = dayTables(this.#dayOfSeq(e));
+    const ev = this.#sql.exec<EventRowRaw & { data: string; occurred_at: number | null }>(`SELECT seq, id, type, created_at, matched, data, occurred_at FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
+    if (!ev) return undefined;
+    const deliveries = (JSON.parse(ev.matched) as number[]).map((ordinal) => this.#deliveryOf(t.deliveries, ordinal, ev));
+    return { seq: ev.seq, id: ev.id, type: ev.type, dataJson: ev.data, occurredAt: ev.occurred_at, createdAt: ev.created_at, deliveries };
+  }
+
+  /** Events newest first, by the INTEGER key of each day; at most READ_BUDGET read per call. */
+  async listEvents(q: { type?: string; since?: number; until?: number; before?: number; limit: number }): Promise<Page<LoggedEvent & { occurredAt: number | null }>> {
+    const items: (LoggedEvent & { occurredAt: number | null })[] = [];
+    let read = 0;
+    let cursor = q.before ?? this.#nextSeq;
+    for (let i = this.#days.length - 1; i >= 0; i--) {
+      const { day, firstSeq } = this.#days[i]!;
+      if (firstSeq >= cursor) continue;
+      for (const ev of this.#sql.exec<{ seq: number; id: string; type: string; created_at: number; occurred_at: number | null }>(
+        `SELECT seq, id, type, created_at, occurred_at FROM ${dayTables(day).events} WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
+        cursor,
+        READ_BUDGET - read,
+      )) {
+        if (q.since !== undefined && ev.created_at < q.since) return { items, next: null };
+        read++;
+        cursor = ev.seq;
+        if ((q.until !== undefined && ev.created_at >= q.until) || (q.type !== undefined && ev.type !== q.type)) continue;
+        items.push({ seq: ev.seq, id: ev.id, type: ev.type, createdAt: ev.created_at, occurredAt: ev.occurred_at });
+        if (items.length === q.limit) return { items, next: cursor };
+      }
+      if (read >= READ_BUDGET) return { items, next: cursor };
+      cursor = firstSeq;
+    }
+    return { items, next: null };
+  }
+
+  /**
+   * Retries one delivery (DESIGN.md "Deliveries"): a failed or delivered one becomes pending,
+   * one waiting for its retry becomes due now; the schedule restarts, the attempt count
+   * continues, and a new generation makes older messages stale. On a FIFO endpoint it takes
+   * a new place at the back of its line; on a paused one it waits for the resume.
+   */
+  async retry(ordinal: number, e: number, now: number): Promise<{ kind: "queued"; job: DeliveryJob } | { kind: "waiting" } | { kind: "not_found" } | { kind: "disabled" }> {
+    return this.ctx.storage.transactionSync(() => {
+      const endpoint = this.#endpoints.get(ordinal);
+      if (!endpoint || endpoint.deleted || !this.#days.length || e < this.#days[0]!.firstSeq) return { kind: "not_found" };
+      if (endpoint.status === "disabled") return { kind: "disabled" };
+      const t = dayTables(this.#dayOfSeq(e));
+      const ev = this.#sql.exec<EventRowRaw>(`SELECT seq, id, type, created_at, matched FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
+      if (!ev || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) return { kind: "not_found" };
+      const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, e).toArray()[0];
+      if (!row) return { kind: "queued", job: { e, p: [ordinal], g: 0 } }; // untried: already due
+      const fifo = endpoint.ordering === "fifo";
+      // The back of the line: a seq no event has, so later events still queue behind it.
+      const lineSeq = fifo ? this.#nextSeq++ : null;
+      const head = fifo ? this.#lineHead(ordinal) : undefined;
+      const waits = endpoint.status === "paused" || (head !== undefined && head.e !== e);
+      const generation = row.generation + 1;
+      this.#sql.exec(
+        `UPDATE ${t.deliveries} SET status = 'pending', reason = NULL, run_start = attempts, generation = ?, next_attempt_at = ?, line_seq = ? WHERE ordinal = ? AND event_seq = ?`,
+        generation,
+        waits ? null : now,
+        lineSeq,
+        ordinal,
+        e,
+      );
+      if (this.#leases.get(ordinal)?.e === e) this.#leases.delete(ordinal);
+      return waits ? { kind: "waiting" } : { kind: "queued", job: { e, p: [ordinal], g: generation } };
+    });
+  }
+
+  /** Deletes the whole log (the tenant is gone); nothing calls this object afterwards. */
+  async deleteAll(): Promise<void> {
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.#endpoints.clear();
+    this.#days = [];
+    this.#leases.clear();
+    this.#lastStart.clear();
+    this.#tenantSeq = null;
+    this.#nextSeq = 1;
+  }
+
   /**
    * Releases rate-limited waiters at their endpoint's pace (one second's slots per run) and
    * re-arms while any wait. It never throws: an alarm that throws is dropped after six

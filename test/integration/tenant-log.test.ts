@@ -394,6 +394,63 @@ describe("TenantLog readers", () => {
   });
 });
 
+describe("TenantLog events and verbs", () => {
+  it("an event lists the delivery of every endpoint it matched, untried ones included; events page newest first", async () => {
+    const stub = log();
+    const a = await stub.syncEndpoint(endpoint("ep_ev_a"));
+    const b = await stub.syncEndpoint(endpoint("ep_ev_b"));
+    const seqs: number[] = [];
+    for (let i = 0; i < 3; i++) seqs.push((await stub.ingest(event({ type: i === 1 ? "invoice.paid" : "report.completed" }))).event.seq);
+    await stub.record([{ e: seqs[0]!, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null }]);
+    const ev = await stub.getEvent(seqs[0]!);
+    expect(ev?.deliveries.map((d) => [d.ordinal, d.status, d.attempts])).toEqual([
+      [a, "delivered", 1],
+      [b, "pending", 0],
+    ]);
+    expect(await stub.getEvent(seqs[2]! + 100)).toBeUndefined();
+    const page1 = await stub.listEvents({ limit: 2 });
+    expect(page1.items.map((x) => x.seq)).toEqual([seqs[2], seqs[1]]);
+    const page2 = await stub.listEvents({ limit: 2, before: page1.next! });
+    expect(page2).toEqual({ items: [expect.objectContaining({ seq: seqs[0] })], next: null });
+    expect((await stub.listEvents({ limit: 10, type: "invoice.paid" })).items.map((x) => x.seq)).toEqual([seqs[1]]);
+  });
+
+  it("retry: a failed delivery becomes pending and due with a new generation (older messages stale), the count continues and the schedule restarts; on a FIFO line it goes to the back", async () => {
+    const stub = log();
+    const a = await stub.syncEndpoint(endpoint("ep_retry"));
+    const e = (await stub.ingest(event())).event.seq;
+    await stub.record([{ e, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 410), status: "failed", reason: "non_retryable_status", nextAttemptAt: null }]);
+    const r = await stub.retry(a, e, Date.now());
+    expect(r).toEqual({ kind: "queued", job: { e, p: [a], g: 1 } });
+    expect((await stub.claim([{ e, p: [a], g: 0 }], Date.now())).verdicts[0]!.kind).toBe("stale");
+    expect((await stub.claim([{ e, p: [a], g: 1 }], Date.now())).verdicts[0]).toMatchObject({ kind: "go", attemptsBefore: 1, runStart: 1, generation: 1 });
+    expect(await stub.retry(a + 50, e, Date.now())).toEqual({ kind: "not_found" });
+
+    // FIFO: a retried delivery joins the back of the line, behind events already waiting.
+    const f = await stub.syncEndpoint(endpoint("ep_retry_fifo", { ordering: "fifo", filter: { types: ["invoice.paid"], exclude: [], groups: [] } }));
+    const first = (await stub.ingest(event({ type: "invoice.paid" }))).event.seq;
+    await stub.claim([{ e: first, p: [f], g: 0 }], Date.now());
+    await stub.record([{ e: first, ordinal: f, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 410), status: "failed", reason: "non_retryable_status", nextAttemptAt: null }]);
+    const second = (await stub.ingest(event({ type: "invoice.paid" }))).event.seq; // the new head
+    expect(await stub.retry(f, first, Date.now())).toEqual({ kind: "waiting" });
+    const done = await stub.claim([{ e: second, p: [f], g: 0 }], Date.now());
+    expect(done.verdicts[0]!.kind).toBe("go");
+    const moved = await stub.record([{ e: second, ordinal: f, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null }]);
+    expect(moved.released).toEqual([{ e: first, p: [f], g: 2 }]);
+  });
+
+  it("a disabled endpoint's delivery cannot be retried; deleteAll empties the log", async () => {
+    const stub = log();
+    const a = await stub.syncEndpoint(endpoint("ep_gone", { status: "disabled" }));
+    const e = (await stub.ingest(event())).event.seq;
+    expect(await stub.retry(a, e, Date.now())).toEqual({ kind: "disabled" });
+    await stub.deleteAll();
+    await runInDurableObject(stub, (_o: TenantLog, state) => {
+      expect(state.storage.sql.exec(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'`).toArray()).toEqual([]);
+    });
+  });
+});
+
 describe("TenantLog storage", () => {
   it("survives eviction: migrations re-run safely, endpoints and the next seq are reloaded", async () => {
     const stub = log();

@@ -49,6 +49,8 @@ export interface IngestInput {
   idemKey: string | null;
   bodyHash: string;
   now: number;
+  /** `TENANT_LOG_FULL_BYTES`: above it new events are refused (the object holds 10 GB). */
+  fullBytes: number;
 }
 
 /** The body of a delivery message: an event and up to ENDPOINTS_PER_JOB endpoint ordinals at one generation. */
@@ -69,7 +71,9 @@ export type IngestResult =
   | { kind: "accepted"; event: LoggedEvent; jobs: DeliveryJob[] }
   /** The same key and body again: the original event, and jobs for what is still untried (its first send may have failed). */
   | { kind: "duplicate"; event: LoggedEvent; jobs: DeliveryJob[] }
-  | { kind: "conflict"; event: LoggedEvent };
+  | { kind: "conflict"; event: LoggedEvent }
+  /** The log is past `fullBytes`: refused before anything is written (503 `tenant-log-full`). */
+  | { kind: "full"; bytes: number };
 
 export interface ClaimedEvent {
   seq: number;
@@ -237,6 +241,9 @@ export class TenantLog extends DurableObject<Env> {
           return { kind: "duplicate", event, jobs: this.#untriedJobs(found.seq, JSON.parse(found.matched) as number[]) };
         }
       }
+      // Refused whole, before any write, rather than failing writes mid-stream at 10 GB.
+      const bytes = this.ctx.storage.sql.databaseSize;
+      if (bytes > input.fullBytes) return { kind: "full", bytes };
       const seq = this.#nextSeq;
       const t = dayTables(this.#ensureDay(input.now, seq));
       const matched: number[] = [];

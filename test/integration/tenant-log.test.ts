@@ -37,6 +37,7 @@ const event = (over: Partial<IngestInput> = {}): IngestInput => ({
   idemKey: null,
   bodyHash: `hash-${n}`,
   now: Date.now(),
+  fullBytes: 9 * 1024 ** 3,
   ...over,
 });
 
@@ -52,6 +53,13 @@ const attempt = (n: number, status: number | null): AttemptRecord => ({
   requestUrl: "https://example.com/hook",
   requestHeaders: { "webhook-signature": "[redacted]" },
 });
+
+/** Ingest into a log far below its full threshold (only the full test sees `full`). */
+async function ingest(stub: Stub, input: IngestInput) {
+  const r = await stub.ingest(input);
+  if (r.kind === "full") throw new Error(`log full at ${r.bytes} bytes`);
+  return r;
+}
 
 /** Runs `work` against the object and counts the SQLite rows it wrote (workerd's cursor.rowsWritten). */
 async function rowsWritten<T>(stub: Stub, work: (instance: TenantLog) => Promise<T>): Promise<{ result: T; rows: number }> {
@@ -76,21 +84,21 @@ describe("TenantLog ingest", () => {
   it("stores one event row (1 row written unkeyed, 2 keyed); the same key and body is a duplicate, another body a conflict", async () => {
     const stub = log();
     await stub.syncEndpoint(endpoint("ep_a"));
-    await stub.ingest(event()); // the day's tables are created once
+    await ingest(stub, event()); // the day's tables are created once
     const unkeyed = await rowsWritten(stub, (o) => o.ingest(event()));
     expect(unkeyed.result.kind).toBe("accepted");
     expect(unkeyed.rows).toBe(1);
     const keyedInput = event({ idemKey: "order-1" });
     const keyed = await rowsWritten(stub, (o) => o.ingest(keyedInput));
     expect(keyed.rows).toBe(2);
-    const again = await stub.ingest({ ...keyedInput, id: "evt-other" });
+    const again = await ingest(stub, { ...keyedInput, id: "evt-other" });
     expect(again).toMatchObject({ kind: "duplicate", event: { seq: keyed.result.kind === "accepted" ? keyed.result.event.seq : -1, id: keyedInput.id } });
     // Its first send may have failed: the untried deliveries are named again.
     expect(again.kind === "duplicate" && again.jobs).toEqual([{ e: again.event.seq, p: [1], g: 0 }]);
-    expect((await stub.ingest({ ...keyedInput, bodyHash: "different" })).kind).toBe("conflict");
+    expect((await ingest(stub, { ...keyedInput, bodyHash: "different" })).kind).toBe("conflict");
     // Seqs are acceptance order.
-    const a = await stub.ingest(event());
-    const b = await stub.ingest(event());
+    const a = await ingest(stub, event());
+    const b = await ingest(stub, event());
     expect(a.event.seq + 1).toBe(b.event.seq);
   });
 
@@ -110,7 +118,7 @@ describe("TenantLog ingest", () => {
       ordinals[id] = await stub.syncEndpoint(endpoint(`ep_${id}`, over));
     }
     for (let i = 0; i < 5; i++) await stub.syncEndpoint(endpoint(`ep_more_${i}`));
-    const r = await stub.ingest(event());
+    const r = await ingest(stub, event());
     expect(r.kind).toBe("accepted");
     const named = r.kind === "accepted" ? r.jobs.flatMap((j) => j.p) : [];
     expect(named).toContain(ordinals.all);
@@ -128,7 +136,7 @@ describe("TenantLog ingest", () => {
     // A newer snapshot wins; an older one changes nothing.
     await stub.syncEndpoint(endpoint("ep_paused", { version: 2, status: "active" }));
     await stub.syncEndpoint(endpoint("ep_paused", { version: 1, status: "paused" }));
-    const after = await stub.ingest(event());
+    const after = await ingest(stub, event());
     expect(after.kind === "accepted" && after.jobs.flatMap((j) => j.p)).toContain(ordinals.paused);
   });
 });
@@ -137,7 +145,7 @@ describe("TenantLog claim and record", () => {
   it("a first-try success writes one row (the delivery, its attempt inline); a later copy of the message is stale", async () => {
     const stub = log();
     const ordinal = await stub.syncEndpoint(endpoint("ep_ok"));
-    const accepted = await stub.ingest(event());
+    const accepted = await ingest(stub, event());
     if (accepted.kind !== "accepted") throw new Error("not accepted");
     const [job] = accepted.jobs;
     const claimed = await stub.claim([job!], Date.now());
@@ -155,7 +163,7 @@ describe("TenantLog claim and record", () => {
   it("a retryable failure writes the pending row and asks for a retry; the retry's attempt gets a row of its own; only the current generation is claimed", async () => {
     const stub = log();
     const ordinal = await stub.syncEndpoint(endpoint("ep_flaky"));
-    const accepted = await stub.ingest(event());
+    const accepted = await ingest(stub, event());
     if (accepted.kind !== "accepted") throw new Error("not accepted");
     const e = accepted.event.seq;
     const first = attempt(1, 503);
@@ -183,7 +191,7 @@ describe("TenantLog claim and record", () => {
   it("a paused endpoint's untried delivery is parked by claim, not sent", async () => {
     const stub = log();
     const ordinal = await stub.syncEndpoint(endpoint("ep_pause"));
-    const accepted = await stub.ingest(event());
+    const accepted = await ingest(stub, event());
     if (accepted.kind !== "accepted") throw new Error("not accepted");
     await stub.syncEndpoint(endpoint("ep_pause", { version: 2, status: "paused" }));
     const claimed = await stub.claim(accepted.jobs, Date.now());
@@ -215,7 +223,7 @@ describe("TenantLog FIFO lines", () => {
     const stub = log();
     const ordinal = await stub.syncEndpoint(endpoint("ep_line", { ordering: "fifo" }));
     const events = [];
-    for (let i = 0; i < 4; i++) events.push(await stub.ingest(event()));
+    for (let i = 0; i < 4; i++) events.push(await ingest(stub, event()));
     const jobs = events.map((r) => (r.kind === "accepted" ? r.jobs : []));
     // Only the first event's delivery is due at once; the others wait parked in the line.
     expect(jobs).toEqual([[{ e: events[0]!.event.seq, p: [ordinal], g: 0 }], [], [], []]);
@@ -240,8 +248,8 @@ describe("TenantLog FIFO lines", () => {
   it("a head waiting for its retry holds the line; a head that fails for good releases it; a second copy of an admitted head sends nothing", async () => {
     const stub = log();
     const ordinal = await stub.syncEndpoint(endpoint("ep_hold", { ordering: "fifo" }));
-    const a = await stub.ingest(event());
-    const b = await stub.ingest(event());
+    const a = await ingest(stub, event());
+    const b = await ingest(stub, event());
     const headJob = { e: a.event.seq, p: [ordinal], g: 0 };
     // Two copies of the head's message in one batch: one is admitted, the other is stale.
     const twice = await stub.claim([headJob, headJob], Date.now());
@@ -292,7 +300,7 @@ describe("TenantLog rate slots", () => {
     const starts: number[] = [];
     const jobs = [];
     for (let i = 0; i < N; i++) {
-      const r = await stub.ingest(event());
+      const r = await ingest(stub, event());
       if (r.kind !== "accepted") throw new Error("not accepted");
       for (const j of r.jobs) jobs.push(j);
     }
@@ -346,7 +354,7 @@ describe("TenantLog readers", () => {
     const a = await stub.syncEndpoint(endpoint("ep_read"));
     await stub.syncEndpoint(endpoint("ep_other", { filter: { types: ["invoice.paid"], exclude: [], groups: [] } }));
     const seqs: number[] = [];
-    for (let i = 0; i < 6; i++) seqs.push((await stub.ingest(event({ type: i % 2 ? "invoice.paid" : "report.completed" }))).event.seq);
+    for (let i = 0; i < 6; i++) seqs.push((await ingest(stub, event({ type: i % 2 ? "invoice.paid" : "report.completed" }))).event.seq);
     // Event 0 delivered at once, event 1 failed for good; the rest untried.
     await stub.record([{ e: seqs[0]!, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null }]);
     await stub.record([{ e: seqs[1]!, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 410), status: "failed", reason: "non_retryable_status", nextAttemptAt: null }]);
@@ -367,7 +375,7 @@ describe("TenantLog readers", () => {
       const page = await stub.listDeliveries(a, { limit: 2, ...(before === undefined ? {} : { before }) });
       paged.push(...page.items.map((d) => d.e));
       before = page.next ?? undefined;
-      await stub.ingest(event());
+      await ingest(stub, event());
     } while (before !== undefined);
     expect(paged).toEqual(all.items.map((d) => d.e));
     expect((await stub.listDeliveries(a, { limit: 50, status: "failed" })).items.map((d) => d.e)).toEqual([seqs[1]]);
@@ -379,7 +387,7 @@ describe("TenantLog readers", () => {
   it("a delivery's detail lists every attempt ascending: the first inline, later ones from their own rows", async () => {
     const stub = log();
     const a = await stub.syncEndpoint(endpoint("ep_detail"));
-    const e = (await stub.ingest(event())).event.seq;
+    const e = (await ingest(stub, event())).event.seq;
     expect(await stub.getDelivery(a, e)).toMatchObject({ status: "pending", attempts: 0, attemptList: [] });
     await stub.record([{ e, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 500), status: "pending", reason: null, nextAttemptAt: Date.now() }]);
     await stub.record([{ e, ordinal: a, generation: 0, attemptsBefore: 1, runStart: 0, attempt: attempt(2, 200), status: "delivered", reason: null, nextAttemptAt: null }]);
@@ -400,7 +408,7 @@ describe("TenantLog events and verbs", () => {
     const a = await stub.syncEndpoint(endpoint("ep_ev_a"));
     const b = await stub.syncEndpoint(endpoint("ep_ev_b"));
     const seqs: number[] = [];
-    for (let i = 0; i < 3; i++) seqs.push((await stub.ingest(event({ type: i === 1 ? "invoice.paid" : "report.completed" }))).event.seq);
+    for (let i = 0; i < 3; i++) seqs.push((await ingest(stub, event({ type: i === 1 ? "invoice.paid" : "report.completed" }))).event.seq);
     await stub.record([{ e: seqs[0]!, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null }]);
     const ev = await stub.getEvent(seqs[0]!);
     expect(ev?.deliveries.map((d) => [d.ordinal, d.status, d.attempts])).toEqual([
@@ -418,7 +426,7 @@ describe("TenantLog events and verbs", () => {
   it("retry: a failed delivery becomes pending and due with a new generation (older messages stale), the count continues and the schedule restarts; on a FIFO line it goes to the back", async () => {
     const stub = log();
     const a = await stub.syncEndpoint(endpoint("ep_retry"));
-    const e = (await stub.ingest(event())).event.seq;
+    const e = (await ingest(stub, event())).event.seq;
     await stub.record([{ e, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 410), status: "failed", reason: "non_retryable_status", nextAttemptAt: null }]);
     const r = await stub.retry(a, e, Date.now());
     expect(r).toEqual({ kind: "queued", job: { e, p: [a], g: 1 } });
@@ -428,10 +436,10 @@ describe("TenantLog events and verbs", () => {
 
     // FIFO: a retried delivery joins the back of the line, behind events already waiting.
     const f = await stub.syncEndpoint(endpoint("ep_retry_fifo", { ordering: "fifo", filter: { types: ["invoice.paid"], exclude: [], groups: [] } }));
-    const first = (await stub.ingest(event({ type: "invoice.paid" }))).event.seq;
+    const first = (await ingest(stub, event({ type: "invoice.paid" }))).event.seq;
     await stub.claim([{ e: first, p: [f], g: 0 }], Date.now());
     await stub.record([{ e: first, ordinal: f, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 410), status: "failed", reason: "non_retryable_status", nextAttemptAt: null }]);
-    const second = (await stub.ingest(event({ type: "invoice.paid" }))).event.seq; // the new head
+    const second = (await ingest(stub, event({ type: "invoice.paid" }))).event.seq; // the new head
     expect(await stub.retry(f, first, Date.now())).toEqual({ kind: "waiting" });
     const done = await stub.claim([{ e: second, p: [f], g: 0 }], Date.now());
     expect(done.verdicts[0]!.kind).toBe("go");
@@ -442,7 +450,7 @@ describe("TenantLog events and verbs", () => {
   it("a disabled endpoint's delivery cannot be retried; deleteAll empties the log", async () => {
     const stub = log();
     const a = await stub.syncEndpoint(endpoint("ep_gone", { status: "disabled" }));
-    const e = (await stub.ingest(event())).event.seq;
+    const e = (await ingest(stub, event())).event.seq;
     expect(await stub.retry(a, e, Date.now())).toEqual({ kind: "disabled" });
     await stub.deleteAll();
     await runInDurableObject(stub, (_o: TenantLog, state) => {
@@ -455,9 +463,9 @@ describe("TenantLog storage", () => {
   it("survives eviction: migrations re-run safely, endpoints and the next seq are reloaded", async () => {
     const stub = log();
     await stub.syncEndpoint(endpoint("ep_keep"));
-    const a = await stub.ingest(event());
+    const a = await ingest(stub, event());
     await evictDurableObject(stub);
-    const b = await stub.ingest(event());
+    const b = await ingest(stub, event());
     expect(b.event.seq).toBe(a.event.seq + 1);
     expect(b.kind === "accepted" && b.jobs).toEqual([{ e: b.event.seq, p: [1], g: 0 }]);
   });
@@ -465,7 +473,7 @@ describe("TenantLog storage", () => {
   it("an object written by the previous schema version (before migration 0001) upgrades in place and keeps its log", async () => {
     const stub = log();
     await stub.syncEndpoint(endpoint("ep_old"));
-    const before = await stub.ingest(event());
+    const before = await ingest(stub, event());
     // Take the object back to schema 0000: no meta table, the newest migration unrecorded.
     await runInDurableObject(stub, (_o: TenantLog, state) => {
       state.storage.sql.exec(`DROP TABLE meta`);
@@ -473,7 +481,7 @@ describe("TenantLog storage", () => {
       state.storage.sql.exec(`DELETE FROM __drizzle_migrations WHERE created_at = (SELECT MAX(created_at) FROM __drizzle_migrations)`);
     });
     await evictDurableObject(stub);
-    const after = await stub.ingest(event());
+    const after = await ingest(stub, event());
     expect(after.event.seq).toBe(before.event.seq + 1);
     expect((await stub.listDeliveries(1, { limit: 10 })).items.map((d) => d.e)).toEqual([after.event.seq, before.event.seq]);
     await runInDurableObject(stub, (_o: TenantLog, state) => {
@@ -481,9 +489,21 @@ describe("TenantLog storage", () => {
     });
   });
 
+  it("past the full threshold (lowered here) new events are refused before anything is written; a duplicate is still answered", async () => {
+    const stub = log();
+    await stub.syncEndpoint(endpoint("ep_full"));
+    const keyed = event({ idemKey: "before-full" });
+    const first = await ingest(stub, keyed);
+    const refused = await stub.ingest(event({ fullBytes: 1 }));
+    expect(refused).toEqual({ kind: "full", bytes: expect.any(Number) });
+    expect(refused.kind === "full" && refused.bytes).toBeGreaterThan(1);
+    expect((await stub.listEvents({ limit: 10 })).items.map((x) => x.seq)).toEqual([first.event.seq]);
+    expect((await ingest(stub, { ...keyed, fullBytes: 1 })).kind).toBe("duplicate");
+  });
+
   it("its lookups name an index (EXPLAIN QUERY PLAN)", async () => {
     const stub = log();
-    await stub.ingest(event());
+    await ingest(stub, event());
     await runInDurableObject(stub, async (_o: TenantLog, state) => {
       const t = dayTables(dayOf(Date.now()));
       const plan = (q: string) => state.storage.sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${q}`).toArray().map((r) => r.detail).join(" | ");

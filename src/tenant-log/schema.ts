@@ -5,7 +5,7 @@
  * that holds gigabytes must never rebuild a table. The day-bucketed log tables are not
  * here: drizzle cannot name a table at run time, so src/tenant-log/day-tables.ts creates them.
  */
-import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { StoredFilter } from "../db/schema";
 
 /**
@@ -36,3 +36,24 @@ export const meta = sqliteTable("meta", {
   key: text("key").primaryKey(),
   value: integer("value").notNull(),
 });
+
+/**
+ * Hourly figures per endpoint, by the hour its deliveries were created (their event's
+ * acceptance): the stats read these, never the deliveries. Kept in memory and flushed at
+ * most once a minute per endpoint, so a delivery costs no row here. `WITHOUT ROWID` is
+ * added by hand in migration 0002 (drizzle cannot express it): keep it if regenerated.
+ */
+export const rollups = sqliteTable(
+  "rollups",
+  {
+    ordinal: integer("ordinal").notNull(),
+    /** floor(created_at / 3 600 000). */
+    hour: integer("hour").notNull(),
+    created: integer("created").notNull(),
+    delivered: integer("delivered").notNull(),
+    failed: integer("failed").notNull(),
+    /** Attempt durations: counts per bucket of domain/latency-histogram. */
+    latency: text("latency", { mode: "json" }).$type<number[]>().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.ordinal, t.hour] })],
+);

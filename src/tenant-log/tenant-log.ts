@@ -16,7 +16,9 @@ import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlit
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import type { AttemptRecord } from "../db/queries/deliveries";
 import type { DeliveryReason, DeliveryStatus, StoredFilter } from "../db/schema";
+import { and, eq, gte, lt, sql } from "drizzle-orm";
 import { matchesFilter } from "../domain/filter";
+import { addHistogram, emptyHistogram, latencyBucket } from "../domain/latency-histogram";
 import { rateSpacingMs } from "../domain/rate-limit";
 import { createDayTables, dayOf, dayTables } from "./day-tables";
 import migrations from "./migrations/migrations.js";
@@ -158,6 +160,19 @@ export const READ_BUDGET = 10_000;
 /** A wait shorter than this is served by the message that claimed it rather than parked. */
 const EARLY_MARGIN_MS = 500;
 
+/** Rollups are written at most this often per endpoint: never a row per delivery. */
+const ROLLUP_FLUSH_MS = 60_000;
+const HOUR_MS = 3_600_000;
+
+interface RollupDelta {
+  ordinal: number;
+  hour: number;
+  created: number;
+  delivered: number;
+  failed: number;
+  latency: number[];
+}
+
 /** The alarm releases rate-limited waiters one second's worth at a time. */
 const RELEASE_EVERY_MS = 1000;
 
@@ -188,6 +203,9 @@ export class TenantLog extends DurableObject<Env> {
   #leases = new Map<number, { e: number; until: number }>();
   /** Each rate-limited endpoint's latest admitted start. In memory: after an eviction at most one start comes early. */
   #lastStart = new Map<number, number>();
+  /** Rollup deltas not yet written, by `${ordinal}:${hour}`, and when each endpoint last flushed. */
+  #rollups = new Map<string, RollupDelta>();
+  #flushedAt = new Map<number, number>();
   /** The tenant's seq, which every message names (stored once, from the first ingest). */
   #tenantSeq: number | null = null;
 
@@ -228,7 +246,7 @@ export class TenantLog extends DurableObject<Env> {
    * matched list stands for its untried deliveries, and answer the delivery jobs to send.
    */
   async ingest(input: IngestInput): Promise<IngestResult> {
-    return this.ctx.storage.transactionSync(() => {
+    const result = this.ctx.storage.transactionSync((): IngestResult => {
       if (this.#tenantSeq === null) {
         this.#sql.exec(`INSERT INTO meta (key, value) VALUES ('tenant_seq', ?)`, input.tenantSeq);
         this.#tenantSeq = input.tenantSeq;
@@ -291,8 +309,12 @@ export class TenantLog extends DurableObject<Env> {
         }
       }
       this.#nextSeq = seq + 1;
+      for (const ordinal of matched) this.#count(ordinal, input.now, { created: 1, failed: this.#endpoints.get(ordinal)!.status === "disabled" ? 1 : 0 });
+      this.#flushRollups(input.now, false);
       return { kind: "accepted", event: { seq, id: input.id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, dueNow, 0) };
     });
+    await this.#armRollupFlush();
+    return result;
   }
 
   /**
@@ -366,7 +388,7 @@ export class TenantLog extends DurableObject<Env> {
    * the delivery, its attempt inline.
    */
   async record(outcomes: Outcome[]): Promise<RecordResult> {
-    return this.ctx.storage.transactionSync(() => {
+    const result = this.ctx.storage.transactionSync((): RecordResult => {
       let recorded = 0;
       const retries: RecordResult["retries"] = [];
       const released: DeliveryJob[] = [];
@@ -378,8 +400,9 @@ export class TenantLog extends DurableObject<Env> {
         const a = o.attempt;
         const attempts = o.attemptsBefore + 1;
         const request = JSON.stringify({ method: a.requestMethod, url: a.requestUrl, headers: a.requestHeaders });
+        const createdAt = this.#sql.exec<{ created_at: number }>(`SELECT created_at FROM ${t.events} WHERE seq = ?`, o.e).one().created_at;
+        this.#count(o.ordinal, createdAt, { delivered: o.status === "delivered" ? 1 : 0, failed: o.status === "failed" ? 1 : 0, durationMs: a.durationMs });
         if (!row) {
-          const createdAt = this.#sql.exec<{ created_at: number }>(`SELECT created_at FROM ${t.events} WHERE seq = ?`, o.e).one().created_at;
           this.#sql.exec(
             `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, next_attempt_at, last_attempt_at, response_status, test, created_at,
                a1_started_at, a1_duration_ms, a1_response_status, a1_response_body, a1_error, a1_location, a1_request)
@@ -407,8 +430,11 @@ export class TenantLog extends DurableObject<Env> {
           if (next) released.push(next);
         }
       }
+      this.#flushRollups(Date.now(), false);
       return { recorded, retries, released };
     });
+    await this.#armRollupFlush();
+    return result;
   }
 
   /**
@@ -532,6 +558,25 @@ export class TenantLog extends DurableObject<Env> {
     });
   }
 
+  /**
+   * An endpoint's figures for deliveries created in [since, until), rounded to whole hours:
+   * read from the hourly rollups (and the deltas not yet written), never the deliveries.
+   */
+  async stats(ordinal: number, since: number, until: number): Promise<{ created: number; delivered: number; failed: number; latency: number[] }> {
+    const from = Math.floor(since / HOUR_MS);
+    const to = Math.ceil(until / HOUR_MS);
+    const total = { created: 0, delivered: 0, failed: 0, latency: emptyHistogram() };
+    const add = (r: { created: number; delivered: number; failed: number; latency: number[] }) => {
+      total.created += r.created;
+      total.delivered += r.delivered;
+      total.failed += r.failed;
+      addHistogram(total.latency, r.latency);
+    };
+    for (const r of this.#db.select().from(schema.rollups).where(and(eq(schema.rollups.ordinal, ordinal), gte(schema.rollups.hour, from), lt(schema.rollups.hour, to))).all()) add(r);
+    for (const d of this.#rollups.values()) if (d.ordinal === ordinal && d.hour >= from && d.hour < to) add(d);
+    return total;
+  }
+
   /** Deletes the whole log (the tenant is gone); nothing calls this object afterwards. */
   async deleteAll(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
@@ -552,7 +597,10 @@ export class TenantLog extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     try {
-      const { jobs, more } = this.ctx.storage.transactionSync(() => this.#releaseRateWaiters(now));
+      const { jobs, more } = this.ctx.storage.transactionSync(() => {
+        this.#flushRollups(now, true);
+        return this.#releaseRateWaiters(now);
+      });
       if (jobs.length) await this.#send(jobs);
       if (more) await this.#armAlarm(now + RELEASE_EVERY_MS);
     } catch (err) {
@@ -583,6 +631,46 @@ export class TenantLog extends DurableObject<Env> {
       this.#days.push({ day, firstSeq: seq });
     }
     return day;
+  }
+
+  /** Adds to the hour (of creation) of an endpoint's figures, in memory until the next flush. */
+  #count(ordinal: number, createdAt: number, add: { created?: number; delivered?: number; failed?: number; durationMs?: number }): void {
+    const hour = Math.floor(createdAt / HOUR_MS);
+    const key = `${ordinal}:${hour}`;
+    let d = this.#rollups.get(key);
+    if (!d) this.#rollups.set(key, (d = { ordinal, hour, created: 0, delivered: 0, failed: 0, latency: emptyHistogram() }));
+    d.created += add.created ?? 0;
+    d.delivered += add.delivered ?? 0;
+    d.failed += add.failed ?? 0;
+    if (add.durationMs !== undefined) d.latency[latencyBucket(add.durationMs)]!++;
+  }
+
+  /** Writes the deltas of endpoints last flushed a minute ago or more (`all`: every delta). */
+  #flushRollups(now: number, all: boolean): void {
+    for (const [key, d] of this.#rollups) {
+      if (!all && now - (this.#flushedAt.get(d.ordinal) ?? 0) < ROLLUP_FLUSH_MS) continue;
+      const stored = this.#db.select().from(schema.rollups).where(and(eq(schema.rollups.ordinal, d.ordinal), eq(schema.rollups.hour, d.hour))).get();
+      const latency = emptyHistogram();
+      if (stored) addHistogram(latency, stored.latency);
+      addHistogram(latency, d.latency);
+      this.#db
+        .insert(schema.rollups)
+        .values({ ordinal: d.ordinal, hour: d.hour, created: d.created, delivered: d.delivered, failed: d.failed, latency })
+        .onConflictDoUpdate({
+          target: [schema.rollups.ordinal, schema.rollups.hour],
+          set: { created: sql`created + ${d.created}`, delivered: sql`delivered + ${d.delivered}`, failed: sql`failed + ${d.failed}`, latency },
+        })
+        .run();
+      this.#rollups.delete(key);
+      this.#flushedAt.set(d.ordinal, now);
+    }
+  }
+
+  /** Arms the alarm for the earliest pending rollup flush (deltas would otherwise wait for traffic). */
+  async #armRollupFlush(): Promise<void> {
+    let earliest = Infinity;
+    for (const d of this.#rollups.values()) earliest = Math.min(earliest, (this.#flushedAt.get(d.ordinal) ?? 0) + ROLLUP_FLUSH_MS);
+    if (earliest !== Infinity) await this.#armAlarm(earliest);
   }
 
   /** Makes up to one second's slots of parked waiters due (new generation), per rate-limited endpoint. */

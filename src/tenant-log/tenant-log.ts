@@ -62,6 +62,12 @@ export interface DeliveryJob {
   g: number;
 }
 
+/** A delivery message on the queue: a job and the tenant seq `t` naming its TenantLog. */
+export interface LogDeliverMessage extends DeliveryJob {
+  kind: "deliver";
+  t: number;
+}
+
 export interface LoggedEvent {
   seq: number;
   id: string;
@@ -91,8 +97,13 @@ export type ClaimVerdict =
   | { kind: "go"; e: number; ordinal: number; endpointId: string; version: number; generation: number; attemptsBefore: number; runStart: number; startAt: number }
   /** Nothing to send: the message is older than the delivery, or the delivery is not due. */
   | { kind: "stale"; e: number; ordinal: number }
-  /** Written as waiting (paused endpoint): whoever frees it enqueues it. */
-  | { kind: "parked"; e: number; ordinal: number };
+  /** Written as waiting (paused, behind its FIFO head, or for a rate slot): whoever frees it enqueues it. */
+  | { kind: "parked"; e: number; ordinal: number }
+  /**
+   * Not yet: it is due later (a wait beyond the queue's longest delay), or another copy of
+   * its message holds its FIFO line. The consumer sends the job again after `delayMs`.
+   */
+  | { kind: "later"; e: number; ordinal: number; delayMs: number };
 
 export interface ClaimResult {
   verdicts: ClaimVerdict[];
@@ -107,7 +118,8 @@ export interface Outcome {
   /** What `claim` saw: the write applies only if the log still says so. */
   attemptsBefore: number;
   runStart: number;
-  attempt: AttemptRecord;
+  /** Null when nothing was sent (the URL policy refused the URL at send time): no attempt is counted. */
+  attempt: AttemptRecord | null;
   status: DeliveryStatus;
   reason: DeliveryReason | null;
   nextAttemptAt: number | null;
@@ -172,6 +184,9 @@ interface RollupDelta {
   failed: number;
   latency: number[];
 }
+
+/** Parked deliveries one `resume` call releases (a call reads at most about 10 000 rows). */
+const RESUME_CHUNK = 500;
 
 /** The alarm releases rate-limited waiters one second's worth at a time. */
 const RELEASE_EVERY_MS = 1000;
@@ -335,18 +350,23 @@ export class TenantLog extends DurableObject<Env> {
             continue;
           }
           const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, job.e).toArray()[0];
-          const due = row ? row.status === "pending" && row.generation === job.g && row.next_attempt_at !== null && row.next_attempt_at <= now + EARLY_MARGIN_MS : job.g === 0;
-          if (!due) {
+          const current = row ? row.status === "pending" && row.generation === job.g && row.next_attempt_at !== null : job.g === 0;
+          if (!current) {
             verdicts.push({ kind: "stale", e: job.e, ordinal });
             continue;
           }
-          const turn = row?.line_seq != null ? this.#turnOf(ordinal, job.e, now) : "go";
-          if (turn === "in-flight") {
-            // Another copy of this head's message holds the line: that copy owns it.
-            verdicts.push({ kind: "stale", e: job.e, ordinal });
+          if (row && row.next_attempt_at! > now + EARLY_MARGIN_MS) {
+            verdicts.push({ kind: "later", e: job.e, ordinal, delayMs: row.next_attempt_at! - now });
             continue;
           }
-          if (endpoint.status === "paused" || turn === "behind") {
+          const turn = row?.line_seq != null ? this.#turnOf(ordinal, job.e, now) : { kind: "go" as const };
+          if (turn.kind === "in-flight") {
+            // Another copy of this head's message holds the line; if that copy never records,
+            // this one starts the head once the lease has lapsed.
+            verdicts.push({ kind: "later", e: job.e, ordinal, delayMs: turn.until - now });
+            continue;
+          }
+          if (endpoint.status === "paused" || turn.kind === "behind") {
             this.#park(t, ordinal, job.e, row);
             verdicts.push({ kind: "parked", e: job.e, ordinal });
             continue;
@@ -357,7 +377,7 @@ export class TenantLog extends DurableObject<Env> {
           if (endpoint.rateLimit !== null) {
             startAt = Math.max(now, (this.#lastStart.get(ordinal) ?? 0) + rateSpacingMs(endpoint.rateLimit));
             if (startAt - now >= 1000) {
-              if (turn === "go") this.#leases.delete(ordinal);
+              if (turn.kind === "go") this.#leases.delete(ordinal);
               this.#park(t, ordinal, job.e, row);
               verdicts.push({ kind: "parked", e: job.e, ordinal });
               rateWaiting = true;
@@ -394,39 +414,53 @@ export class TenantLog extends DurableObject<Env> {
       const released: DeliveryJob[] = [];
       for (const o of outcomes) {
         const t = dayTables(this.#dayOfSeq(o.e));
-        const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, o.ordinal, o.e).toArray()[0];
-        const current = row ? row.status === "pending" && row.generation === o.generation && row.attempts === o.attemptsBefore : o.generation === 0 && o.attemptsBefore === 0;
-        if (!current) continue;
+        const row = this.#sql.exec<DeliveryRowRaw & { last_attempt_at: number | null }>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq, last_attempt_at FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, o.ordinal, o.e).toArray()[0];
         const a = o.attempt;
-        const attempts = o.attemptsBefore + 1;
-        const request = JSON.stringify({ method: a.requestMethod, url: a.requestUrl, headers: a.requestHeaders });
+        const attempts = o.attemptsBefore + (a ? 1 : 0);
+        const current = row ? row.status === "pending" && row.generation === o.generation && row.attempts === o.attemptsBefore : o.generation === 0 && o.attemptsBefore === 0;
+        if (!current) {
+          // The same outcome again (a retried record whose first try wrote and then lost its
+          // answer): answer what follows from it again, or its retry or next head is never sent.
+          if (row && a && row.generation === o.generation && row.attempts === attempts && row.last_attempt_at === a.startedAt) {
+            if (row.status === "pending" && row.next_attempt_at !== null) retries.push({ e: o.e, p: [o.ordinal], g: o.generation, delayMs: Math.max(0, row.next_attempt_at - a.startedAt - a.durationMs) });
+            const head = row.status !== "pending" && row.line_seq !== null ? this.#lineHead(o.ordinal) : undefined;
+            if (head && head.nextAttemptAt !== null) released.push({ e: head.e, p: [o.ordinal], g: head.generation });
+          }
+          continue;
+        }
         const createdAt = this.#sql.exec<{ created_at: number }>(`SELECT created_at FROM ${t.events} WHERE seq = ?`, o.e).one().created_at;
-        this.#count(o.ordinal, createdAt, { delivered: o.status === "delivered" ? 1 : 0, failed: o.status === "failed" ? 1 : 0, durationMs: a.durationMs });
+        this.#count(o.ordinal, createdAt, { delivered: o.status === "delivered" ? 1 : 0, failed: o.status === "failed" ? 1 : 0, ...(a ? { durationMs: a.durationMs } : {}) });
+        const request = a && JSON.stringify({ method: a.requestMethod, url: a.requestUrl, headers: a.requestHeaders });
         if (!row) {
           this.#sql.exec(
             `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, next_attempt_at, last_attempt_at, response_status, test, created_at,
                a1_started_at, a1_duration_ms, a1_response_status, a1_response_body, a1_error, a1_location, a1_request)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            o.ordinal, o.e, o.status, o.reason, attempts, o.runStart, o.generation, o.nextAttemptAt, a.startedAt, a.responseStatus, createdAt,
-            a.startedAt, a.durationMs, a.responseStatus, a.responseBody, a.error, a.location, request,
+            o.ordinal, o.e, o.status, o.reason, attempts, o.runStart, o.generation, o.nextAttemptAt, a?.startedAt ?? null, a?.responseStatus ?? null, createdAt,
+            a?.startedAt ?? null, a?.durationMs ?? null, a?.responseStatus ?? null, a?.responseBody ?? null, a?.error ?? null, a?.location ?? null, request,
           );
         } else {
           this.#sql.exec(
-            `UPDATE ${t.deliveries} SET status = ?, reason = ?, attempts = ?, next_attempt_at = ?, last_attempt_at = ?, response_status = COALESCE(?, response_status)
+            `UPDATE ${t.deliveries} SET status = ?, reason = ?, attempts = ?, next_attempt_at = ?, last_attempt_at = COALESCE(?, last_attempt_at), response_status = COALESCE(?, response_status)
              WHERE ordinal = ? AND event_seq = ?`,
-            o.status, o.reason, attempts, o.nextAttemptAt, a.startedAt, a.responseStatus, o.ordinal, o.e,
+            o.status, o.reason, attempts, o.nextAttemptAt, a?.startedAt ?? null, a?.responseStatus ?? null, o.ordinal, o.e,
           );
-          this.#sql.exec(
-            `INSERT INTO ${t.attempts} (ordinal, event_seq, n, started_at, duration_ms, response_status, response_body, error, location, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            o.ordinal, o.e, attempts, a.startedAt, a.durationMs, a.responseStatus, a.responseBody, a.error, a.location, request,
-          );
+          if (a) {
+            this.#sql.exec(
+              `INSERT INTO ${t.attempts} (ordinal, event_seq, n, started_at, duration_ms, response_status, response_body, error, location, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              o.ordinal, o.e, attempts, a.startedAt, a.durationMs, a.responseStatus, a.responseBody, a.error, a.location, request,
+            );
+          }
         }
         recorded++;
-        if (o.status === "pending" && o.nextAttemptAt !== null) retries.push({ e: o.e, p: [o.ordinal], g: o.generation, delayMs: Math.max(0, o.nextAttemptAt - a.startedAt - a.durationMs) });
+        if (o.status === "pending" && o.nextAttemptAt !== null) {
+          const after = a ? a.startedAt + a.durationMs : o.nextAttemptAt;
+          retries.push({ e: o.e, p: [o.ordinal], g: o.generation, delayMs: Math.max(0, o.nextAttemptAt - after) });
+        }
         // A head waiting for its retry holds its line; one that ended releases it.
         if (this.#leases.get(o.ordinal)?.e === o.e) this.#leases.delete(o.ordinal);
         if (o.status !== "pending" && row?.line_seq != null) {
-          const next = this.#startHead(o.ordinal, a.startedAt + a.durationMs);
+          const next = this.#startHead(o.ordinal, a ? a.startedAt + a.durationMs : Date.now());
           if (next) released.push(next);
         }
       }
@@ -577,6 +611,44 @@ export class TenantLog extends DurableObject<Env> {
     return total;
   }
 
+  /**
+   * After a pause ends (the snapshot synced says `active`): makes up to `limit` of the
+   * endpoint's parked deliveries due with a new generation and returns their jobs, oldest
+   * first; `more` asks the caller to call again. A FIFO line starts its head; a
+   * rate-limited endpoint's waiters are left to the alarm, which releases them at its pace.
+   */
+  async resume(ordinal: number, now: number, limit = RESUME_CHUNK): Promise<{ jobs: DeliveryJob[]; more: boolean }> {
+    const endpoint = this.#endpoints.get(ordinal);
+    if (!endpoint || endpoint.deleted || endpoint.status !== "active") return { jobs: [], more: false };
+    if (endpoint.rateLimit !== null) {
+      await this.#armAlarm(now);
+      return { jobs: [], more: false };
+    }
+    return this.ctx.storage.transactionSync(() => {
+      if (endpoint.ordering === "fifo") {
+        const head = this.#startHead(ordinal, now);
+        return { jobs: head ? [head] : [], more: false };
+      }
+      const jobs: DeliveryJob[] = [];
+      for (const { day } of this.#days) {
+        const t = dayTables(day);
+        const parked = this.#sql
+          .exec<{ event_seq: number; generation: number }>(
+            `SELECT event_seq, generation FROM ${t.deliveries} WHERE ordinal = ? AND status = 'pending' AND line_seq IS NULL AND next_attempt_at IS NULL ORDER BY event_seq LIMIT ?`,
+            ordinal,
+            limit - jobs.length + 1,
+          )
+          .toArray();
+        for (const p of parked) {
+          if (jobs.length === limit) return { jobs, more: true };
+          this.#sql.exec(`UPDATE ${t.deliveries} SET next_attempt_at = ?, generation = ? WHERE ordinal = ? AND event_seq = ?`, now, p.generation + 1, ordinal, p.event_seq);
+          jobs.push({ e: p.event_seq, p: [ordinal], g: p.generation + 1 });
+        }
+      }
+      return { jobs, more: false };
+    });
+  }
+
   /** Deletes the whole log (the tenant is gone); nothing calls this object afterwards. */
   async deleteAll(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
@@ -717,9 +789,11 @@ export class TenantLog extends DurableObject<Env> {
    */
   async #send(jobs: DeliveryJob[]): Promise<void> {
     const t = this.#tenantSeq;
+    // Jobs exist only after an ingest, which stored the tenant seq.
+    if (t === null) throw new Error("TenantLog has no tenant seq yet: nothing was ever ingested");
     try {
       for (let i = 0; i < jobs.length; i += 100) {
-        await this.env.DELIVERY_QUEUE.sendBatch(jobs.slice(i, i + 100).map((j) => ({ body: { kind: "deliver", t, e: j.e, p: j.p, g: j.g } })));
+        await this.env.DELIVERY_QUEUE.sendBatch(jobs.slice(i, i + 100).map((j) => ({ body: { kind: "deliver", t, e: j.e, p: j.p, g: j.g } satisfies LogDeliverMessage })));
       }
     } catch (err) {
       this.ctx.storage.transactionSync(() => {
@@ -801,12 +875,12 @@ export class TenantLog extends DurableObject<Env> {
   }
 
   /** Whether event `e` may start on its FIFO line now; `go` takes the line's lease. */
-  #turnOf(ordinal: number, e: number, now: number): "go" | "in-flight" | "behind" {
-    if (this.#lineHead(ordinal)?.e !== e) return "behind";
+  #turnOf(ordinal: number, e: number, now: number): { kind: "go" } | { kind: "in-flight"; until: number } | { kind: "behind" } {
+    if (this.#lineHead(ordinal)?.e !== e) return { kind: "behind" };
     const lease = this.#leases.get(ordinal);
-    if (lease && lease.until > now) return "in-flight";
+    if (lease && lease.until > now) return { kind: "in-flight", until: lease.until };
     this.#leases.set(ordinal, { e, until: now + LINE_LEASE_MS });
-    return "go";
+    return { kind: "go" };
   }
 
   /** Makes a parked head due with a new generation (older messages go stale); returns its job. */

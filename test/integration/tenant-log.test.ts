@@ -172,8 +172,11 @@ describe("TenantLog claim and record", () => {
     );
     expect(failed.rows).toBe(2); // the row and its entry in the pending index
     expect(failed.result.retries).toEqual([{ e, p: [ordinal], g: 0, delayMs: expect.any(Number) }]);
-    // Not due yet: the early message is stale; once due it is claimed with its attempt count.
-    expect((await stub.claim([{ e, p: [ordinal], g: 0 }], Date.now())).verdicts[0]!.kind).toBe("stale");
+    // Not due yet: an early message is told to come back when it is (a wait may exceed the
+    // queue's longest delay); once due it is claimed with its attempt count.
+    const early = (await stub.claim([{ e, p: [ordinal], g: 0 }], Date.now())).verdicts[0]!;
+    expect(early).toMatchObject({ kind: "later" });
+    expect(early.kind === "later" && early.delayMs).toBeGreaterThan(4_000);
     const due = (await stub.claim([{ e, p: [ordinal], g: 0 }], first.startedAt + 5_000)).verdicts[0]!;
     expect(due).toMatchObject({ kind: "go", attemptsBefore: 1 });
     expect((await stub.claim([{ e, p: [ordinal], g: 1 }], first.startedAt + 5_000)).verdicts[0]!.kind).toBe("stale");
@@ -186,6 +189,27 @@ describe("TenantLog claim and record", () => {
       expect(state.storage.sql.exec(`SELECT status, attempts, a1_response_status FROM ${t.deliveries}`).toArray()).toEqual([{ status: "delivered", attempts: 2, a1_response_status: 503 }]);
       expect(state.storage.sql.exec(`SELECT n, response_status FROM ${t.attempts}`).toArray()).toEqual([{ n: 2, response_status: 200 }]);
     });
+  });
+
+  it("a failure without an attempt (URL refused at send time) counts none and releases a FIFO line; the same outcome recorded twice answers its jobs again", async () => {
+    const stub = log();
+    const f = await stub.syncEndpoint(endpoint("ep_norequest", { ordering: "fifo" }));
+    const a = (await ingest(stub, event())).event.seq;
+    const b = (await ingest(stub, event())).event.seq;
+    await stub.claim([{ e: a, p: [f], g: 0 }], Date.now());
+    const refused = await stub.record([{ e: a, ordinal: f, generation: 0, attemptsBefore: 0, runStart: 0, attempt: null, status: "failed", reason: "url_not_allowed", nextAttemptAt: null }]);
+    expect(refused.released).toEqual([{ e: b, p: [f], g: 1 }]);
+    expect(await stub.getDelivery(f, a)).toMatchObject({ status: "failed", reason: "url_not_allowed", attempts: 0, attemptList: [] });
+
+    // b fails retryably; its record is retried after it wrote (the answer was lost): the retry job comes back again.
+    await stub.claim([{ e: b, p: [f], g: 1 }], Date.now());
+    const failedAttempt = attempt(1, 503);
+    const outcome: Outcome = { e: b, ordinal: f, generation: 1, attemptsBefore: 0, runStart: 0, attempt: failedAttempt, status: "pending", reason: null, nextAttemptAt: failedAttempt.startedAt + 10_000 };
+    const first = await stub.record([outcome]);
+    const again = await stub.record([outcome]);
+    expect(again.recorded).toBe(0);
+    expect(again.retries).toEqual(first.retries);
+    expect((await stub.getDelivery(f, b))!.attempts).toBe(1);
   });
 
   it("a paused endpoint's untried delivery is parked by claim, not sent", async () => {
@@ -245,15 +269,16 @@ describe("TenantLog FIFO lines", () => {
     expect(sent).toEqual(events.map((r) => r.event.seq));
   });
 
-  it("a head waiting for its retry holds the line; a head that fails for good releases it; a second copy of an admitted head sends nothing", async () => {
+  it("a head waiting for its retry holds the line; a head that fails for good releases it; a second copy of an admitted head waits for its lease", async () => {
     const stub = log();
     const ordinal = await stub.syncEndpoint(endpoint("ep_hold", { ordering: "fifo" }));
     const a = await ingest(stub, event());
     const b = await ingest(stub, event());
     const headJob = { e: a.event.seq, p: [ordinal], g: 0 };
-    // Two copies of the head's message in one batch: one is admitted, the other is stale.
+    // Two copies of the head's message in one batch: one is admitted; the other comes back
+    // after the line's lease, so a copy whose consumer died still starts the head.
     const twice = await stub.claim([headJob, headJob], Date.now());
-    expect(twice.verdicts.map((v) => v.kind)).toEqual(["go", "stale"]);
+    expect(twice.verdicts.map((v) => v.kind)).toEqual(["go", "later"]);
     const first = twice.verdicts[0]!;
     const retry = await stub.record([
       { e: a.event.seq, ordinal, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 503), status: "pending", reason: null, nextAttemptAt: Date.now() + 60_000 },
@@ -447,6 +472,24 @@ describe("TenantLog events and verbs", () => {
     expect(done.verdicts[0]!.kind).toBe("go");
     const moved = await stub.record([{ e: second, ordinal: f, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null }]);
     expect(moved.released).toEqual([{ e: first, p: [f], g: 2 }]);
+  });
+
+  it("resume releases a paused endpoint's parked deliveries oldest first, in chunks, each with a new generation", async () => {
+    const stub = log();
+    const a = await stub.syncEndpoint(endpoint("ep_resume"));
+    const seqs: number[] = [];
+    for (let i = 0; i < 5; i++) seqs.push((await ingest(stub, event())).event.seq);
+    await stub.syncEndpoint(endpoint("ep_resume", { version: 2, status: "paused" }));
+    const parked = await stub.claim(seqs.map((e) => ({ e, p: [a], g: 0 })), Date.now());
+    expect(parked.verdicts.every((v) => v.kind === "parked")).toBe(true);
+    expect(await stub.resume(a, Date.now())).toEqual({ jobs: [], more: false }); // still paused
+    await stub.syncEndpoint(endpoint("ep_resume", { version: 3, status: "active" }));
+    const first = await stub.resume(a, Date.now(), 3);
+    expect(first).toEqual({ jobs: seqs.slice(0, 3).map((e) => ({ e, p: [a], g: 1 })), more: true });
+    const rest = await stub.resume(a, Date.now(), 3);
+    expect(rest).toEqual({ jobs: seqs.slice(3).map((e) => ({ e, p: [a], g: 1 })), more: false });
+    const claimed = await stub.claim([...first.jobs, ...rest.jobs], Date.now());
+    expect(claimed.verdicts.map((v) => v.kind)).toEqual(["go", "go", "go", "go", "go"]);
   });
 
   it("a disabled endpoint's delivery cannot be retried; deleteAll empties the log", async () => {

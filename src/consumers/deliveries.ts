@@ -1,0 +1,272 @@
+/**
+ * @module The data plane v2 delivery consumer (DESIGN.md "Architecture — data plane v2",
+ * docs/data-plane-v2.md "Messages, claim, record"): group the batch by tenant → ONE
+ * `claim` per tenant → sign and send each `go` (≤ 6 at once, ≤ 2 to one endpoint) → ONE
+ * `record` per tenant → enqueue its retries and released FIFO heads → ack. A webhook retry
+ * is a new message; `msg.retry()` is only for our own trouble (D1, the TenantLog, a queue
+ * send, SECRETS_KEY), so the queue's max_retries bounds our failures, never attempts.
+ */
+import type { Deps } from "../api/context";
+import { endpointAuth, type EndpointAuth } from "../core/endpoints";
+import { unseal } from "../core/secrets";
+import type { DeliveryEvent } from "../db/queries/deliveries";
+import { findEndpointById, validSecrets, type EndpointRow } from "../db/queries/endpoints";
+import { AsyncLruCache } from "../domain/async-cache";
+import { classifyAttempt, honouredRetryAfter } from "../domain/outcome";
+import { DEFAULT_RETRY_SCHEDULE, nextRetryWait, queueDelaySeconds } from "../domain/retry-schedule";
+import { consumerRetryDelaySeconds } from "../domain/trouble";
+import { checkEndpointUrl } from "../domain/url-policy";
+import { sendRequest, type OutboundRequest, type OutboundResult } from "../outbound/send";
+import { pipelineDeps, writeWithRetries } from "../pipeline/deps";
+import { attemptRecordOf, buildRequest } from "../pipeline/request";
+import type { AttemptRecord } from "../db/queries/deliveries";
+import type { ClaimedEvent, ClaimVerdict, DeliveryJob, LogDeliverMessage, Outcome, RecordResult } from "../tenant-log/tenant-log";
+
+/** A Worker invocation holds at most 6 outbound connections (DESIGN "Platform facts"). */
+const MAX_SENDS = 6;
+/** So that one slow endpoint never holds all six lanes (DESIGN "Delivery rules", circuit breaker). */
+const MAX_SENDS_PER_ENDPOINT = 2;
+/** `sendBatch` takes at most 100 messages. */
+const SEND_BATCH_MAX = 100;
+
+type Go = Extract<ClaimVerdict, { kind: "go" }>;
+
+/** One tenant's share of the batch, from its claim to its acks. */
+interface TenantWork {
+  t: number;
+  messages: Message<LogDeliverMessage>[];
+  log: ReturnType<Env["TENANT_LOG"]["getByName"]>;
+  /** Null when the claim failed: every message of the tenant goes back to the queue. */
+  sends: Send[] | null;
+  /** Jobs the log asked to see again later (not due yet, or their line held by another copy). */
+  later: { job: DeliveryJob; delayMs: number }[];
+}
+
+interface Send {
+  go: Go;
+  event: ClaimedEvent;
+  result?: SendResult;
+}
+
+type SendResult =
+  /** An outcome to record: an attempt, or a failure without one (the URL policy refused the URL). */
+  | { kind: "attempted"; outcome: Outcome }
+  /** Our own trouble before the request (D1, SECRETS_KEY, signing): nothing was sent. */
+  | { kind: "trouble" };
+
+export async function handleLogDeliveryBatch(batch: MessageBatch<LogDeliverMessage>, env: Env): Promise<void> {
+  const deps = pipelineDeps(env);
+  const tenants = [...groupByTenant(batch.messages)].map(([t, messages]): TenantWork => ({ t, messages, log: env.TENANT_LOG.getByName(String(t)), sends: null, later: [] }));
+  await Promise.all(tenants.map((tenant) => claimFor(tenant)));
+  await sendAll(deps, tenants.flatMap((tenant) => tenant.sends ?? []));
+  await Promise.all(tenants.map((tenant) => settle(deps, tenant)));
+}
+
+function groupByTenant(messages: readonly Message<LogDeliverMessage>[]): Map<number, Message<LogDeliverMessage>[]> {
+  const byTenant = new Map<number, Message<LogDeliverMessage>[]>();
+  for (const msg of messages) {
+    const group = byTenant.get(msg.body.t);
+    if (group) group.push(msg);
+    else byTenant.set(msg.body.t, [msg]);
+  }
+  return byTenant;
+}
+
+/** The key of one delivery at one generation: copies of a message share it. */
+const jobKey = (e: number, ordinal: number, g: number) => `${e}:${ordinal}:${g}`;
+
+/**
+ * The tenant's jobs with copies merged: a redelivered or re-sent message in the same batch
+ * names the same (event, endpoint, generation), and claiming it twice would send twice.
+ */
+function distinctJobs(messages: readonly Message<LogDeliverMessage>[]): DeliveryJob[] {
+  const ordinals = new Map<string, { e: number; g: number; p: Set<number> }>();
+  for (const { body } of messages) {
+    const key = `${body.e}:${body.g}`;
+    const job = ordinals.get(key) ?? { e: body.e, g: body.g, p: new Set<number>() };
+    for (const ordinal of body.p) job.p.add(ordinal);
+    ordinals.set(key, job);
+  }
+  return [...ordinals.values()].map(({ e, g, p }) => ({ e, p: [...p], g }));
+}
+
+/** One claim for the tenant; `stale` and `parked` verdicts need nothing more than the ack, `later` a new message. */
+async function claimFor(tenant: TenantWork): Promise<void> {
+  try {
+    const { verdicts, events } = await tenant.log.claim(distinctJobs(tenant.messages), Date.now());
+    const eventsBySeq = new Map(events.map((ev) => [ev.seq, ev]));
+    tenant.sends = verdicts.filter((v): v is Go => v.kind === "go").map((go) => ({ go, event: eventsBySeq.get(go.e)! }));
+    for (const v of verdicts) if (v.kind === "later") tenant.later.push({ job: { e: v.e, p: [v.ordinal], g: latestGeneration(tenant.messages, v.e, v.ordinal) }, delayMs: v.delayMs });
+  } catch (err) {
+    console.error(`claim failed for tenant ${tenant.t}; its messages come back later`, err);
+  }
+}
+
+/**
+ * Sends every claimed delivery of the batch, whatever its tenant: at most MAX_SENDS at
+ * once, at most MAX_SENDS_PER_ENDPOINT to one endpoint. Rate-limited starts come last,
+ * so a lane waiting for its slot holds no earlier start back.
+ */
+async function sendAll(deps: Deps, sends: Send[]): Promise<void> {
+  const queue = [...sends].sort((a, b) => a.go.startAt - b.go.startAt);
+  const inFlight = new Map<string, number>();
+  const running = new Set<Promise<void>>();
+  while (queue.length > 0 || running.size > 0) {
+    const next = running.size < MAX_SENDS ? queue.findIndex((s) => (inFlight.get(s.go.endpointId) ?? 0) < MAX_SENDS_PER_ENDPOINT) : -1;
+    if (next === -1) {
+      await Promise.race(running);
+      continue;
+    }
+    const [send] = queue.splice(next, 1) as [Send];
+    const endpointId = send.go.endpointId;
+    inFlight.set(endpointId, (inFlight.get(endpointId) ?? 0) + 1);
+    const lane: Promise<void> = attempt(deps, send.go, send.event).then((result) => {
+      send.result = result;
+      inFlight.set(endpointId, inFlight.get(endpointId)! - 1);
+      running.delete(lane);
+    });
+    running.add(lane);
+  }
+}
+
+/** One delivery: everything that is ours first (settings, URL policy, keys, signing), then the request. */
+async function attempt(deps: Deps, go: Go, event: ClaimedEvent): Promise<SendResult> {
+  const n = go.attemptsBefore + 1;
+  let settings: SendSettings;
+  let built: { request: OutboundRequest; loggedHeaders: Record<string, string> };
+  try {
+    settings = await sendSettings(deps, go);
+    if (!checkEndpointUrl(settings.endpoint.url, deps.config.allowPrivateUrls).ok) {
+      // DESIGN "URL policy at send time": nothing sent, no attempt counted, failed at once.
+      return { kind: "attempted", outcome: { ...outcomeBase(go, null), status: "failed", reason: "url_not_allowed", nextAttemptAt: null } };
+    }
+    // Decrypted before the rate-slot wait, so only signing and the fetch stand between the
+    // admitted start time and the real start.
+    const keys = await signingKeys(deps, settings);
+    await sleepUntil(go.startAt);
+    built = await buildRequest({ config: deps.config, endpoint: settings.endpoint, event: deliveryEventOf(event), secrets: keys.secrets, auth: keys.auth, attempt: n, now: Date.now() });
+  } catch (err) {
+    console.error(`preparing delivery ${go.e}/${go.ordinal} failed; its message comes back later`, err);
+    return { kind: "trouble" };
+  }
+  const sent = await sendRequest(built.request);
+  return { kind: "attempted", outcome: outcomeOf(go, settings.endpoint, sent, attemptRecordOf(n, sent, built.request, built.loggedHeaders)) };
+}
+
+/** How to send to an endpoint, from D1; the TenantLog decides whether and when. */
+interface SendSettings {
+  endpoint: EndpointRow;
+  /** Sealed secrets, current first, with the end of their grace period. */
+  secrets: { box: string; expiresAt: number | null }[];
+}
+
+/**
+ * Per isolate, keyed by the endpoint version the claim reported: a change through the API
+ * bumps the version, so the hot path reads D1 only to refill this.
+ */
+const settingsCache = new AsyncLruCache<SendSettings>(1000);
+
+function sendSettings(deps: Deps, go: Go): Promise<SendSettings> {
+  return settingsCache.get(`${go.endpointId}@${go.version}`, () => loadSendSettings(deps, go.endpointId));
+}
+
+async function loadSendSettings(deps: Deps, endpointId: string): Promise<SendSettings> {
+  const [endpoint, secrets] = await Promise.all([findEndpointById(deps.db, endpointId), validSecrets(deps.db, endpointId, Date.now())]);
+  // The log still says `go`: its sync of this change has not landed yet. Ask again later
+  // rather than send to an endpoint that is gone (a rejected load is not cached).
+  if (!endpoint || endpoint.deletedAt !== null) throw new Error(`endpoint ${endpointId} is not live in D1`);
+  return { endpoint, secrets: secrets.map((s) => ({ box: s.secretBox, expiresAt: s.expiresAt })) };
+}
+
+/** The secrets still valid now (a cached entry outlives a grace period) and the auth, opened. */
+async function signingKeys(deps: Deps, settings: SendSettings): Promise<{ secrets: string[]; auth: EndpointAuth | null }> {
+  const now = Date.now();
+  const valid = settings.secrets.filter((s) => s.expiresAt === null || s.expiresAt > now);
+  return {
+    secrets: await Promise.all(valid.map((s) => unseal(deps.config, s.box))),
+    auth: await endpointAuth(deps, settings.endpoint),
+  };
+}
+
+/** A rate slot under a second away is served here, by the message that claimed it. */
+async function sleepUntil(at: number): Promise<void> {
+  const wait = at - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
+function deliveryEventOf(event: ClaimedEvent): DeliveryEvent {
+  return { seq: event.seq, id: event.id, type: event.type, data: event.dataJson, occurredAt: event.occurredAt, createdAt: event.createdAt };
+}
+
+/** What the attempt means for its delivery (DESIGN "Delivery rules": outcome, attempts, schedule). */
+function outcomeBase(go: Go, attempt: AttemptRecord | null) {
+  return { e: go.e, ordinal: go.ordinal, generation: go.generation, attemptsBefore: go.attemptsBefore, runStart: go.runStart, attempt };
+}
+
+function outcomeOf(go: Go, endpoint: EndpointRow, sent: OutboundResult, attemptRecord: AttemptRecord): Outcome {
+  const base = outcomeBase(go, attemptRecord);
+  const verdict = classifyAttempt(sent.result);
+  if (verdict.outcome === "success") return { ...base, status: "delivered", reason: null, nextAttemptAt: null };
+  if (verdict.outcome === "final") return { ...base, status: "failed", reason: "non_retryable_status", nextAttemptAt: null };
+  const wait = nextRetryWait({
+    schedule: endpoint.retrySchedule ?? DEFAULT_RETRY_SCHEDULE,
+    attemptsThisRun: attemptRecord.n - go.runStart,
+    retryAfterSeconds: honouredRetryAfter(sent.result),
+    random: Math.random(),
+  });
+  if (wait === null) return { ...base, status: "failed", reason: "retries_exhausted", nextAttemptAt: null };
+  // From the end of the attempt: `record` answers the same wait back as the retry's delay.
+  return { ...base, status: "pending", reason: null, nextAttemptAt: sent.startedAt + sent.durationMs + Math.round(wait * 1000) };
+}
+
+/**
+ * Records the tenant's attempts, enqueues what follows from them, then acks. The record is
+ * retried in process: handing the messages back would send the webhooks again.
+ */
+async function settle(deps: Deps, tenant: TenantWork): Promise<void> {
+  if (tenant.sends === null) return retryLater(tenant.messages);
+  const outcomes = tenant.sends.flatMap((s) => (s.result?.kind === "attempted" ? [s.result.outcome] : []));
+  try {
+    const { retries, released } = outcomes.length > 0 ? await writeWithRetries(() => tenant.log.record(outcomes)) : { retries: [], released: [] };
+    const again = tenant.later.map(({ job, delayMs }) => ({ ...job, delayMs }));
+    await enqueue(deps.env.DELIVERY_QUEUE, tenant.t, [...retries, ...again], released);
+  } catch (err) {
+    console.error(`recording or enqueueing failed for tenant ${tenant.t}; its messages come back later`, err);
+    return retryLater(tenant.messages);
+  }
+  // Nothing was sent for these, for our own trouble: they come back later.
+  const notSent = new Set(tenant.sends.filter((s) => s.result?.kind !== "attempted").map((s) => jobKey(s.go.e, s.go.ordinal, s.go.generation)));
+  const [back, done] = partition(tenant.messages, (msg) => msg.body.p.some((ordinal) => notSent.has(jobKey(msg.body.e, ordinal, msg.body.g))));
+  retryLater(back);
+  for (const msg of done) msg.ack();
+}
+
+/** Delayed jobs (retries, `later`), then released FIFO heads at once, in sendBatch-sized chunks. */
+async function enqueue(queue: Queue, t: number, retries: RecordResult["retries"], released: DeliveryJob[]): Promise<void> {
+  const messages: MessageSendRequest<LogDeliverMessage>[] = [
+    ...retries.map(({ delayMs, ...job }) => ({ body: messageOf(t, job), delaySeconds: queueDelaySeconds(delayMs / 1000) })),
+    ...released.map((job) => ({ body: messageOf(t, job) })),
+  ];
+  for (let i = 0; i < messages.length; i += SEND_BATCH_MAX) await queue.sendBatch(messages.slice(i, i + SEND_BATCH_MAX));
+}
+
+const messageOf = (t: number, job: DeliveryJob): LogDeliverMessage => ({ kind: "deliver", t, e: job.e, p: job.p, g: job.g });
+
+/** Our own trouble: the message comes back with backoff; never an attempt, never a failure (src/domain/trouble.ts). */
+function retryLater(messages: readonly Message<LogDeliverMessage>[]): void {
+  for (const msg of messages) msg.retry({ delaySeconds: consumerRetryDelaySeconds(msg.attempts, Math.random()) });
+}
+
+function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
+}
+
+/** The generation the batch's messages named for this delivery (a `later` job is sent again as it came). */
+function latestGeneration(messages: readonly Message<LogDeliverMessage>[], e: number, ordinal: number): number {
+  let g = 0;
+  for (const { body } of messages) if (body.e === e && body.p.includes(ordinal)) g = Math.max(g, body.g);
+  return g;
+}

@@ -220,9 +220,19 @@ export const deadLetters = sqliteTable(
     lastResponseStatus: integer("last_response_status"),
     queue: text("queue").$type<"fanout" | "deliveries">(),
     createdAt: integer("created_at").notNull(),
+    /**
+     * Data plane v2 (docs/data-plane-v2.md): the delivery's key in its TenantLog — tenant
+     * seq, event seq, endpoint ordinal — and the generation that failed. A TenantLog's outbox
+     * inserts conditional on it, so a flush retried any number of times stores one row.
+     */
+    tenantSeq: integer("tenant_seq"),
+    logEventSeq: integer("log_event_seq"),
+    endpointOrdinal: integer("endpoint_ordinal"),
+    generation: integer("generation"),
   },
   (t) => [
     uniqueIndex("dead_letters_delivery").on(t.deliverySeq).where(sql`delivery_seq IS NOT NULL`),
+    uniqueIndex("dead_letters_log_key").on(t.tenantSeq, t.logEventSeq, t.endpointOrdinal, t.generation).where(sql`tenant_seq IS NOT NULL`),
     index("dead_letters_tenant").on(t.tenantId),
     index("dead_letters_endpoint").on(t.endpointId).where(sql`endpoint_id IS NOT NULL`),
     index("dead_letters_created").on(t.createdAt),

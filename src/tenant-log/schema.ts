@@ -57,3 +57,14 @@ export const rollups = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.ordinal, t.hour] })],
 );
+
+/**
+ * Effects that must also be seen outside the log, written in the same transaction as the
+ * change and handed over by the alarm in batches (dead letters to D1, one statement per
+ * flush, idempotent by their log key). Failures only: a success never writes here.
+ */
+export const outbox = sqliteTable("outbox", {
+  seq: integer("seq").primaryKey(),
+  kind: text("kind", { enum: ["dead_letter"] }).notNull(),
+  body: text("body", { mode: "json" }).$type<unknown>().notNull(),
+});

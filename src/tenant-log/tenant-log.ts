@@ -14,7 +14,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
+import { openDb } from "../db/client";
 import type { AttemptRecord } from "../db/queries/deliveries";
+import { insertLogDeadLetters, type LogDeadLetter } from "../db/queries/dead-letters";
 import type { DeliveryReason, DeliveryStatus, StoredFilter } from "../db/schema";
 import { and, eq, gte, lt, sql } from "drizzle-orm";
 import { matchesFilter } from "../domain/filter";
@@ -187,6 +189,9 @@ interface RollupDelta {
 
 /** Parked deliveries one `resume` call releases (a call reads at most about 10 000 rows). */
 const RESUME_CHUNK = 500;
+
+/** Outbox rows one flush hands to D1 (one statement; its JSON stays far below D1's statement size). */
+const OUTBOX_BATCH = 100;
 
 /** The alarm releases rate-limited waiters one second's worth at a time. */
 const RELEASE_EVERY_MS = 1000;
@@ -408,13 +413,20 @@ export class TenantLog extends DurableObject<Env> {
    * the delivery, its attempt inline.
    */
   async record(outcomes: Outcome[]): Promise<RecordResult> {
+    let outboxWritten = false;
     const result = this.ctx.storage.transactionSync((): RecordResult => {
       let recorded = 0;
       const retries: RecordResult["retries"] = [];
       const released: DeliveryJob[] = [];
       for (const o of outcomes) {
         const t = dayTables(this.#dayOfSeq(o.e));
-        const row = this.#sql.exec<DeliveryRowRaw & { last_attempt_at: number | null }>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq, last_attempt_at FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, o.ordinal, o.e).toArray()[0];
+        const row = this.#sql
+          .exec<DeliveryRowRaw & { last_attempt_at: number | null; response_status: number | null }>(
+            `SELECT status, attempts, run_start, generation, next_attempt_at, line_seq, last_attempt_at, response_status FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`,
+            o.ordinal,
+            o.e,
+          )
+          .toArray()[0];
         const a = o.attempt;
         const attempts = o.attemptsBefore + (a ? 1 : 0);
         const current = row ? row.status === "pending" && row.generation === o.generation && row.attempts === o.attemptsBefore : o.generation === 0 && o.attemptsBefore === 0;
@@ -428,7 +440,8 @@ export class TenantLog extends DurableObject<Env> {
           }
           continue;
         }
-        const createdAt = this.#sql.exec<{ created_at: number }>(`SELECT created_at FROM ${t.events} WHERE seq = ?`, o.e).one().created_at;
+        const ev = this.#sql.exec<{ id: string; type: string; created_at: number }>(`SELECT id, type, created_at FROM ${t.events} WHERE seq = ?`, o.e).one();
+        const createdAt = ev.created_at;
         this.#count(o.ordinal, createdAt, { delivered: o.status === "delivered" ? 1 : 0, failed: o.status === "failed" ? 1 : 0, ...(a ? { durationMs: a.durationMs } : {}) });
         const request = a && JSON.stringify({ method: a.requestMethod, url: a.requestUrl, headers: a.requestHeaders });
         if (!row) {
@@ -453,6 +466,24 @@ export class TenantLog extends DurableObject<Env> {
           }
         }
         recorded++;
+        if (o.status === "failed" && o.reason !== "endpoint_disabled") {
+          // Every failed delivery keeps a dead letter (endpoint_disabled ones excepted), handed
+          // to D1 by the alarm: never a D1 write on the hot path.
+          const deadLetter: LogDeadLetter = {
+            endpointId: this.#endpoints.get(o.ordinal)!.id,
+            eventSeq: o.e,
+            ordinal: o.ordinal,
+            generation: o.generation,
+            eventId: ev.id,
+            eventType: ev.type,
+            reason: o.reason!,
+            attempts,
+            lastResponseStatus: a?.responseStatus ?? row?.response_status ?? null,
+            createdAt: a ? a.startedAt + a.durationMs : Date.now(),
+          };
+          this.#sql.exec(`INSERT INTO outbox (kind, body) VALUES ('dead_letter', ?)`, JSON.stringify(deadLetter));
+          outboxWritten = true;
+        }
         if (o.status === "pending" && o.nextAttemptAt !== null) {
           const after = a ? a.startedAt + a.durationMs : o.nextAttemptAt;
           retries.push({ e: o.e, p: [o.ordinal], g: o.generation, delayMs: Math.max(0, o.nextAttemptAt - after) });
@@ -468,6 +499,7 @@ export class TenantLog extends DurableObject<Env> {
       return { recorded, retries, released };
     });
     await this.#armRollupFlush();
+    if (outboxWritten) await this.#armAlarm(Date.now());
     return result;
   }
 
@@ -662,8 +694,8 @@ export class TenantLog extends DurableObject<Env> {
   }
 
   /**
-   * Releases rate-limited waiters at their endpoint's pace (one second's slots per run) and
-   * re-arms while any wait. It never throws: an alarm that throws is dropped after six
+   * Writes pending rollups, releases rate-limited waiters at their endpoint's pace (one
+   * second's slots per run), hands the outbox to D1, and re-arms while work is left. It never throws: an alarm that throws is dropped after six
    * retries, and a waiter would be stranded.
    */
   override async alarm(): Promise<void> {
@@ -674,7 +706,9 @@ export class TenantLog extends DurableObject<Env> {
         return this.#releaseRateWaiters(now);
       });
       if (jobs.length) await this.#send(jobs);
+      const outboxLeft = await this.#flushOutbox();
       if (more) await this.#armAlarm(now + RELEASE_EVERY_MS);
+      if (outboxLeft) await this.#armAlarm(Date.now());
     } catch (err) {
       console.error("TenantLog alarm failed; trying again shortly", err);
       await this.ctx.storage.setAlarm(now + 5 * RELEASE_EVERY_MS).catch((armErr: unknown) => console.error("re-arming the TenantLog alarm failed", armErr));
@@ -805,6 +839,19 @@ export class TenantLog extends DurableObject<Env> {
       });
       throw err;
     }
+  }
+
+  /**
+   * Hands up to OUTBOX_BATCH outbox rows to D1 in one statement, then deletes them. D1's
+   * insert is conditional on each dead letter's log key, so a flush repeated after a crash
+   * between the two stores nothing twice. Returns whether rows are left.
+   */
+  async #flushOutbox(): Promise<boolean> {
+    const rows = this.#db.select().from(schema.outbox).orderBy(schema.outbox.seq).limit(OUTBOX_BATCH).all();
+    if (rows.length === 0 || this.#tenantSeq === null) return false;
+    await insertLogDeadLetters(openDb(this.env.DB), this.#tenantSeq, rows.map((r) => r.body as LogDeadLetter));
+    this.#sql.exec(`DELETE FROM outbox WHERE seq <= ?`, rows.at(-1)!.seq);
+    return rows.length === OUTBOX_BATCH;
   }
 
   /** Sets the alarm for `at` unless one is set earlier (each setAlarm is a billed row). */

@@ -5,7 +5,7 @@
  * objects are per name).
  */
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AttemptRecord } from "../../src/db/queries/deliveries";
 import type { EndpointSnapshot, IngestInput, Outcome, TenantLog } from "../../src/tenant-log/tenant-log";
@@ -505,7 +505,7 @@ describe("TenantLog events and verbs", () => {
 });
 
 describe("TenantLog stats", () => {
-  it("read hourly rollups by creation hour (counts and a latency histogram), written at most once a minute per endpoint: a batch of successes writes only its delivery rows", async () => {
+  it("read hourly rollups by creation hour (counts and a latency histogram), written at most once a minute per endpoint: a batch writes only its delivery rows (and a failure's outbox row)", async () => {
     const stub = log();
     const a = await stub.syncEndpoint(endpoint("ep_stats"));
     const seqs: number[] = [];
@@ -522,7 +522,7 @@ describe("TenantLog stats", () => {
       nextAttemptAt: null,
     });
     const batch = await rowsWritten(stub, (o) => o.record([outcome(seqs[0]!, 200, 90), outcome(seqs[1]!, 200, 400), outcome(seqs[2]!, 410, 40)]));
-    expect(batch.rows).toBe(3);
+    expect(batch.rows).toBe(4); // 3 delivery rows and the failure's outbox row; the rollups wait for their minute
     const now = Date.now();
     const s1 = await stub.stats(a, now - 3_600_000, now + 1);
     expect(s1).toMatchObject({ created: 4, delivered: 2, failed: 1 });
@@ -532,6 +532,39 @@ describe("TenantLog stats", () => {
     await evictDurableObject(stub);
     expect(await stub.stats(a, now - 3_600_000, now + 1)).toEqual(s1);
     expect(await stub.stats(a, now + 7_200_000, now + 10_800_000)).toMatchObject({ created: 0, delivered: 0, failed: 0 });
+  });
+});
+
+describe("TenantLog outbox", () => {
+  it("a failed delivery's dead letter reaches D1 through the outbox, once, however often the flush is repeated", async () => {
+    const tenantId = uniq("outbox").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
+    const created = await env.DB.prepare(`SELECT 1`).first(); // D1 is up
+    expect(created).not.toBeNull();
+    const res = await exports.default.fetch(
+      new Request("http://x/v1/tenants", { method: "POST", headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" }, body: JSON.stringify({ id: tenantId, name: tenantId }) }),
+    );
+    expect(res.status).toBe(201);
+    const tenantSeq = (await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(tenantId).first<{ seq: number }>())!.seq;
+    const stub = env.TENANT_LOG.getByName(String(tenantSeq));
+    const a = await stub.syncEndpoint(endpoint("ep_dead"));
+    const ev = (await ingest(stub, event({ tenantSeq }))).event;
+    const failed = await rowsWritten(stub, (o) =>
+      o.record([{ e: ev.seq, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 410), status: "failed", reason: "non_retryable_status", nextAttemptAt: null }]),
+    );
+    expect(failed.rows).toBe(2); // the delivery row and its outbox row: no D1 write on the hot path
+    const deadLetters = () => env.DB.prepare(`SELECT tenant_id, endpoint_id, event_id, reason, attempts, last_response_status, tenant_seq, log_event_seq, endpoint_ordinal, generation FROM dead_letters WHERE tenant_seq = ?`).bind(tenantSeq).all();
+    const flush = () => runInDurableObject(stub, (instance: TenantLog) => instance.alarm());
+    await flush();
+    const expected = [{ tenant_id: tenantId, endpoint_id: "ep_dead", event_id: ev.id, reason: "non_retryable_status", attempts: 1, last_response_status: 410, tenant_seq: tenantSeq, log_event_seq: ev.seq, endpoint_ordinal: a, generation: 0 }];
+    expect((await deadLetters()).results).toEqual(expected);
+    // A crash between D1's insert and the outbox delete: the row is handed over again.
+    await runInDurableObject(stub, (_o: TenantLog, state) => {
+      expect(state.storage.sql.exec(`SELECT COUNT(*) AS n FROM outbox`).one().n).toBe(0);
+      state.storage.sql.exec(`INSERT INTO outbox (kind, body) VALUES ('dead_letter', ?)`, JSON.stringify({ endpointId: "ep_dead", eventSeq: ev.seq, ordinal: a, generation: 0, eventId: ev.id, eventType: ev.type, reason: "non_retryable_status", attempts: 1, lastResponseStatus: 410, createdAt: Date.now() }));
+    });
+    await flush();
+    await flush();
+    expect((await deadLetters()).results).toEqual(expected);
   });
 });
 
@@ -554,6 +587,7 @@ describe("TenantLog storage", () => {
     await runInDurableObject(stub, (_o: TenantLog, state) => {
       state.storage.sql.exec(`DROP TABLE meta`);
       state.storage.sql.exec(`DROP TABLE rollups`);
+      state.storage.sql.exec(`DROP TABLE outbox`);
       // (drizzle's `id SERIAL` is no rowid alias in SQLite: the rows are told apart by created_at.)
       state.storage.sql.exec(`DELETE FROM __drizzle_migrations WHERE created_at > (SELECT MIN(created_at) FROM __drizzle_migrations)`);
     });

@@ -95,3 +95,38 @@ export async function reopenFanout(db: Db, dl: DeadLetterRow): Promise<boolean> 
   ]);
   return (reopened?.meta.changes ?? 0) > 0;
 }
+
+/** A dead letter a TenantLog's outbox hands to D1 (data plane v2, docs/data-plane-v2.md). */
+export interface LogDeadLetter {
+  endpointId: string;
+  eventSeq: number;
+  ordinal: number;
+  generation: number;
+  eventId: string;
+  eventType: string;
+  reason: DeliveryReason;
+  attempts: number;
+  lastResponseStatus: number | null;
+  createdAt: number;
+}
+
+/**
+ * Stores one outbox flush of a tenant's dead letters in ONE statement (the rows travel as
+ * one JSON parameter: D1 takes at most 100 bound parameters). Conditional on the log key,
+ * so a flush retried after it landed stores nothing twice; a deleted tenant's rows vanish.
+ */
+export async function insertLogDeadLetters(db: Db, tenantSeq: number, rows: LogDeadLetter[]): Promise<void> {
+  if (rows.length === 0) return;
+  const field = (name: keyof LogDeadLetter) => `json_extract(j.value, '$.${name}')`;
+  await db.$client
+    .prepare(
+      `INSERT INTO dead_letters (tenant_id, endpoint_id, event_id, event_type, reason, attempts, last_response_status, created_at, tenant_seq, log_event_seq, endpoint_ordinal, generation)
+       SELECT t.id, ${field("endpointId")}, ${field("eventId")}, ${field("eventType")}, ${field("reason")}, ${field("attempts")}, ${field("lastResponseStatus")}, ${field("createdAt")},
+              t.seq, ${field("eventSeq")}, ${field("ordinal")}, ${field("generation")}
+       FROM json_each(?1) j JOIN tenants t ON t.seq = ?2 AND t.deleted_at IS NULL
+       WHERE true
+       ON CONFLICT DO NOTHING`,
+    )
+    .bind(JSON.stringify(rows), tenantSeq)
+    .run();
+}

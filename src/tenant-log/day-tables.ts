@@ -83,3 +83,9 @@ export function createDayTables(day: number): string[] {
     ) WITHOUT ROWID`,
   ];
 }
+
+/** The statements that drop one day's tables (their indexes go with them; no billed row). */
+export function dropDayTables(day: number): string[] {
+  const t = dayTables(day);
+  return [`DROP TABLE IF EXISTS ${t.attempts}`, `DROP TABLE IF EXISTS ${t.deliveries}`, `DROP TABLE IF EXISTS ${t.events}`];
+}

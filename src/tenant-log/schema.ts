@@ -68,3 +68,22 @@ export const outbox = sqliteTable("outbox", {
   kind: text("kind", { enum: ["dead_letter"] }).notNull(),
   body: text("body", { mode: "json" }).$type<unknown>().notNull(),
 });
+
+/**
+ * Dead-lettered deliveries copied out of a day before it is dropped, so a dead letter stays
+ * replayable for `DEAD_LETTER_DAYS` although its day lives `RETENTION_DAYS`. Failures only,
+ * so its rows are few. `WITHOUT ROWID` is added by hand in migration 0004.
+ */
+export const kept = sqliteTable(
+  "kept",
+  {
+    ordinal: integer("ordinal").notNull(),
+    eventSeq: integer("event_seq").notNull(),
+    /** The event row as it was: id, type, data, occurred_at, created_at. */
+    event: text("event", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    /** The delivery row as it was, its inline first attempt included. */
+    delivery: text("delivery", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.ordinal, t.eventSeq] })],
+);

@@ -22,7 +22,8 @@ import { and, eq, gte, lt, sql } from "drizzle-orm";
 import { matchesFilter } from "../domain/filter";
 import { addHistogram, emptyHistogram, latencyBucket } from "../domain/latency-histogram";
 import { rateSpacingMs } from "../domain/rate-limit";
-import { createDayTables, dayOf, dayTables } from "./day-tables";
+import { getConfig } from "../config";
+import { createDayTables, DAY_MS, dayOf, dayTables, dropDayTables } from "./day-tables";
 import migrations from "./migrations/migrations.js";
 import * as schema from "./schema";
 
@@ -226,6 +227,8 @@ export class TenantLog extends DurableObject<Env> {
   /** Rollup deltas not yet written, by `${ordinal}:${hour}`, and when each endpoint last flushed. */
   #rollups = new Map<string, RollupDelta>();
   #flushedAt = new Map<number, number>();
+  /** A new day began in this call: the expiry alarm is (re)armed after it. */
+  #expiryDue = false;
   /** The tenant's seq, which every message names (stored once, from the first ingest). */
   #tenantSeq: number | null = null;
 
@@ -334,6 +337,10 @@ export class TenantLog extends DurableObject<Env> {
       return { kind: "accepted", event: { seq, id: input.id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, dueNow, 0) };
     });
     await this.#armRollupFlush();
+    if (this.#expiryDue) {
+      this.#expiryDue = false;
+      await this.#armExpiry();
+    }
     return result;
   }
 
@@ -701,14 +708,16 @@ export class TenantLog extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     try {
-      const { jobs, more } = this.ctx.storage.transactionSync(() => {
+      const { jobs, more, expiring } = this.ctx.storage.transactionSync(() => {
         this.#flushRollups(now, true);
-        return this.#releaseRateWaiters(now);
+        const expiring = this.#expireOldestDay(now);
+        return { ...this.#releaseRateWaiters(now), expiring };
       });
       if (jobs.length) await this.#send(jobs);
       const outboxLeft = await this.#flushOutbox();
       if (more) await this.#armAlarm(now + RELEASE_EVERY_MS);
-      if (outboxLeft) await this.#armAlarm(Date.now());
+      if (outboxLeft || expiring) await this.#armAlarm(Date.now());
+      await this.#armExpiry();
     } catch (err) {
       console.error("TenantLog alarm failed; trying again shortly", err);
       await this.ctx.storage.setAlarm(now + 5 * RELEASE_EVERY_MS).catch((armErr: unknown) => console.error("re-arming the TenantLog alarm failed", armErr));
@@ -735,8 +744,77 @@ export class TenantLog extends DurableObject<Env> {
       for (const statement of createDayTables(day)) this.#sql.exec(statement);
       this.#sql.exec(`INSERT INTO days (day, first_seq) VALUES (?, ?)`, day, seq);
       this.#days.push({ day, firstSeq: seq });
+      this.#expiryDue = true;
     }
     return day;
+  }
+
+  /** After a new day: the alarm must run when the oldest day expires (no Cron reaches a Durable Object). */
+  async #armExpiry(): Promise<void> {
+    const oldest = this.#days[0];
+    if (!oldest) return;
+    await this.#armAlarm((oldest.day + getConfig(this.env).retentionDays + 1) * DAY_MS);
+  }
+
+  /**
+   * Drops the oldest day once it is past RETENTION_DAYS (DESIGN.md "Storage and retention"):
+   * its still-pending deliveries (untried ones included) fail `expired` with a dead letter,
+   * its dead-lettered ones are copied to `kept` (replayable until DEAD_LETTER_DAYS), then
+   * its tables are dropped whole — a `DROP TABLE` writes no billed row. Returns whether
+   * another day is due as well.
+   */
+  #expireOldestDay(now: number): boolean {
+    const config = getConfig(this.env);
+    this.#sql.exec(`DELETE FROM kept WHERE expires_at <= ?`, now);
+    const oldest = this.#days[0];
+    if (!oldest || this.#days.length === 1 || oldest.day >= dayOf(now) - config.retentionDays) return false;
+    const t = dayTables(oldest.day);
+    const keptUntil = now + config.deadLetterDays * DAY_MS;
+    const written = new Set<string>();
+    for (const row of this.#sql.exec<Record<string, SqlStorageValue> & { ordinal: number; event_seq: number; status: string; reason: string | null }>(
+      `SELECT * FROM ${t.deliveries} WHERE status != 'delivered'`,
+    )) {
+      written.add(`${row.ordinal}:${row.event_seq}`);
+      if (row.status === "failed" && row.reason !== "endpoint_disabled") this.#keep(t, row.ordinal, row.event_seq, row, keptUntil);
+      if (row.status === "pending") this.#expire(t, row.ordinal, row.event_seq, { ...row, status: "failed", reason: "expired" }, keptUntil, now);
+    }
+    for (const { ordinal, event_seq } of this.#sql.exec<{ ordinal: number; event_seq: number }>(`SELECT ordinal, event_seq FROM ${t.deliveries} WHERE status = 'delivered'`)) written.add(`${ordinal}:${event_seq}`);
+    // Untried deliveries have no row: the matched lists name them.
+    for (const ev of this.#sql.exec<{ seq: number; matched: string }>(`SELECT seq, matched FROM ${t.events}`)) {
+      for (const ordinal of JSON.parse(ev.matched) as number[]) {
+        if (written.has(`${ordinal}:${ev.seq}`) || this.#endpoints.get(ordinal)?.deleted !== false) continue;
+        this.#expire(t, ordinal, ev.seq, { status: "failed", reason: "expired", attempts: 0, generation: 0 }, keptUntil, now);
+      }
+    }
+    for (const statement of dropDayTables(oldest.day)) this.#sql.exec(statement);
+    this.#sql.exec(`DELETE FROM days WHERE day = ?`, oldest.day);
+    this.#days.shift();
+    const next = this.#days[0];
+    return next !== undefined && this.#days.length > 1 && next.day < dayOf(now) - config.retentionDays;
+  }
+
+  /** Fails an expired delivery: a dead letter through the outbox, and a `kept` copy to replay it. */
+  #expire(t: ReturnType<typeof dayTables>, ordinal: number, e: number, delivery: Record<string, SqlStorageValue>, keptUntil: number, now: number): void {
+    const ev = this.#sql.exec<{ id: string; type: string }>(`SELECT id, type FROM ${t.events} WHERE seq = ?`, e).one();
+    const deadLetter: LogDeadLetter = {
+      endpointId: this.#endpoints.get(ordinal)!.id,
+      eventSeq: e,
+      ordinal,
+      generation: Number(delivery.generation ?? 0),
+      eventId: ev.id,
+      eventType: ev.type,
+      reason: "expired",
+      attempts: Number(delivery.attempts ?? 0),
+      lastResponseStatus: (delivery.response_status as number | null | undefined) ?? null,
+      createdAt: now,
+    };
+    this.#sql.exec(`INSERT INTO outbox (kind, body) VALUES ('dead_letter', ?)`, JSON.stringify(deadLetter));
+    this.#keep(t, ordinal, e, delivery, keptUntil);
+  }
+
+  #keep(t: ReturnType<typeof dayTables>, ordinal: number, e: number, delivery: Record<string, SqlStorageValue>, until: number): void {
+    const event = this.#sql.exec(`SELECT id, type, data, occurred_at, created_at FROM ${t.events} WHERE seq = ?`, e).one();
+    this.#sql.exec(`INSERT OR REPLACE INTO kept (ordinal, event_seq, event, delivery, expires_at) VALUES (?, ?, ?, ?, ?)`, ordinal, e, JSON.stringify(event), JSON.stringify(delivery), until);
   }
 
   /** Adds to the hour (of creation) of an endpoint's figures, in memory until the next flush. */

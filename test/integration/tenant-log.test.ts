@@ -568,6 +568,54 @@ describe("TenantLog outbox", () => {
   });
 });
 
+describe("TenantLog retention", () => {
+  it("drops a day past RETENTION_DAYS whole: delivered deliveries cost no row, pending and untried ones fail expired with a dead letter, dead-lettered ones are kept", async () => {
+    const tenantId = uniq("expire").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
+    const res = await exports.default.fetch(
+      new Request("http://x/v1/tenants", { method: "POST", headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" }, body: JSON.stringify({ id: tenantId, name: tenantId }) }),
+    );
+    expect(res.status).toBe(201);
+    const tenantSeq = (await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(tenantId).first<{ seq: number }>())!.seq;
+    const stub = env.TENANT_LOG.getByName(String(tenantSeq));
+    const a = await stub.syncEndpoint(endpoint("ep_old_day"));
+    const longAgo = Date.now() - 40 * 86_400_000;
+    const old: number[] = [];
+    for (let i = 0; i < 13; i++) old.push((await ingest(stub, event({ tenantSeq, now: longAgo }))).event.seq);
+    const outcome = (e: number, status: number, next: number | null): Outcome => ({
+      e, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: { ...attempt(1, status), startedAt: longAgo + 1000 },
+      status: status < 300 ? "delivered" : next === null ? "failed" : "pending", reason: status < 300 || next !== null ? null : "non_retryable_status", nextAttemptAt: next,
+    });
+    // 10 delivered, 1 failed for good, 1 waiting for a retry, 1 never tried.
+    await stub.record([...old.slice(0, 10).map((e) => outcome(e, 200, null)), outcome(old[10]!, 410, null), outcome(old[11]!, 503, longAgo + 60_000)]);
+    await runInDurableObject(stub, (instance: TenantLog) => instance.alarm()); // the 410's dead letter reaches D1
+    const today = (await ingest(stub, event({ tenantSeq }))).event.seq;
+
+    const expiry = await rowsWritten(stub, (o) => o.alarm());
+    // 2 expired (outbox + kept each), 1 failed kept, the days row, 2 outbox rows deleted after
+    // their flush, and today's rollup written by the same alarm: the 10 delivered cost nothing.
+    expect(expiry.rows).toBe(2 * 2 + 1 + 1 + 2 + 1);
+    await runInDurableObject(stub, (_o: TenantLog, state) => {
+      const tables = state.storage.sql.exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%_d%'`).toArray().map((r) => r.name);
+      expect(tables.some((n) => n.endsWith(`_d${dayOf(longAgo)}`))).toBe(false);
+      expect(tables.some((n) => n.endsWith(`_d${dayOf(Date.now())}`))).toBe(true);
+      const kept = state.storage.sql.exec<{ event_seq: number; delivery: string }>(`SELECT event_seq, delivery FROM kept ORDER BY event_seq`).toArray();
+      expect(kept.map((k) => [k.event_seq, JSON.parse(k.delivery).reason])).toEqual([
+        [old[10], "non_retryable_status"],
+        [old[11], "expired"],
+        [old[12], "expired"],
+      ]);
+    });
+    const { results } = await env.DB.prepare(`SELECT log_event_seq, reason FROM dead_letters WHERE tenant_seq = ? ORDER BY log_event_seq`).bind(tenantSeq).all();
+    expect(results).toEqual([
+      { log_event_seq: old[10], reason: "non_retryable_status" },
+      { log_event_seq: old[11], reason: "expired" },
+      { log_event_seq: old[12], reason: "expired" },
+    ]);
+    // Today's events are untouched and readable.
+    expect((await stub.listEvents({ limit: 10 })).items.map((x) => x.seq)).toEqual([today]);
+  });
+});
+
 describe("TenantLog storage", () => {
   it("survives eviction: migrations re-run safely, endpoints and the next seq are reloaded", async () => {
     const stub = log();
@@ -588,6 +636,7 @@ describe("TenantLog storage", () => {
       state.storage.sql.exec(`DROP TABLE meta`);
       state.storage.sql.exec(`DROP TABLE rollups`);
       state.storage.sql.exec(`DROP TABLE outbox`);
+      state.storage.sql.exec(`DROP TABLE kept`);
       // (drizzle's `id SERIAL` is no rowid alias in SQLite: the rows are told apart by created_at.)
       state.storage.sql.exec(`DELETE FROM __drizzle_migrations WHERE created_at > (SELECT MIN(created_at) FROM __drizzle_migrations)`);
     });

@@ -20,7 +20,7 @@ import { sendRequest, type OutboundRequest, type OutboundResult } from "../outbo
 import { pipelineDeps, writeWithRetries } from "../pipeline/deps";
 import { attemptRecordOf, buildRequest } from "../pipeline/request";
 import type { AttemptRecord } from "../db/queries/deliveries";
-import type { ClaimedEvent, ClaimVerdict, DeliveryJob, LogDeliverMessage, Outcome, RecordResult } from "../tenant-log/tenant-log";
+import type { ClaimedEvent, ClaimVerdict, DeliveryJob, LogDeliverMessage, Outcome, RecordResult } from "../tenant-log/types";
 
 /** A Worker invocation holds at most 6 outbound connections (DESIGN "Platform facts"). */
 const MAX_SENDS = 6;

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { handleLogDeliveryBatch } from "../../src/consumers/deliveries";
-import type { DeliveryJob, LogDeliverMessage } from "../../src/tenant-log/tenant-log";
+import type { DeliveryJob, LogDeliverMessage } from "../../src/tenant-log/types";
 import type { Recorded } from "../support/receiver";
 import { fakeBatch, fakeQueue, newEndpoint, newTenant, receiver, receiverLog, sleep, uniq, type FakeQueue } from "./pipeline-helpers";
 

@@ -8,7 +8,8 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AttemptRecord } from "../../src/db/queries/deliveries";
-import type { EndpointSnapshot, IngestInput, Outcome, TenantLog } from "../../src/tenant-log/tenant-log";
+import type { TenantLog } from "../../src/tenant-log/tenant-log";
+import type { EndpointSnapshot, IngestInput, Outcome } from "../../src/tenant-log/types";
 import { dayOf, dayTables } from "../../src/tenant-log/day-tables";
 import { fakeQueue, uniq } from "./pipeline-helpers";
 

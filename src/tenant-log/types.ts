@@ -1,0 +1,151 @@
+/**
+ * @module The TenantLog's RPC contract: what its callers send and get back
+ * (docs/data-plane-v2.md). Plain data: every value crosses a Durable Object call.
+ */
+import type { AttemptRecord } from "../db/queries/deliveries";
+import type { DeliveryReason, DeliveryStatus, StoredFilter } from "../db/schema";
+
+/** A delivery message names one event and up to this many of its endpoints (one consumer lane each). */
+export const ENDPOINTS_PER_JOB = 6;
+
+export interface EndpointSnapshot {
+  id: string;
+  version: number;
+  status: "active" | "paused" | "disabled";
+  filter: StoredFilter;
+  ordering: "none" | "fifo";
+  rateLimit: number | null;
+  deleted: boolean;
+}
+
+export interface IngestInput {
+  /** The tenant's never-reused seq: this log's name, and the `t` of every message. */
+  tenantSeq: number;
+  /** The host's id, or one the Worker minted. */
+  id: string;
+  type: string;
+  /** The event type's group (matching reads it). */
+  group: string | null;
+  dataJson: string;
+  occurredAt: number | null;
+  /** The host `id` or the Idempotency-Key; null when there is neither. */
+  idemKey: string | null;
+  bodyHash: string;
+  now: number;
+  /** `TENANT_LOG_FULL_BYTES`: above it new events are refused (the object holds 10 GB). */
+  fullBytes: number;
+}
+
+/** The body of a delivery message: an event and up to ENDPOINTS_PER_JOB endpoint ordinals at one generation. */
+export interface DeliveryJob {
+  e: number;
+  p: number[];
+  g: number;
+}
+
+/** A delivery message on the queue: a job and the tenant seq `t` naming its TenantLog. */
+export interface LogDeliverMessage extends DeliveryJob {
+  kind: "deliver";
+  t: number;
+}
+
+export interface LoggedEvent {
+  seq: number;
+  id: string;
+  type: string;
+  createdAt: number;
+}
+
+export type IngestResult =
+  | { kind: "accepted"; event: LoggedEvent; jobs: DeliveryJob[] }
+  /** The same key and body again: the original event, and jobs for what is still untried (its first send may have failed). */
+  | { kind: "duplicate"; event: LoggedEvent; jobs: DeliveryJob[] }
+  | { kind: "conflict"; event: LoggedEvent }
+  /** The log is past `fullBytes`: refused before anything is written (503 `tenant-log-full`). */
+  | { kind: "full"; bytes: number };
+
+export interface ClaimedEvent {
+  seq: number;
+  id: string;
+  type: string;
+  dataJson: string;
+  occurredAt: number | null;
+  createdAt: number;
+}
+
+export type ClaimVerdict =
+  /** `startAt`: when the request may start (a rate slot under a second away; else now). */
+  | { kind: "go"; e: number; ordinal: number; endpointId: string; version: number; generation: number; attemptsBefore: number; runStart: number; startAt: number }
+  /** Nothing to send: the message is older than the delivery, or the delivery is not due. */
+  | { kind: "stale"; e: number; ordinal: number }
+  /** Written as waiting (paused, behind its FIFO head, or for a rate slot): whoever frees it enqueues it. */
+  | { kind: "parked"; e: number; ordinal: number }
+  /**
+   * Not yet: it is due later (a wait beyond the queue's longest delay), or another copy of
+   * its message holds its FIFO line. The consumer sends the job again after `delayMs`.
+   */
+  | { kind: "later"; e: number; ordinal: number; delayMs: number };
+
+export interface ClaimResult {
+  verdicts: ClaimVerdict[];
+  /** Each event a `go` names, once. */
+  events: ClaimedEvent[];
+}
+
+export interface Outcome {
+  e: number;
+  ordinal: number;
+  generation: number;
+  /** What `claim` saw: the write applies only if the log still says so. */
+  attemptsBefore: number;
+  runStart: number;
+  /** Null when nothing was sent (the URL policy refused the URL at send time): no attempt is counted. */
+  attempt: AttemptRecord | null;
+  status: DeliveryStatus;
+  reason: DeliveryReason | null;
+  nextAttemptAt: number | null;
+}
+
+export interface RecordResult {
+  recorded: number;
+  /** Retries to enqueue (with their delay) before the consumer acks. */
+  retries: (DeliveryJob & { delayMs: number })[];
+  /** FIFO heads this batch's outcomes released, to enqueue now. */
+  released: DeliveryJob[];
+}
+
+/** One delivery as a reader sees it: a written row, or an untried one that the event's matched list stands for. */
+export interface LoggedDelivery {
+  e: number;
+  ordinal: number;
+  eventId: string;
+  eventType: string;
+  status: DeliveryStatus;
+  reason: DeliveryReason | null;
+  attempts: number;
+  generation: number;
+  nextAttemptAt: number | null;
+  lastAttemptAt: number | null;
+  responseStatus: number | null;
+  test: boolean;
+  createdAt: number;
+}
+
+export interface DeliveryQuery {
+  status?: DeliveryStatus;
+  type?: string;
+  since?: number;
+  until?: number;
+  /** Event seq to continue below (exclusive), from the previous page. */
+  before?: number;
+  limit: number;
+}
+
+/** A page: `next` is where to continue (null ends the list); a page may be short, even empty. */
+export interface Page<T> {
+  items: T[];
+  next: number | null;
+}
+
+/** Rows one reader call may read before it answers a short page (DESIGN.md: about 10 000). */
+export const READ_BUDGET = 10_000;

@@ -87,3 +87,12 @@ export const kept = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.ordinal, t.eventSeq] })],
 );
+
+/** Replays in progress, one per endpoint: the alarm continues each from `after` (an event seq). */
+export const replays = sqliteTable("replays", {
+  ordinal: integer("ordinal").primaryKey(),
+  since: integer("since").notNull(),
+  until: integer("until").notNull(),
+  status: text("status", { enum: ["failed", "delivered"] }).notNull(),
+  after: integer("after").notNull(),
+});

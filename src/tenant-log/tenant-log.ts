@@ -29,6 +29,7 @@ import migrations from "./migrations/migrations.js";
 import * as schema from "./schema";
 import {
   ENDPOINTS_PER_JOB,
+  type RetryResult,
   READ_BUDGET,
   type ClaimedEvent,
   type ClaimResult,
@@ -477,33 +478,27 @@ export class TenantLog extends DurableObject<Env> {
    * continues, and a new generation makes older messages stale. On a FIFO endpoint it takes
    * a new place at the back of its line; on a paused one it waits for the resume.
    */
-  async retry(ordinal: number, e: number, now: number): Promise<{ kind: "queued"; job: DeliveryJob } | { kind: "waiting" } | { kind: "not_found" } | { kind: "disabled" }> {
-    return this.ctx.storage.transactionSync(() => {
-      const endpoint = this.#endpoints.get(ordinal);
-      if (!endpoint || endpoint.deleted || !this.#days.length || e < this.#days[0]!.firstSeq) return { kind: "not_found" };
-      if (endpoint.status === "disabled") return { kind: "disabled" };
-      const t = dayTables(this.#dayOfSeq(e));
-      const ev = this.#sql.exec<EventRowRaw>(`SELECT seq, id, type, created_at, matched FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
-      if (!ev || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) return { kind: "not_found" };
-      const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, e).toArray()[0];
-      if (!row) return { kind: "queued", job: { e, p: [ordinal], g: 0 } }; // untried: already due
-      const fifo = endpoint.ordering === "fifo";
-      // The back of the line: a seq no event has, so later events still queue behind it.
-      const lineSeq = fifo ? this.#nextSeq++ : null;
-      const head = fifo ? this.#lineHead(ordinal) : undefined;
-      const waits = endpoint.status === "paused" || (head !== undefined && head.e !== e);
-      const generation = row.generation + 1;
-      this.#sql.exec(
-        `UPDATE ${t.deliveries} SET status = 'pending', reason = NULL, run_start = attempts, generation = ?, next_attempt_at = ?, line_seq = ? WHERE ordinal = ? AND event_seq = ?`,
-        generation,
-        waits ? null : now,
-        lineSeq,
-        ordinal,
-        e,
-      );
-      if (this.#leases.get(ordinal)?.e === e) this.#leases.delete(ordinal);
-      return waits ? { kind: "waiting" } : { kind: "queued", job: { e, p: [ordinal], g: generation } };
+  async retry(ordinal: number, e: number, now: number): Promise<RetryResult> {
+    return this.ctx.storage.transactionSync(() => this.#retryOne(ordinal, e, now));
+  }
+
+  /**
+   * Replays an endpoint's deliveries whose event was created in [since, until) with that
+   * status: each is retried (as `retry` does), in event order, so on a FIFO endpoint they
+   * join the back of the line in event order. The first chunk's jobs are answered; the
+   * alarm continues the rest, so a replay of 100 000 never holds the object for long.
+   */
+  async replay(ordinal: number, q: { since: number; until: number; status: "failed" | "delivered" }, now: number): Promise<{ count: number; jobs: DeliveryJob[] }> {
+    const result = this.ctx.storage.transactionSync(() => {
+      let count = 0;
+      for (const { day } of this.#days) {
+        count += this.#sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${dayTables(day).deliveries} WHERE ordinal = ? AND status = ? AND created_at >= ? AND created_at < ?`, ordinal, q.status, q.since, q.until).one().n;
+      }
+      this.#sql.exec(`INSERT OR REPLACE INTO replays (ordinal, since, until, status, after) VALUES (?, ?, ?, ?, 0)`, ordinal, q.since, q.until, q.status);
+      return { count, ...this.#continueReplay(ordinal, now) };
     });
+    if (result.more) await this.#armAlarm(now);
+    return { count: result.count, jobs: result.jobs };
   }
 
   /**
@@ -588,8 +583,13 @@ export class TenantLog extends DurableObject<Env> {
         const expiring = this.#expireOldestDay(now);
         return { ...this.#releaseRateWaiters(now), expiring };
       });
+      const replays = this.ctx.storage.transactionSync(() =>
+        this.#sql.exec<{ ordinal: number }>(`SELECT ordinal FROM replays`).toArray().map((r) => this.#continueReplay(r.ordinal, now)),
+      );
+      jobs.push(...replays.flatMap((r) => r.jobs));
       if (jobs.length) await this.#send(jobs);
       const outboxLeft = await this.#flushOutbox();
+      if (replays.some((r) => r.more)) await this.#armAlarm(Date.now());
       if (more) await this.#armAlarm(now + RELEASE_EVERY_MS);
       if (outboxLeft || expiring) await this.#armAlarm(Date.now());
       await this.#armExpiry();
@@ -604,12 +604,15 @@ export class TenantLog extends DurableObject<Env> {
       this.#endpoints.set(r.ordinal, { id: r.id, version: r.version, status: r.status, filter: r.filter, ordering: r.ordering, rateLimit: r.rateLimit, deleted: r.deleted });
     }
     this.#days = this.#db.select().from(schema.days).orderBy(schema.days.day).all();
-    this.#tenantSeq = this.#db.select().from(schema.meta).all().find((m) => m.key === "tenant_seq")?.value ?? null;
+    const meta = new Map(this.#db.select().from(schema.meta).all().map((m) => [m.key, m.value]));
+    this.#tenantSeq = meta.get("tenant_seq") ?? null;
     const newest = this.#days.at(-1);
     if (newest) {
       const max = this.#sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM ${dayTables(newest.day).events}`).one().seq;
       this.#nextSeq = (max ?? newest.firstSeq - 1) + 1;
     }
+    // Line places handed to retries are seqs too.
+    this.#nextSeq = Math.max(this.#nextSeq, meta.get("next_seq") ?? 0);
   }
 
   /** The day of `now`, its tables created on its first event (seqs keep increasing across days). */
@@ -872,6 +875,77 @@ export class TenantLog extends DurableObject<Env> {
       if (row) return { e: row.event_seq, day, nextAttemptAt: row.next_attempt_at, generation: row.generation };
     }
     return undefined;
+  }
+
+  /** Retries one delivery (see `retry`); the caller holds the transaction. */
+  #retryOne(ordinal: number, e: number, now: number): RetryResult {
+    const endpoint = this.#endpoints.get(ordinal);
+    if (!endpoint || endpoint.deleted || !this.#days.length || e < this.#days[0]!.firstSeq) return { kind: "not_found" };
+    if (endpoint.status === "disabled") return { kind: "disabled" };
+    const t = dayTables(this.#dayOfSeq(e));
+    const ev = this.#sql.exec<EventRowRaw>(`SELECT seq, id, type, created_at, matched FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
+    if (!ev || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) return { kind: "not_found" };
+    const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, e).toArray()[0];
+    if (!row) return { kind: "queued", job: { e, p: [ordinal], g: 0 } }; // untried: already due
+    const fifo = endpoint.ordering === "fifo";
+    const head = fifo ? this.#lineHead(ordinal) : undefined;
+    const waits = endpoint.status === "paused" || (head !== undefined && head.e !== e);
+    const generation = row.generation + 1;
+    this.#sql.exec(
+      `UPDATE ${t.deliveries} SET status = 'pending', reason = NULL, run_start = attempts, generation = ?, next_attempt_at = ?, line_seq = ? WHERE ordinal = ? AND event_seq = ?`,
+      generation,
+      waits ? null : now,
+      fifo ? this.#takeLinePlace() : null,
+      ordinal,
+      e,
+    );
+    if (this.#leases.get(ordinal)?.e === e) this.#leases.delete(ordinal);
+    return waits ? { kind: "waiting" } : { kind: "queued", job: { e, p: [ordinal], g: generation } };
+  }
+
+  /**
+   * A place at the back of every line: a seq no event takes (later events queue behind it).
+   * Stored, so an object rebuilt after eviction never hands the same place to an event.
+   */
+  #takeLinePlace(): number {
+    const place = this.#nextSeq++;
+    this.#sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)`, this.#nextSeq);
+    return place;
+  }
+
+  /** Retries the next chunk of an endpoint's replay; the caller holds the transaction. */
+  #continueReplay(ordinal: number, now: number): { jobs: DeliveryJob[]; more: boolean } {
+    const replay = this.#sql.exec<{ since: number; until: number; status: string; after: number }>(`SELECT since, until, status, after FROM replays WHERE ordinal = ?`, ordinal).toArray()[0];
+    if (!replay) return { jobs: [], more: false };
+    const jobs: DeliveryJob[] = [];
+    let after = replay.after;
+    let left = RESUME_CHUNK;
+    for (const { day, firstSeq } of this.#days) {
+      if (left === 0) break;
+      const next = this.#days.find((d) => d.firstSeq > firstSeq)?.firstSeq ?? Infinity;
+      if (next <= after) continue;
+      const picked = this.#sql
+        .exec<{ event_seq: number }>(
+          `SELECT event_seq FROM ${dayTables(day).deliveries} WHERE ordinal = ? AND event_seq > ? AND status = ? AND created_at >= ? AND created_at < ? ORDER BY event_seq LIMIT ?`,
+          ordinal,
+          after,
+          replay.status,
+          replay.since,
+          replay.until,
+          left,
+        )
+        .toArray();
+      for (const { event_seq } of picked) {
+        const r = this.#retryOne(ordinal, event_seq, now);
+        if (r.kind === "queued") jobs.push(r.job);
+        after = event_seq;
+        left--;
+      }
+    }
+    const more = left === 0;
+    if (more) this.#sql.exec(`UPDATE replays SET after = ? WHERE ordinal = ?`, after, ordinal);
+    else this.#sql.exec(`DELETE FROM replays WHERE ordinal = ?`, ordinal);
+    return { jobs, more };
   }
 
   /** Whether event `e` may start on its FIFO line now; `go` takes the line's lease. */

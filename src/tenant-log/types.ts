@@ -149,3 +149,6 @@ export interface Page<T> {
 
 /** Rows one reader call may read before it answers a short page (DESIGN.md: about 10 000). */
 export const READ_BUDGET = 10_000;
+
+/** What `retry` did: `queued` (send `job`), `waiting` (its line or a pause holds it), or why not. */
+export type RetryResult = { kind: "queued"; job: DeliveryJob } | { kind: "waiting" } | { kind: "not_found" } | { kind: "disabled" };

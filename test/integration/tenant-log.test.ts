@@ -493,6 +493,33 @@ describe("TenantLog events and verbs", () => {
     expect(claimed.verdicts.map((v) => v.kind)).toEqual(["go", "go", "go", "go", "go"]);
   });
 
+  it("replay retries the matching deliveries in event order: the first chunk answered at once, the rest sent by the alarm", async () => {
+    const stub = log();
+    const queue = fakeQueue();
+    await runInDurableObject(stub, (instance: TenantLog) => {
+      const holder = instance as unknown as { env: Env };
+      holder.env = Object.create(holder.env, { DELIVERY_QUEUE: { value: queue.queue, enumerable: true } }) as Env;
+    });
+    const a = await stub.syncEndpoint(endpoint("ep_replay"));
+    const seqs: number[] = [];
+    for (let i = 0; i < 620; i++) seqs.push((await ingest(stub, event())).event.seq);
+    const since = Date.now() - 60_000;
+    await stub.record(seqs.map((e, i) => ({ e, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, i % 31 === 0 ? 200 : 410), status: i % 31 === 0 ? ("delivered" as const) : ("failed" as const), reason: i % 31 === 0 ? null : ("non_retryable_status" as const), nextAttemptAt: null })));
+    const failed = seqs.filter((_e, i) => i % 31 !== 0);
+    const r = await stub.replay(a, { since, until: Date.now() + 1, status: "failed" }, Date.now());
+    expect(r.count).toBe(failed.length);
+    expect(r.jobs.map((j) => j.e)).toEqual(failed.slice(0, 500));
+    expect(r.jobs.every((j) => j.g === 1)).toBe(true);
+    // The alarm continues with the rest, in order.
+    const deadline = Date.now() + 20_000;
+    while (queue.sent.length < failed.length - 500) {
+      if (Date.now() > deadline) throw new Error(`the replay's rest was not sent: ${queue.sent.length}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(queue.sent.map((m) => (m.body as { e: number }).e)).toEqual(failed.slice(500));
+    expect((await stub.listDeliveries(a, { limit: 10, status: "failed" })).items).toEqual([]);
+  }, 60_000);
+
   it("a disabled endpoint's delivery cannot be retried; deleteAll empties the log", async () => {
     const stub = log();
     const a = await stub.syncEndpoint(endpoint("ep_gone", { status: "disabled" }));
@@ -653,6 +680,7 @@ describe("TenantLog storage", () => {
       state.storage.sql.exec(`DROP TABLE rollups`);
       state.storage.sql.exec(`DROP TABLE outbox`);
       state.storage.sql.exec(`DROP TABLE kept`);
+      state.storage.sql.exec(`DROP TABLE replays`);
       // (drizzle's `id SERIAL` is no rowid alias in SQLite: the rows are told apart by created_at.)
       state.storage.sql.exec(`DELETE FROM __drizzle_migrations WHERE created_at > (SELECT MIN(created_at) FROM __drizzle_migrations)`);
     });

@@ -65,7 +65,7 @@ interface PhaseStat {
 }
 
 /** Rows one storage API of one Durable Object class read and wrote. */
-interface DoKvStat {
+export interface DoKvStat {
   gets: number;
   puts: number;
   deletes: number;
@@ -74,7 +74,8 @@ interface DoKvStat {
   rowsWritten: number;
 }
 
-interface DoStorageStat {
+/** What one Durable Object class stored (bench/run.ts reads it from /__bench/counters). */
+export interface DoStorageStat {
   /** `ctx.storage.sql.exec`: statements, and their cursors' `rowsRead` / `rowsWritten` (measured). */
   sql: { execs: number; rowsRead: number; rowsWritten: number };
   /** `ctx.storage.kv` (synchronous KV): rows modelled, see countKv. */

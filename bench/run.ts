@@ -17,6 +17,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ADMIN_TOKEN, ROOT, cpuMs, miniflareModule, threadCpuMs, prepareState, selfCpuMs, startReceiver, startWorker, type Mode, type RunningReceiver, type RunningWorker } from "./harness";
 import { ceilings, LIMITS, PRICES, usdPerMillion, type CostBreakdown, type PerDelivery } from "./prices";
+import type { DoStorageStat } from "./instrumented-worker";
 import { createWorld, payload, planEvents, type PlannedEvent, type World } from "./world";
 
 // ---------------------------------------------------------------------------------------
@@ -135,24 +136,6 @@ interface Counters {
   hookInstalled: boolean;
 }
 
-interface DoKvStat {
-  gets: number;
-  puts: number;
-  deletes: number;
-  lists: number;
-  rowsRead: number;
-  rowsWritten: number;
-}
-
-/** What one Durable Object class stored (bench/instrumented-worker.ts, "Durable Object storage"). */
-interface DoStorageStat {
-  sql: { execs: number; rowsRead: number; rowsWritten: number };
-  kv: DoKvStat;
-  asyncKv: DoKvStat & { deleteAlls: number };
-  alarms: { sets: number; deletes: number; gets: number };
-  transactions: { sync: number; async: number };
-  bySql: Record<string, { sql: string; executions: number; rowsRead: number; rowsWritten: number }>;
-}
 
 /** Consumer batch-size buckets, as the instrumented entry records them. */
 const BATCH_BUCKETS = ["1", "2-5", "6-10", "11-50", "51-100"] as const;

@@ -538,23 +538,7 @@ export class TenantLog extends DurableObject<Env> {
         const head = this.#startHead(ordinal, now);
         return { jobs: head ? [head] : [], more: false };
       }
-      const jobs: DeliveryJob[] = [];
-      for (const { day } of this.#days) {
-        const t = dayTables(day);
-        const parked = this.#sql
-          .exec<{ event_seq: number; generation: number }>(
-            `SELECT event_seq, generation FROM ${t.deliveries} WHERE ordinal = ? AND status = 'pending' AND line_seq IS NULL AND next_attempt_at IS NULL ORDER BY event_seq LIMIT ?`,
-            ordinal,
-            limit - jobs.length + 1,
-          )
-          .toArray();
-        for (const p of parked) {
-          if (jobs.length === limit) return { jobs, more: true };
-          this.#sql.exec(`UPDATE ${t.deliveries} SET next_attempt_at = ?, generation = ? WHERE ordinal = ? AND event_seq = ?`, now, p.generation + 1, ordinal, p.event_seq);
-          jobs.push({ e: p.event_seq, p: [ordinal], g: p.generation + 1 });
-        }
-      }
-      return { jobs, more: false };
+      return this.#releaseParked(ordinal, limit, now);
     });
   }
 
@@ -748,29 +732,36 @@ export class TenantLog extends DurableObject<Env> {
       }
       const spacing = rateSpacingMs(endpoint.rateLimit);
       const first = Math.max(now, (this.#lastStart.get(ordinal) ?? 0) + spacing);
-      let slots = first - now >= RELEASE_EVERY_MS ? 0 : Math.floor((now + RELEASE_EVERY_MS - first) / spacing) + 1;
-      for (const { day } of this.#days) {
-        const t = dayTables(day);
-        const waiters = this.#sql
-          .exec<{ event_seq: number; generation: number }>(
-            `SELECT event_seq, generation FROM ${t.deliveries} WHERE ordinal = ? AND status = 'pending' AND line_seq IS NULL AND next_attempt_at IS NULL ORDER BY event_seq LIMIT ?`,
-            ordinal,
-            slots + 1,
-          )
-          .toArray();
-        for (const w of waiters) {
-          if (slots === 0) {
-            more = true;
-            break;
-          }
-          this.#sql.exec(`UPDATE ${t.deliveries} SET next_attempt_at = ?, generation = ? WHERE ordinal = ? AND event_seq = ?`, now, w.generation + 1, ordinal, w.event_seq);
-          jobs.push({ e: w.event_seq, p: [ordinal], g: w.generation + 1 });
-          slots--;
-        }
-        if (more) break;
-      }
+      const slots = first - now >= RELEASE_EVERY_MS ? 0 : Math.floor((now + RELEASE_EVERY_MS - first) / spacing) + 1;
+      const released = this.#releaseParked(ordinal, slots, now);
+      jobs.push(...released.jobs);
+      more ||= released.more;
     }
     return { jobs, more };
+  }
+
+  /**
+   * Makes up to `limit` of an endpoint's parked deliveries (outside any FIFO line) due now
+   * with a new generation, oldest first; `more` when others still wait.
+   */
+  #releaseParked(ordinal: number, limit: number, now: number): { jobs: DeliveryJob[]; more: boolean } {
+    const jobs: DeliveryJob[] = [];
+    for (const { day } of this.#days) {
+      const t = dayTables(day);
+      const parked = this.#sql
+        .exec<{ event_seq: number; generation: number }>(
+          `SELECT event_seq, generation FROM ${t.deliveries} WHERE ordinal = ? AND status = 'pending' AND line_seq IS NULL AND next_attempt_at IS NULL ORDER BY event_seq LIMIT ?`,
+          ordinal,
+          limit - jobs.length + 1,
+        )
+        .toArray();
+      for (const p of parked) {
+        if (jobs.length === limit) return { jobs, more: true };
+        this.#sql.exec(`UPDATE ${t.deliveries} SET next_attempt_at = ?, generation = ? WHERE ordinal = ? AND event_seq = ?`, now, p.generation + 1, ordinal, p.event_seq);
+        jobs.push({ e: p.event_seq, p: [ordinal], g: p.generation + 1 });
+      }
+    }
+    return { jobs, more: false };
   }
 
   /**

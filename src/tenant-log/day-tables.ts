@@ -41,7 +41,8 @@ export function createDayTables(day: number): string[] {
       created_at INTEGER NOT NULL,
       idem_key TEXT,
       body_hash TEXT NOT NULL,
-      matched TEXT NOT NULL
+      matched TEXT NOT NULL,
+      test INTEGER NOT NULL DEFAULT 0
     )`,
     `CREATE UNIQUE INDEX IF NOT EXISTS ${t.events}_idem ON ${t.events} (idem_key) WHERE idem_key IS NOT NULL`,
     `CREATE TABLE IF NOT EXISTS ${t.deliveries} (

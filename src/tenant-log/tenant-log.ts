@@ -213,10 +213,7 @@ export class TenantLog extends DurableObject<Env> {
       return { kind: "accepted", event: { seq, id: input.id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, dueNow, 0) };
     });
     await this.#armRollupFlush();
-    if (this.#expiryDue) {
-      this.#expiryDue = false;
-      await this.#armExpiry();
-    }
+    await this.#armExpiryIfDayBegan();
     return result;
   }
 
@@ -454,15 +451,16 @@ export class TenantLog extends DurableObject<Env> {
     for (let i = this.#days.length - 1; i >= 0; i--) {
       const { day, firstSeq } = this.#days[i]!;
       if (firstSeq >= cursor) continue;
-      for (const ev of this.#sql.exec<{ seq: number; id: string; type: string; created_at: number; occurred_at: number | null }>(
-        `SELECT seq, id, type, created_at, occurred_at FROM ${dayTables(day).events} WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
+      for (const ev of this.#sql.exec<{ seq: number; id: string; type: string; created_at: number; occurred_at: number | null; test: number }>(
+        `SELECT seq, id, type, created_at, occurred_at, test FROM ${dayTables(day).events} WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
         cursor,
         READ_BUDGET - read,
       )) {
         if (q.since !== undefined && ev.created_at < q.since) return { items, next: null };
         read++;
         cursor = ev.seq;
-        if ((q.until !== undefined && ev.created_at >= q.until) || (q.type !== undefined && ev.type !== q.type)) continue;
+        // Test sends have event rows of their own, but are not events the host posted.
+        if (ev.test === 1 || (q.until !== undefined && ev.created_at >= q.until) || (q.type !== undefined && ev.type !== q.type)) continue;
         items.push({ seq: ev.seq, id: ev.id, type: ev.type, createdAt: ev.created_at, occurredAt: ev.occurred_at });
         if (items.length === q.limit) return { items, next: cursor };
       }
@@ -542,6 +540,40 @@ export class TenantLog extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Records a test send after it was made (DESIGN.md "Endpoints": test sends), in one call:
+   * its own event row (not in the events list) and one delivery row with the attempt inline,
+   * `test` set. Never retried, no dead letter, not in the stats.
+   */
+  async recordTestSend(input: { ordinal: number; id: string; type: string; dataJson: string; attempt: AttemptRecord | null; status: "delivered" | "failed"; reason: DeliveryReason | null; now: number }): Promise<{ e: number }> {
+    const result = this.ctx.storage.transactionSync(() => {
+      const seq = this.#nextSeq;
+      const t = dayTables(this.#ensureDay(input.now, seq));
+      const a = input.attempt;
+      this.#sql.exec(
+        `INSERT INTO ${t.events} (seq, id, type, data, occurred_at, created_at, idem_key, body_hash, matched, test) VALUES (?, ?, ?, ?, NULL, ?, NULL, '', ?, 1)`,
+        seq,
+        input.id,
+        input.type,
+        input.dataJson,
+        input.now,
+        JSON.stringify([input.ordinal]),
+      );
+      this.#sql.exec(
+        `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, last_attempt_at, response_status, test, created_at,
+           a1_started_at, a1_duration_ms, a1_response_status, a1_response_body, a1_error, a1_location, a1_request)
+         VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        input.ordinal, seq, input.status, input.reason, a ? 1 : 0, a?.startedAt ?? null, a?.responseStatus ?? null, input.now,
+        a?.startedAt ?? null, a?.durationMs ?? null, a?.responseStatus ?? null, a?.responseBody ?? null, a?.error ?? null, a?.location ?? null,
+        a && JSON.stringify({ method: a.requestMethod, url: a.requestUrl, headers: a.requestHeaders }),
+      );
+      this.#nextSeq = seq + 1;
+      return { e: seq };
+    });
+    await this.#armExpiryIfDayBegan();
+    return result;
+  }
+
   /** Deletes the whole log (the tenant is gone); nothing calls this object afterwards. */
   async deleteAll(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
@@ -609,6 +641,12 @@ export class TenantLog extends DurableObject<Env> {
       this.#expiryDue = true;
     }
     return day;
+  }
+
+  async #armExpiryIfDayBegan(): Promise<void> {
+    if (!this.#expiryDue) return;
+    this.#expiryDue = false;
+    await this.#armExpiry();
   }
 
   /** After a new day: the alarm must run when the oldest day expires (no Cron reaches a Durable Object). */

@@ -520,6 +520,23 @@ describe("TenantLog events and verbs", () => {
     expect((await stub.listDeliveries(a, { limit: 10, status: "failed" })).items).toEqual([]);
   }, 60_000);
 
+  it("a test send is recorded in one call: in the endpoint's log with test set and its attempt, never in the events list or the stats", async () => {
+    const stub = log();
+    const a = await stub.syncEndpoint(endpoint("ep_test_send"));
+    const real = (await ingest(stub, event())).event.seq;
+    const sent = await rowsWritten(stub, (o) => o.recordTestSend({ ordinal: a, id: "evt_test_1", type: "report.completed", dataJson: "{}", attempt: attempt(1, 200), status: "delivered", reason: null, now: Date.now() }));
+    expect(sent.rows).toBe(2); // its event row and its delivery row
+    const e = sent.result.e;
+    expect((await stub.listDeliveries(a, { limit: 10 })).items.map((d) => [d.e, d.test])).toEqual([
+      [e, true],
+      [real, false],
+    ]);
+    expect((await stub.listEvents({ limit: 10 })).items.map((x) => x.seq)).toEqual([real]);
+    expect(await stub.getDelivery(a, e)).toMatchObject({ status: "delivered", attempts: 1, test: true, eventId: "evt_test_1" });
+    const now = Date.now();
+    expect(await stub.stats(a, now - 3_600_000, now + 1)).toMatchObject({ created: 1, delivered: 0 });
+  });
+
   it("a disabled endpoint's delivery cannot be retried; deleteAll empties the log", async () => {
     const stub = log();
     const a = await stub.syncEndpoint(endpoint("ep_gone", { status: "disabled" }));

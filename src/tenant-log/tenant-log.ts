@@ -18,7 +18,7 @@ import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { openDb } from "../db/client";
 import type { AttemptRecord } from "../db/queries/deliveries";
 import { insertLogDeadLetters, type LogDeadLetter } from "../db/queries/dead-letters";
-import type { DeliveryReason, DeliveryStatus, StoredFilter } from "../db/schema";
+import type { DeliveryReason, DeliveryStatus } from "../db/schema";
 import { and, eq, gte, lt, sql } from "drizzle-orm";
 import { matchesFilter } from "../domain/filter";
 import { addHistogram, emptyHistogram, latencyBucket } from "../domain/latency-histogram";

@@ -11,6 +11,7 @@ import { handleLogDeliveryBatch } from "../../src/consumers/deliveries";
 import type { DeliveryJob, LogDeliverMessage } from "../../src/tenant-log/types";
 import type { Recorded } from "../support/receiver";
 import { fakeBatch, fakeQueue, newEndpoint, newTenant, receiver, receiverLog, sleep, uniq, type FakeQueue } from "./pipeline-helpers";
+import { endpointSnapshot } from "./tenant-log-helpers";
 
 /** Sized for a loaded 2-core CI run, not for one file alone. */
 const TIMEOUT = 30_000;
@@ -45,15 +46,7 @@ async function tenantLog(): Promise<Tenant> {
 async function endpoint(tenant: Tenant, path: string, body: Record<string, unknown> = {}): Promise<Endpoint> {
   const tid = await newTenant("cons");
   const created = await newEndpoint(tid, { url: `${receiver()}${path}`, ...body });
-  const ordinal = await tenant.log.syncEndpoint({
-    id: created.id,
-    version: 1,
-    status: "active",
-    filter: { types: [], exclude: [], groups: [] },
-    ordering: "none",
-    rateLimit: null,
-    deleted: false,
-  });
+  const ordinal = await tenant.log.syncEndpoint(endpointSnapshot(created.id));
   return { id: created.id, secret: created.secret, ordinal, path };
 }
 

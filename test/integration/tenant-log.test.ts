@@ -12,20 +12,12 @@ import type { TenantLog } from "../../src/tenant-log/tenant-log";
 import type { EndpointSnapshot, IngestInput, Outcome } from "../../src/tenant-log/types";
 import { dayOf, dayTables, dropDayTables } from "../../src/tenant-log/day-tables";
 import { fakeQueue, uniq } from "./pipeline-helpers";
+import { endpointSnapshot } from "./tenant-log-helpers";
 
 const log = () => env.TENANT_LOG.getByName(uniq("tenant-log"));
 type Stub = ReturnType<typeof log>;
 
-const endpoint = (id: string, over: Partial<EndpointSnapshot> = {}): EndpointSnapshot => ({
-  id,
-  version: 1,
-  status: "active",
-  filter: { types: [], exclude: [], groups: [] },
-  ordering: "none",
-  rateLimit: null,
-  deleted: false,
-  ...over,
-});
+const endpoint = endpointSnapshot;
 
 let n = 0;
 const event = (over: Partial<IngestInput> = {}): IngestInput => ({

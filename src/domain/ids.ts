@@ -71,6 +71,83 @@ export function parseSeqId(prefix: "dlv" | "dl", id: string): number | null {
   return Number.isSafeInteger(value) && value >= 1 ? value : null;
 }
 
+/** Widths of the parts of a data plane v2 id (docs/data-plane-v2.md "Ids"). */
+const LOG_TENANT_CHARS = 7; // 32^7 ≈ 3.4 × 10^10 tenants
+const LOG_EVENT_CHARS = 11; // event seqs up to 2^53
+const LOG_ORDINAL_CHARS = 4; // 32^4 ≈ 10^6 endpoints per tenant
+
+/** Where a delivery or a generated event lives: its TenantLog (the tenant seq) and its keys there. */
+export interface LogKey {
+  /** Acceptance time of the event (ms): ids sort by it first. */
+  createdAt: number;
+  tenantSeq: number;
+  eventSeq: number;
+}
+
+function decodeFixed(body: string): number | null {
+  let value = 0;
+  for (const char of body) {
+    const digit = ALPHABET.indexOf(char);
+    if (digit < 0) return null;
+    value = value * 32 + digit;
+  }
+  return Number.isSafeInteger(value) ? value : null;
+}
+
+function logKeyChars(key: LogKey): string {
+  for (const [name, value, width] of [
+    ["createdAt", key.createdAt, TIME_CHARS],
+    ["tenantSeq", key.tenantSeq, LOG_TENANT_CHARS],
+    ["eventSeq", key.eventSeq, LOG_EVENT_CHARS],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 0 || value >= 32 ** width) throw new RangeError(`${name} out of range: ${value}`);
+  }
+  return encodeFixed(key.createdAt, TIME_CHARS) + encodeFixed(key.tenantSeq, LOG_TENANT_CHARS) + encodeFixed(key.eventSeq, LOG_EVENT_CHARS);
+}
+
+function parseLogKey(body: string): LogKey | null {
+  const createdAt = decodeFixed(body.slice(0, TIME_CHARS));
+  const tenantSeq = decodeFixed(body.slice(TIME_CHARS, TIME_CHARS + LOG_TENANT_CHARS));
+  const eventSeq = decodeFixed(body.slice(TIME_CHARS + LOG_TENANT_CHARS, TIME_CHARS + LOG_TENANT_CHARS + LOG_EVENT_CHARS));
+  return createdAt === null || tenantSeq === null || eventSeq === null ? null : { createdAt, tenantSeq, eventSeq };
+}
+
+const LOG_EVENT_ID = new RegExp(`^evt_[0-9a-hjkmnp-tv-z]{${TIME_CHARS + LOG_TENANT_CHARS + LOG_EVENT_CHARS}}$`);
+const LOG_DELIVERY_ID = new RegExp(`^dlv_[0-9a-hjkmnp-tv-z]{${TIME_CHARS + LOG_TENANT_CHARS + LOG_EVENT_CHARS + LOG_ORDINAL_CHARS}}$`);
+
+/**
+ * A generated event id of data plane v2: it sorts by acceptance time and names the tenant's
+ * log and the event's seq in it, so the event is found from its id alone (DESIGN.md
+ * "Public HTTP API"). Minted by the TenantLog, which assigns the seq.
+ *
+ * @example logEventId({ createdAt: 1_700_000_000_000, tenantSeq: 3, eventSeq: 42 }) // "evt_01hf7yat00" + "0000003" + "0000000001a"
+ */
+export function logEventId(key: LogKey): string {
+  return `evt_${logKeyChars(key)}`;
+}
+
+/** The log key inside an id made by {@link logEventId}; null for anything else (a host's id included). */
+export function parseLogEventId(id: string): LogKey | null {
+  return LOG_EVENT_ID.test(id) ? parseLogKey(id.slice(4)) : null;
+}
+
+/**
+ * A delivery id of data plane v2: the event's log key and the endpoint's ordinal in that
+ * log, so it sorts by acceptance time and is found from its id alone.
+ */
+export function logDeliveryId(key: LogKey & { ordinal: number }): string {
+  if (!Number.isSafeInteger(key.ordinal) || key.ordinal < 0 || key.ordinal >= 32 ** LOG_ORDINAL_CHARS) throw new RangeError(`ordinal out of range: ${key.ordinal}`);
+  return `dlv_${logKeyChars(key)}${encodeFixed(key.ordinal, LOG_ORDINAL_CHARS)}`;
+}
+
+/** The key inside an id made by {@link logDeliveryId}; null for anything else. */
+export function parseLogDeliveryId(id: string): (LogKey & { ordinal: number }) | null {
+  if (!LOG_DELIVERY_ID.test(id)) return null;
+  const key = parseLogKey(id.slice(4));
+  const ordinal = decodeFixed(id.slice(4 + TIME_CHARS + LOG_TENANT_CHARS + LOG_EVENT_CHARS));
+  return key === null || ordinal === null ? null : { ...key, ordinal };
+}
+
 /**
  * Host-supplied tenant and event ids: no `.` (Standard Webhooks forbids it in
  * ids) and no leading `_` (reserved tenants such as `_operator`).

@@ -21,6 +21,7 @@ import { insertLogDeadLetters, type LogDeadLetter } from "../db/queries/dead-let
 import type { DeliveryReason, DeliveryStatus } from "../db/schema";
 import { and, eq, gte, lt, sql } from "drizzle-orm";
 import { matchesFilter } from "../domain/filter";
+import { logEventId, parseLogEventId } from "../domain/ids";
 import { addHistogram, emptyHistogram, latencyBucket } from "../domain/latency-histogram";
 import { rateSpacingMs } from "../domain/rate-limit";
 import { getConfig } from "../config";
@@ -163,6 +164,7 @@ export class TenantLog extends DurableObject<Env> {
       if (bytes > input.fullBytes) return { kind: "full", bytes };
       const seq = this.#nextSeq;
       const t = dayTables(this.#ensureDay(input.now, seq));
+      const id = input.id ?? logEventId({ createdAt: input.now, tenantSeq: input.tenantSeq, eventSeq: seq });
       const matched: number[] = [];
       for (const [ordinal, endpoint] of this.#endpoints) {
         if (!endpoint.deleted && endpoint.status !== "paused" && matchesFilter(endpoint.filter, input.type, input.group)) matched.push(ordinal);
@@ -170,7 +172,7 @@ export class TenantLog extends DurableObject<Env> {
       this.#sql.exec(
         `INSERT INTO ${t.events} (seq, id, type, data, occurred_at, created_at, idem_key, body_hash, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         seq,
-        input.id,
+        id,
         input.type,
         input.dataJson,
         input.occurredAt,
@@ -210,7 +212,7 @@ export class TenantLog extends DurableObject<Env> {
       this.#nextSeq = seq + 1;
       for (const ordinal of matched) this.#count(ordinal, input.now, { created: 1, failed: this.#endpoints.get(ordinal)!.status === "disabled" ? 1 : 0 });
       this.#flushRollups(input.now, false);
-      return { kind: "accepted", event: { seq, id: input.id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, dueNow, 0) };
+      return { kind: "accepted", event: { seq, id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, dueNow, 0) };
     });
     await this.#armRollupFlush();
     await this.#armExpiryIfDayBegan();
@@ -431,6 +433,19 @@ export class TenantLog extends DurableObject<Env> {
       attemptList.push(attemptOf(a.n, a));
     }
     return { ...this.#deliveryOf(t.deliveries, ordinal, ev), dataJson: ev.data, occurredAt: ev.occurred_at, attemptList };
+  }
+
+  /**
+   * The seq of an event by its id: a generated id names its seq (checked against the stored
+   * id, since a host may post any id), a host's id is its idempotency key (indexed).
+   */
+  async findEventSeq(id: string): Promise<number | undefined> {
+    const key = parseLogEventId(id);
+    if (key && key.tenantSeq === this.#tenantSeq && this.#days.length && key.eventSeq >= this.#days[0]!.firstSeq) {
+      const row = this.#sql.exec<{ id: string }>(`SELECT id FROM ${dayTables(this.#dayOfSeq(key.eventSeq)).events} WHERE seq = ?`, key.eventSeq).toArray()[0];
+      if (row?.id === id) return key.eventSeq;
+    }
+    return this.#findByKey(id)?.seq;
   }
 
   /** An event with the delivery of every endpoint it matched at acceptance (untried ones included). */

@@ -21,8 +21,8 @@ export interface EndpointSnapshot {
 export interface IngestInput {
   /** The tenant's never-reused seq: this log's name, and the `t` of every message. */
   tenantSeq: number;
-  /** The host's id, or one the Worker minted. */
-  id: string;
+  /** The host's id; null to have the log mint one that embeds its seq (domain/ids `logEventId`). */
+  id: string | null;
   type: string;
   /** The event type's group (matching reads it). */
   group: string | null;

@@ -423,6 +423,19 @@ describe("TenantLog readers", () => {
 });
 
 describe("TenantLog events and verbs", () => {
+  it("an event without a host id gets one minted by the log that embeds its seq; either kind of id finds it", async () => {
+    const stub = log();
+    await stub.syncEndpoint(endpoint("ep_ids"));
+    const generated = (await ingest(stub, event({ id: null }))).event;
+    expect(generated.id).toMatch(/^evt_[0-9a-z]{28}$/);
+    expect(await stub.findEventSeq(generated.id)).toBe(generated.seq);
+    const hosted = (await ingest(stub, event({ id: "order-77", idemKey: "order-77" }))).event;
+    expect(await stub.findEventSeq("order-77")).toBe(hosted.seq);
+    expect(await stub.findEventSeq("order-78")).toBeUndefined();
+    // A host id shaped like a generated one but naming another event is not mistaken for it.
+    expect(await stub.findEventSeq(generated.id.slice(0, -1) + (generated.id.endsWith("0") ? "1" : "0"))).toBeUndefined();
+  });
+
   it("an event lists the delivery of every endpoint it matched, untried ones included; events page newest first", async () => {
     const stub = log();
     const a = await stub.syncEndpoint(endpoint("ep_ev_a"));

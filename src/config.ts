@@ -11,6 +11,8 @@ export interface Config {
   autoDisableAfterS: number;
   /** Hours a delivery may be re-driven for our own trouble before it fails with `consumer_error`. */
   consumerGiveUpH: number;
+  /** A TenantLog above this many bytes refuses new events (503 `tenant-log-full`). */
+  tenantLogFullBytes: number;
   allowPrivateUrls: boolean;
   portalFrameAncestors: string;
   adminToken: string | null;
@@ -38,6 +40,7 @@ export function getConfig(env: Env): Config {
     deadLetterDays: int(env.DEAD_LETTER_DAYS, 30),
     autoDisableAfterS: int(env.AUTO_DISABLE_AFTER_S, 432_000),
     consumerGiveUpH: int(env.CONSUMER_GIVE_UP_H, 72),
+    tenantLogFullBytes: int((env as Env & { TENANT_LOG_FULL_BYTES?: string }).TENANT_LOG_FULL_BYTES, 9_663_676_416),
     allowPrivateUrls: env.ALLOW_PRIVATE_URLS === "true",
     portalFrameAncestors: env.PORTAL_FRAME_ANCESTORS || "'self'",
     adminToken: env.ADMIN_TOKEN || null,

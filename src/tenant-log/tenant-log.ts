@@ -15,13 +15,17 @@
 import { DurableObject } from "cloudflare:workers";
 import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
-import { openDb } from "../db/client";
+import { openDb, type Db } from "../db/client";
+import { BUILT_IN_EVENT_TYPES } from "../core/event-types";
+import { OPERATOR_TENANT } from "../core/tenants";
+import { tenantIdentity } from "../db/queries/tenants";
+import { sha256Hex } from "../domain/constant-time";
 import type { AttemptRecord } from "../db/queries/deliveries";
 import { insertLogDeadLetters, type LogDeadLetter } from "../db/queries/dead-letters";
 import type { DeliveryReason, DeliveryStatus } from "../db/schema";
 import { and, eq, gte, lt, sql } from "drizzle-orm";
 import { matchesFilter } from "../domain/filter";
-import { logEventId, parseLogEventId } from "../domain/ids";
+import { logDeliveryId, logEventId, parseLogEventId } from "../domain/ids";
 import { addHistogram, emptyHistogram, latencyBucket } from "../domain/latency-histogram";
 import { rateSpacingMs } from "../domain/rate-limit";
 import { getConfig } from "../config";
@@ -67,6 +71,9 @@ interface RollupDelta {
 
 /** Parked deliveries one `resume` call releases (a call reads at most about 10 000 rows). */
 const RESUME_CHUNK = 500;
+
+/** The operational event every dead letter reports. */
+const DELIVERY_FAILED = "switchyard.delivery.failed";
 
 /** Outbox rows one flush hands to D1 (one statement; its JSON stays far below D1's statement size). */
 const OUTBOX_BATCH = 100;
@@ -146,77 +153,21 @@ export class TenantLog extends DurableObject<Env> {
    * matched list stands for its untried deliveries, and answer the delivery jobs to send.
    */
   async ingest(input: IngestInput): Promise<IngestResult> {
-    const result = this.ctx.storage.transactionSync((): IngestResult => {
-      if (this.#tenantSeq === null) {
-        this.#sql.exec(`INSERT INTO meta (key, value) VALUES ('tenant_seq', ?)`, input.tenantSeq);
-        this.#tenantSeq = input.tenantSeq;
-      }
-      if (input.idemKey !== null) {
-        const found = this.#findByKey(input.idemKey);
-        if (found) {
-          const event = { seq: found.seq, id: found.id, type: found.type, createdAt: found.created_at };
-          if (found.body_hash !== input.bodyHash || found.type !== input.type) return { kind: "conflict", event };
-          return { kind: "duplicate", event, jobs: this.#untriedJobs(found.seq, JSON.parse(found.matched) as number[]) };
-        }
-      }
-      // Refused whole, before any write, rather than failing writes mid-stream at 10 GB.
-      const bytes = this.ctx.storage.sql.databaseSize;
-      if (bytes > input.fullBytes) return { kind: "full", bytes };
-      const seq = this.#nextSeq;
-      const t = dayTables(this.#ensureDay(input.now, seq));
-      const id = input.id ?? logEventId({ createdAt: input.now, tenantSeq: input.tenantSeq, eventSeq: seq });
-      const matched: number[] = [];
-      for (const [ordinal, endpoint] of this.#endpoints) {
-        if (!endpoint.deleted && endpoint.status !== "paused" && matchesFilter(endpoint.filter, input.type, input.group)) matched.push(ordinal);
-      }
-      this.#sql.exec(
-        `INSERT INTO ${t.events} (seq, id, type, data, occurred_at, created_at, idem_key, body_hash, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        seq,
-        id,
-        input.type,
-        input.dataJson,
-        input.occurredAt,
-        input.now,
-        input.idemKey,
-        input.bodyHash,
-        JSON.stringify(matched),
-      );
-      const dueNow: number[] = [];
-      for (const ordinal of matched) {
-        const endpoint = this.#endpoints.get(ordinal)!;
-        if (endpoint.status === "disabled") {
-          // Nothing is lost while an endpoint is disabled: the failed delivery can be replayed.
-          this.#sql.exec(
-            `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, test, created_at) VALUES (?, ?, 'failed', 'endpoint_disabled', 0, 0, 0, 0, ?)`,
-            ordinal,
-            seq,
-            input.now,
-          );
-        } else if (endpoint.ordering === "fifo") {
-          // Written at once, in the call that assigns its seq, so no later event can overtake
-          // it: the head of an empty line is due now, the rest wait parked until it moves.
-          const head = this.#lineHead(ordinal) === undefined;
-          this.#sql.exec(
-            `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at) VALUES (?, ?, 'pending', 0, 0, 0, ?, ?, 0, ?)`,
-            ordinal,
-            seq,
-            head ? input.now : null,
-            seq,
-            input.now,
-          );
-          if (head) dueNow.push(ordinal);
-        } else {
-          dueNow.push(ordinal);
-        }
-      }
-      this.#nextSeq = seq + 1;
-      for (const ordinal of matched) this.#count(ordinal, input.now, { created: 1, failed: this.#endpoints.get(ordinal)!.status === "disabled" ? 1 : 0 });
-      this.#flushRollups(input.now, false);
-      return { kind: "accepted", event: { seq, id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, dueNow, 0) };
-    });
+    const result = this.ctx.storage.transactionSync(() => this.#ingestOne(input));
     await this.#armRollupFlush();
     await this.#armExpiryIfDayBegan();
     return result;
+  }
+
+  /**
+   * Several events in one call, one transaction (the outbox of every other tenant hands
+   * `_operator` its operational events this way: one call per flush, not one per event).
+   */
+  async ingestMany(inputs: IngestInput[]): Promise<IngestResult[]> {
+    const results = this.ctx.storage.transactionSync(() => inputs.map((input) => this.#ingestOne(input)));
+    await this.#armRollupFlush();
+    await this.#armExpiryIfDayBegan();
+    return results;
   }
 
   /**
@@ -352,6 +303,7 @@ export class TenantLog extends DurableObject<Env> {
           // Every failed delivery keeps a dead letter (endpoint_disabled ones excepted), handed
           // to D1 by the alarm: never a D1 write on the hot path.
           const deadLetter: LogDeadLetter = {
+            deliveryId: logDeliveryId({ createdAt: ev.created_at, tenantSeq: this.#tenantSeq!, eventSeq: o.e, ordinal: o.ordinal }),
             endpointId: this.#endpoints.get(o.ordinal)!.id,
             eventSeq: o.e,
             ordinal: o.ordinal,
@@ -433,6 +385,76 @@ export class TenantLog extends DurableObject<Env> {
       attemptList.push(attemptOf(a.n, a));
     }
     return { ...this.#deliveryOf(t.deliveries, ordinal, ev), dataJson: ev.data, occurredAt: ev.occurred_at, attemptList };
+  }
+
+  /** One ingest (see `ingest`); the caller holds the transaction. */
+  #ingestOne(input: IngestInput): IngestResult {
+    if (this.#tenantSeq === null) {
+      this.#sql.exec(`INSERT INTO meta (key, value) VALUES ('tenant_seq', ?)`, input.tenantSeq);
+      this.#tenantSeq = input.tenantSeq;
+    }
+    if (input.idemKey !== null) {
+      const found = this.#findByKey(input.idemKey);
+      if (found) {
+        const event = { seq: found.seq, id: found.id, type: found.type, createdAt: found.created_at };
+        if (found.body_hash !== input.bodyHash || found.type !== input.type) return { kind: "conflict", event };
+        return { kind: "duplicate", event, jobs: this.#untriedJobs(found.seq, JSON.parse(found.matched) as number[]) };
+      }
+    }
+    // Refused whole, before any write, rather than failing writes mid-stream at 10 GB.
+    const bytes = this.ctx.storage.sql.databaseSize;
+    if (bytes > input.fullBytes) return { kind: "full", bytes };
+    const seq = this.#nextSeq;
+    const t = dayTables(this.#ensureDay(input.now, seq));
+    const id = input.id ?? logEventId({ createdAt: input.now, tenantSeq: input.tenantSeq, eventSeq: seq });
+    const matched: number[] = [];
+    for (const [ordinal, endpoint] of this.#endpoints) {
+      if (!endpoint.deleted && endpoint.status !== "paused" && matchesFilter(endpoint.filter, input.type, input.group)) matched.push(ordinal);
+    }
+    this.#sql.exec(
+      `INSERT INTO ${t.events} (seq, id, type, data, occurred_at, created_at, idem_key, body_hash, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      seq,
+      id,
+      input.type,
+      input.dataJson,
+      input.occurredAt,
+      input.now,
+      input.idemKey,
+      input.bodyHash,
+      JSON.stringify(matched),
+    );
+    const dueNow: number[] = [];
+    for (const ordinal of matched) {
+      const endpoint = this.#endpoints.get(ordinal)!;
+      if (endpoint.status === "disabled") {
+        // Nothing is lost while an endpoint is disabled: the failed delivery can be replayed.
+        this.#sql.exec(
+          `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, test, created_at) VALUES (?, ?, 'failed', 'endpoint_disabled', 0, 0, 0, 0, ?)`,
+          ordinal,
+          seq,
+          input.now,
+        );
+      } else if (endpoint.ordering === "fifo") {
+        // Written at once, in the call that assigns its seq, so no later event can overtake
+        // it: the head of an empty line is due now, the rest wait parked until it moves.
+        const head = this.#lineHead(ordinal) === undefined;
+        this.#sql.exec(
+          `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, line_seq, test, created_at) VALUES (?, ?, 'pending', 0, 0, 0, ?, ?, 0, ?)`,
+          ordinal,
+          seq,
+          head ? input.now : null,
+          seq,
+          input.now,
+        );
+        if (head) dueNow.push(ordinal);
+      } else {
+        dueNow.push(ordinal);
+      }
+    }
+    this.#nextSeq = seq + 1;
+    for (const ordinal of matched) this.#count(ordinal, input.now, { created: 1, failed: this.#endpoints.get(ordinal)!.status === "disabled" ? 1 : 0 });
+    this.#flushRollups(input.now, false);
+    return { kind: "accepted", event: { seq, id, type: input.type, createdAt: input.now }, jobs: jobsOf(seq, dueNow, 0) };
   }
 
   /**
@@ -710,8 +732,9 @@ export class TenantLog extends DurableObject<Env> {
 
   /** Fails an expired delivery: a dead letter through the outbox, and a `kept` copy to replay it. */
   #expire(t: ReturnType<typeof dayTables>, ordinal: number, e: number, delivery: Record<string, SqlStorageValue>, keptUntil: number, now: number): void {
-    const ev = this.#sql.exec<{ id: string; type: string }>(`SELECT id, type FROM ${t.events} WHERE seq = ?`, e).one();
+    const ev = this.#sql.exec<{ id: string; type: string; created_at: number }>(`SELECT id, type, created_at FROM ${t.events} WHERE seq = ?`, e).one();
     const deadLetter: LogDeadLetter = {
+      deliveryId: logDeliveryId({ createdAt: ev.created_at, tenantSeq: this.#tenantSeq!, eventSeq: e, ordinal }),
       endpointId: this.#endpoints.get(ordinal)!.id,
       eventSeq: e,
       ordinal,
@@ -821,8 +844,7 @@ export class TenantLog extends DurableObject<Env> {
    * Sends jobs to the delivery queue; if the send fails, parks them again (so none is left
    * due without a message) and throws.
    */
-  async #send(jobs: DeliveryJob[]): Promise<void> {
-    const t = this.#tenantSeq;
+  async #send(jobs: DeliveryJob[], t = this.#tenantSeq): Promise<void> {
     // Jobs exist only after an ingest, which stored the tenant seq.
     if (t === null) throw new Error("TenantLog has no tenant seq yet: nothing was ever ingested");
     try {
@@ -830,6 +852,8 @@ export class TenantLog extends DurableObject<Env> {
         await this.env.DELIVERY_QUEUE.sendBatch(jobs.slice(i, i + 100).map((j) => ({ body: { kind: "deliver", t, e: j.e, p: j.p, g: j.g } satisfies LogDeliverMessage })));
       }
     } catch (err) {
+      // Another log's jobs (`_operator`'s) are re-sent by the next flush: their ingest is idempotent.
+      if (t !== this.#tenantSeq) throw err;
       this.ctx.storage.transactionSync(() => {
         for (const j of jobs) {
           for (const ordinal of j.p) {
@@ -849,9 +873,44 @@ export class TenantLog extends DurableObject<Env> {
   async #flushOutbox(): Promise<boolean> {
     const rows = this.#db.select().from(schema.outbox).orderBy(schema.outbox.seq).limit(OUTBOX_BATCH).all();
     if (rows.length === 0 || this.#tenantSeq === null) return false;
-    await insertLogDeadLetters(openDb(this.env.DB), this.#tenantSeq, rows.map((r) => r.body as LogDeadLetter));
+    const deadLetters = rows.map((r) => r.body as LogDeadLetter);
+    const db = openDb(this.env.DB);
+    await insertLogDeadLetters(db, this.#tenantSeq, deadLetters);
+    await this.#reportFailures(db, deadLetters);
     this.#sql.exec(`DELETE FROM outbox WHERE seq <= ?`, rows.at(-1)!.seq);
     return rows.length === OUTBOX_BATCH;
+  }
+
+  /**
+   * Each dead letter is also a `switchyard.delivery.failed` for `_operator` (DESIGN.md
+   * "Operational events"), sent in ONE `ingestMany` call per flush with deterministic ids,
+   * so a repeated flush adds nothing and `_operator`, which hears from every tenant, never
+   * becomes a hot object. `_operator`'s own failures report nothing (no loops).
+   */
+  async #reportFailures(db: Db, deadLetters: LogDeadLetter[]): Promise<void> {
+    const who = await tenantIdentity(db, this.#tenantSeq!);
+    if (!who || who.tenantId === OPERATOR_TENANT) return;
+    const type = BUILT_IN_EVENT_TYPES.find((t) => t.name === DELIVERY_FAILED)!;
+    const now = Date.now();
+    const inputs: IngestInput[] = await Promise.all(
+      deadLetters.map(async (dl) => {
+        const dataJson = JSON.stringify({
+          tenant_id: who.tenantId,
+          endpoint_id: dl.endpointId,
+          delivery_id: dl.deliveryId,
+          event_id: dl.eventId,
+          event_type: dl.eventType,
+          reason: dl.reason,
+          attempts: dl.attempts,
+          last_response_status: dl.lastResponseStatus,
+        });
+        const id = `${dl.deliveryId}_${dl.generation}`;
+        return { tenantSeq: who.operatorSeq, id, type: type.name, group: type.group, dataJson, occurredAt: dl.createdAt, idemKey: id, bodyHash: await sha256Hex(`${type.name}\n${dataJson}`), now, fullBytes: getConfig(this.env).tenantLogFullBytes };
+      }),
+    );
+    const results = await this.env.TENANT_LOG.getByName(String(who.operatorSeq)).ingestMany(inputs);
+    const jobs = results.flatMap((r) => (r.kind === "accepted" || r.kind === "duplicate" ? r.jobs : []));
+    if (jobs.length) await this.#send(jobs, who.operatorSeq);
   }
 
   /** Sets the alarm for `at` unless one is set earlier (each setAlarm is a billed row). */

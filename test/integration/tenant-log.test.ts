@@ -54,6 +54,19 @@ async function ingest(stub: Stub, input: IngestInput) {
   return r;
 }
 
+/**
+ * Points the object's delivery queue at a fake that records what it sends: its alarms fire
+ * on their own, and no v2 job may reach the v1 consumer behind these tests.
+ */
+async function observeQueue(stub: Stub) {
+  const queue = fakeQueue();
+  await runInDurableObject(stub, (instance: TenantLog) => {
+    const holder = instance as unknown as { env: Env };
+    holder.env = Object.create(holder.env, { DELIVERY_QUEUE: { value: queue.queue, enumerable: true } }) as Env;
+  });
+  return queue;
+}
+
 /** Runs `work` against the object and counts the SQLite rows it wrote (workerd's cursor.rowsWritten). */
 async function rowsWritten<T>(stub: Stub, work: (instance: TenantLog) => Promise<T>): Promise<{ result: T; rows: number }> {
   return runInDurableObject(stub, async (instance: TenantLog, state) => {
@@ -306,11 +319,7 @@ describe("TenantLog rate slots", () => {
     const stub = log();
     // The object's own alarms fire on their own; the queue they send to is observed (and no
     // job reaches the v1 consumer behind this test).
-    const queue = fakeQueue();
-    await runInDurableObject(stub, (instance: TenantLog) => {
-      const holder = instance as unknown as { env: Env };
-      holder.env = Object.create(holder.env, { DELIVERY_QUEUE: { value: queue.queue, enumerable: true } }) as Env;
-    });
+    const queue = await observeQueue(stub);
     const ordinal = await stub.syncEndpoint(endpoint("ep_rate", { rateLimit: 5 }));
     const N = 30;
     const messages = new Map<number, number>();
@@ -500,11 +509,7 @@ describe("TenantLog events and verbs", () => {
 
   it("replay retries the matching deliveries in event order: the first chunk answered at once, the rest sent by the alarm", async () => {
     const stub = log();
-    const queue = fakeQueue();
-    await runInDurableObject(stub, (instance: TenantLog) => {
-      const holder = instance as unknown as { env: Env };
-      holder.env = Object.create(holder.env, { DELIVERY_QUEUE: { value: queue.queue, enumerable: true } }) as Env;
-    });
+    const queue = await observeQueue(stub);
     const a = await stub.syncEndpoint(endpoint("ep_replay"));
     const seqs: number[] = [];
     for (let i = 0; i < 620; i++) seqs.push((await ingest(stub, event())).event.seq);
@@ -596,6 +601,7 @@ describe("TenantLog outbox", () => {
     expect(res.status).toBe(201);
     const tenantSeq = (await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(tenantId).first<{ seq: number }>())!.seq;
     const stub = env.TENANT_LOG.getByName(String(tenantSeq));
+    await observeQueue(stub);
     const a = await stub.syncEndpoint(endpoint("ep_dead"));
     const ev = (await ingest(stub, event({ tenantSeq }))).event;
     const failed = await rowsWritten(stub, (o) =>
@@ -610,7 +616,7 @@ describe("TenantLog outbox", () => {
     // A crash between D1's insert and the outbox delete: the row is handed over again.
     await runInDurableObject(stub, (_o: TenantLog, state) => {
       expect(state.storage.sql.exec(`SELECT COUNT(*) AS n FROM outbox`).one().n).toBe(0);
-      state.storage.sql.exec(`INSERT INTO outbox (kind, body) VALUES ('dead_letter', ?)`, JSON.stringify({ endpointId: "ep_dead", eventSeq: ev.seq, ordinal: a, generation: 0, eventId: ev.id, eventType: ev.type, reason: "non_retryable_status", attempts: 1, lastResponseStatus: 410, createdAt: Date.now() }));
+      state.storage.sql.exec(`INSERT INTO outbox (kind, body) VALUES ('dead_letter', ?)`, JSON.stringify({ deliveryId: "dlv_x", endpointId: "ep_dead", eventSeq: ev.seq, ordinal: a, generation: 0, eventId: ev.id, eventType: ev.type, reason: "non_retryable_status", attempts: 1, lastResponseStatus: 410, createdAt: Date.now() }));
     });
     await flush();
     await flush();
@@ -642,6 +648,7 @@ describe("TenantLog retention", () => {
     expect(res.status).toBe(201);
     const tenantSeq = (await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(tenantId).first<{ seq: number }>())!.seq;
     const stub = env.TENANT_LOG.getByName(String(tenantSeq));
+    await observeQueue(stub);
     const a = await stub.syncEndpoint(endpoint("ep_old_day"));
     const longAgo = Date.now() - 40 * 86_400_000;
     const old: number[] = [];
@@ -678,6 +685,52 @@ describe("TenantLog retention", () => {
     ]);
     // Today's events are untouched and readable.
     expect((await stub.listEvents({ limit: 10 })).items.map((x) => x.seq)).toEqual([today]);
+  });
+});
+
+describe("TenantLog operational events", () => {
+  it("a dead letter is also one switchyard.delivery.failed in _operator's log, sent in one call per flush, once however often the flush repeats", async () => {
+    const tenantId = uniq("opev").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
+    const res = await exports.default.fetch(
+      new Request("http://x/v1/tenants", { method: "POST", headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" }, body: JSON.stringify({ id: tenantId, name: tenantId }) }),
+    );
+    expect(res.status).toBe(201);
+    const seqOf = async (id: string) => (await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(id).first<{ seq: number }>())!.seq;
+    const tenantSeq = await seqOf(tenantId);
+    const operator = env.TENANT_LOG.getByName(String(await seqOf("_operator")));
+    const opEndpoint = await operator.syncEndpoint(endpoint(`ep_ops_${tenantSeq}`, { filter: { types: ["switchyard.delivery.failed"], exclude: [], groups: [] } }));
+    const stub = env.TENANT_LOG.getByName(String(tenantSeq));
+    const queue = await observeQueue(stub);
+    const a = await stub.syncEndpoint(endpoint("ep_fails"));
+    const ev = (await ingest(stub, event({ tenantSeq }))).event;
+    await stub.record([{ e: ev.seq, ordinal: a, generation: 0, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 410), status: "failed", reason: "non_retryable_status", nextAttemptAt: null }]);
+    const flush = () => runInDurableObject(stub, (instance: TenantLog) => instance.alarm());
+    await flush();
+    const reported = async () => {
+      const mine = [];
+      for (const item of (await operator.listEvents({ limit: 250, type: "switchyard.delivery.failed" })).items) {
+        const full = await operator.getEvent(item.seq);
+        const data = JSON.parse(full!.dataJson) as Record<string, unknown>;
+        if (data.tenant_id === tenantId) mine.push({ data, deliveries: full!.deliveries.map((d) => d.ordinal) });
+      }
+      return mine;
+    };
+    const first = await reported();
+    expect(first).toEqual([
+      {
+        data: { tenant_id: tenantId, endpoint_id: "ep_fails", delivery_id: expect.stringMatching(/^dlv_[0-9a-z]{32}$/), event_id: ev.id, event_type: "report.completed", reason: "non_retryable_status", attempts: 1, last_response_status: 410 },
+        deliveries: [opEndpoint],
+      },
+    ]);
+    // The operator's delivery job went to the queue, named for _operator's log.
+    expect(queue.sent.map((m) => (m.body as { t: number }).t)).toContain(await seqOf("_operator"));
+    // The flush repeated (the outbox row back, as after a crash before its delete): still one event.
+    await runInDurableObject(stub, (_o: TenantLog, state) => {
+      const deliveryId = first[0]!.data.delivery_id as string;
+      state.storage.sql.exec(`INSERT INTO outbox (kind, body) VALUES ('dead_letter', ?)`, JSON.stringify({ deliveryId, endpointId: "ep_fails", eventSeq: ev.seq, ordinal: a, generation: 0, eventId: ev.id, eventType: ev.type, reason: "non_retryable_status", attempts: 1, lastResponseStatus: 410, createdAt: Date.now() }));
+    });
+    await flush();
+    expect(await reported()).toHaveLength(1);
   });
 });
 

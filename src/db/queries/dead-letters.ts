@@ -98,6 +98,8 @@ export async function reopenFanout(db: Db, dl: DeadLetterRow): Promise<boolean> 
 
 /** A dead letter a TenantLog's outbox hands to D1 (data plane v2, docs/data-plane-v2.md). */
 export interface LogDeadLetter {
+  /** The delivery's public id (domain/ids `logDeliveryId`). */
+  deliveryId: string;
   endpointId: string;
   eventSeq: number;
   ordinal: number;

@@ -46,3 +46,15 @@ export async function retireTenantEndpoints(db: Db, tenantId: string, now: numbe
     db.$client.prepare(`UPDATE deliveries SET next_attempt_at = NULL WHERE tenant_id = ? AND status = 'pending'`).bind(tenantId),
   ]);
 }
+
+/**
+ * A tenant's id by its never-reused seq, with `_operator`'s seq beside it (one statement:
+ * a TenantLog's outbox flush needs both). Undefined once the tenant is gone.
+ */
+export async function tenantIdentity(db: Db, seq: number): Promise<{ tenantId: string; operatorSeq: number } | undefined> {
+  const row = await db.$client
+    .prepare(`SELECT id, (SELECT seq FROM tenants WHERE id = '_operator') AS operator_seq FROM tenants WHERE seq = ? AND deleted_at IS NULL`)
+    .bind(seq)
+    .first<{ id: string; operator_seq: number }>();
+  return row ? { tenantId: row.id, operatorSeq: row.operator_seq } : undefined;
+}

@@ -137,6 +137,7 @@ export async function createEndpoint(deps: Deps, tenantId: string, input: Endpoi
     createdAt: deps.now,
     updatedAt: deps.now,
     deletedAt: null,
+    version: 1,
   };
   const errors = [...checkRules(deps, row, !!input.auth), ...checkAuth(input.auth), ...(input.secret !== undefined ? checkSecret(signature, secret) : [])];
   if (errors.length) throw invalid(errors);

@@ -78,6 +78,11 @@ export const endpoints = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     deletedAt: integer("deleted_at"),
+    /**
+     * Bumped by every change to the row or its secrets: data plane v2's TenantLog carries
+     * it, and the delivery consumer caches how to send per (endpoint, version).
+     */
+    version: integer("version").notNull().default(1),
   },
   (t) => [index("endpoints_tenant").on(t.tenantId, t.id)],
 );

@@ -14,7 +14,7 @@ export async function disableEndpoint(deps: Deps, endpoint: EndpointRow, failing
   const reason = `failing since ${new Date(failingSince).toISOString()}`;
   const [disabled] = await runBatch(deps.db, [
     d1
-      .prepare(`UPDATE endpoints SET status = 'disabled', disabled_reason = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'active' RETURNING id`)
+      .prepare(`UPDATE endpoints SET status = 'disabled', disabled_reason = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1 AND status = 'active' RETURNING id`)
       .bind(endpoint.id, reason, deps.now),
   ]);
   if (!disabled?.results.length) return; // someone else disabled, paused or fixed it

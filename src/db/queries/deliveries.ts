@@ -126,6 +126,7 @@ function toEndpointRow(r: Raw): EndpointRow {
     createdAt: r.ep_created_at as number,
     updatedAt: r.ep_updated_at as number,
     deletedAt: (r.ep_deleted_at as number | null) ?? null,
+    version: r.ep_version as number,
   };
 }
 
@@ -135,7 +136,7 @@ const LOAD_SQL = `SELECT ${DELIVERY_COLUMNS},
   ep.disabled_reason AS ep_disabled_reason, ep.failing_since AS ep_failing_since, ep.filter AS ep_filter, ep.method AS ep_method,
   ep.headers AS ep_headers, ep.auth_type AS ep_auth_type, ep.auth_box AS ep_auth_box, ep.format AS ep_format,
   ep.signature AS ep_signature, ep.ordering AS ep_ordering, ep.rate_limit AS ep_rate_limit, ep.timeout_ms AS ep_timeout_ms,
-  ep.retry_schedule AS ep_retry_schedule, ep.created_at AS ep_created_at, ep.updated_at AS ep_updated_at, ep.deleted_at AS ep_deleted_at,
+  ep.retry_schedule AS ep_retry_schedule, ep.created_at AS ep_created_at, ep.updated_at AS ep_updated_at, ep.deleted_at AS ep_deleted_at, ep.version AS ep_version,
   (SELECT json_group_array(secret_box) FROM (SELECT secret_box FROM endpoint_secrets s
      WHERE s.endpoint_id = d.endpoint_id AND (s.expires_at IS NULL OR s.expires_at > ?2) ORDER BY s.seq DESC)) AS secret_boxes
 FROM deliveries d JOIN events e ON e.seq = d.event_seq JOIN endpoints ep ON ep.id = d.endpoint_id

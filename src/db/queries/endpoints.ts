@@ -1,7 +1,7 @@
 /**
  * @module Endpoint and endpoint secret rows.
  */
-import { and, desc, eq, gt, isNull, lt, or } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../client";
 import { endpoints, endpointSecrets } from "../schema";
 
@@ -58,7 +58,7 @@ export async function insertEndpointWithSecret(db: Db, row: EndpointRow, secretB
 export async function updateEndpoint(db: Db, tenantId: string, endpointId: string, patch: Partial<EndpointRow>): Promise<EndpointRow | undefined> {
   return db
     .update(endpoints)
-    .set(patch)
+    .set({ ...patch, version: sql`${endpoints.version} + 1` })
     .where(and(eq(endpoints.tenantId, tenantId), eq(endpoints.id, endpointId), isNull(endpoints.deletedAt)))
     .returning()
     .get();
@@ -82,6 +82,8 @@ export async function rotateSecret(db: Db, endpointId: string, secretBox: string
       .set({ expiresAt })
       .where(and(eq(endpointSecrets.endpointId, endpointId), or(isNull(endpointSecrets.expiresAt), gt(endpointSecrets.expiresAt, expiresAt)))),
     db.insert(endpointSecrets).values({ endpointId, secretBox, createdAt: now, expiresAt: null }),
+    // How it signs changed: cached send settings of the old version are not used again.
+    db.update(endpoints).set({ version: sql`${endpoints.version} + 1` }).where(eq(endpoints.id, endpointId)),
   ]);
 }
 

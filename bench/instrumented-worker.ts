@@ -29,7 +29,8 @@
  * Bench routes (this entry only, never deployed): GET /__bench/counters[?reset=1], POST
  * /__bench/reset, POST /__bench/baseline (the limit: signed POSTs straight to a receiver,
  * no D1/queue/DO), GET /__bench/d1probe (local D1 calibration), POST /__bench/sql (meta of
- * statements on the throwaway database, for bench/write-costs.ts), GET|POST /__bench/faults
+ * statements on the throwaway database, for bench/write-costs.ts), GET /__bench/d1size (the
+ * database's bytes, for bytes per delivery), GET|POST /__bench/faults
  * (the fault plan and what it injected). Faults never reach a bench route: those use the
  * runtime's own env, never a wrapped one.
  */
@@ -947,6 +948,11 @@ export default {
       if (url.pathname === "/__bench/reset" && request.method === "POST") {
         counters = freshCounters();
         return Response.json({ ok: true });
+      }
+      if (url.pathname === "/__bench/d1size") {
+        // The database's bytes as D1 reports them after a statement (`meta.size_after`).
+        const r = await env.DB.prepare("SELECT 1").run();
+        return Response.json({ bytes: (r.meta as { size_after?: number }).size_after ?? null });
       }
       if (url.pathname === "/__bench/d1probe") {
         // Calibration of the local D1: round trips of a trivial read and a no-op write,

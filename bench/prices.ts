@@ -12,6 +12,7 @@ export const PRICES = {
   d1: {
     rowsWrittenPerMillion: 1.0,
     rowsReadPerMillion: 0.001,
+    storagePerGbMonth: 0.75,
   },
   queues: {
     operationsPerMillion: 0.4,
@@ -100,4 +101,16 @@ export function ceilings(p: { d1Statements: number; deliveryQueueMessages: numbe
     deliveryQueueDeliveriesPerSecond: p.deliveryQueueMessages > 0 ? LIMITS.queueMessagesPerSecond / p.deliveryQueueMessages : Infinity,
     fanoutQueueDeliveriesPerSecond: p.fanoutQueueMessagesPerDelivery > 0 ? LIMITS.queueMessagesPerSecond / p.fanoutQueueMessagesPerDelivery : Infinity,
   };
+}
+
+/**
+ * USD per million deliveries over a delivery's whole life (DESIGN.md "How the benchmark
+ * targets are read"): the running cost, plus its bytes held for the retention period, plus
+ * the rows its purge writes (v1 deletes row by row: a delete writes what the insert wrote,
+ * so the rows written at insert are the estimate; data plane v2 drops whole days instead).
+ */
+export function usdPerMillionLifetime(running: number, p: { bytesPerDelivery: number; purgeRowsPerDelivery: number; retentionDays: number }): number {
+  const storage = ((p.bytesPerDelivery * 1e6) / 1e9) * PRICES.d1.storagePerGbMonth * (p.retentionDays / 30);
+  const purge = p.purgeRowsPerDelivery * PRICES.d1.rowsWrittenPerMillion;
+  return running + storage + purge;
 }

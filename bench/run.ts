@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ADMIN_TOKEN, ROOT, cpuMs, miniflareModule, threadCpuMs, prepareState, selfCpuMs, startReceiver, startWorker, type Mode, type RunningReceiver, type RunningWorker } from "./harness";
-import { ceilings, LIMITS, PRICES, usdPerMillion, type CostBreakdown, type PerDelivery } from "./prices";
+import { ceilings, LIMITS, PRICES, usdPerMillion, usdPerMillionLifetime, type CostBreakdown, type PerDelivery } from "./prices";
 import type { DoStorageStat } from "./instrumented-worker";
 import { createWorld, payload, planEvents, type PlannedEvent, type World } from "./world";
 
@@ -78,6 +78,9 @@ if (ARGS.json) {
   console.log = (...a: unknown[]) => console.error(...a);
   console.info = (...a: unknown[]) => console.error(...a);
 }
+
+/** wrangler.toml's RETENTION_DAYS, which the bench runs with. */
+const RETENTION_DAYS = 30;
 
 const say = (msg: string) => process.stderr.write(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`);
 const T0 = Date.now();
@@ -994,7 +997,12 @@ async function main() {
     // Warm-up (not measured): JIT, key caches, connections.
     await runLoad(ctx, "burst", "warm-up", planEvents(world, "warm-", Math.min(100, ARGS.events), 7), { concurrency: ARGS.concurrency, rate: ARGS.rate });
 
+    const d1Bytes = async () => ((await (await fetch(`${ctx.worker.url}/__bench/d1size`)).json()) as { bytes: number | null }).bytes;
+    const bytesBefore = await d1Bytes();
     const burstLoad = await runLoad(ctx, "burst", "burst", planEvents(world, "burst-", ARGS.events, 1), { concurrency: ARGS.concurrency, rate: ARGS.rate });
+    const bytesAfter = await d1Bytes();
+    // The burst's growth of the database per delivery (null when D1 does not report its size).
+    const bytesPerDelivery = bytesBefore !== null && bytesAfter !== null && burstLoad.delivered > 0 ? (bytesAfter - bytesBefore) / burstLoad.delivered : null;
     const pacedLoad = await runLoad(ctx, "paced", "paced", planEvents(world, "paced-", Math.round(ARGS.rate * ARGS.duration), 2), {
       concurrency: ARGS.concurrency,
       rate: ARGS.rate,
@@ -1045,6 +1053,9 @@ async function main() {
       queue_ops_per_delivery: sig4(d.queueOps),
       do_requests_per_delivery: sig4(d.doRequests),
       usd_per_million: sig4(d.cost.total),
+      bytes_per_delivery: bytesPerDelivery === null ? null : Math.round(bytesPerDelivery),
+      usd_per_million_lifetime:
+        bytesPerDelivery === null ? null : sig4(usdPerMillionLifetime(d.cost.total, { bytesPerDelivery, purgeRowsPerDelivery: d.d1RowsWritten, retentionDays: RETENTION_DAYS })),
       do_rows_written_per_delivery: sig4(d.doRowsWritten),
       do_rows_read_per_delivery: sig4(d.doRowsRead),
       do_alarm_sets_per_delivery: sig4(d.doAlarmSets),

@@ -180,6 +180,11 @@ export class TenantLog extends DurableObject<Env> {
       const verdicts: ClaimVerdict[] = [];
       const events = new Map<number, ClaimedEvent>();
       for (const job of jobs) {
+        // A message for an event whose day retention dropped: nothing is left to send.
+        if (!this.#holds(job.e)) {
+          for (const ordinal of job.p) verdicts.push({ kind: "stale", e: job.e, ordinal });
+          continue;
+        }
         const t = dayTables(this.#dayOfSeq(job.e));
         for (const ordinal of job.p) {
           const endpoint = this.#endpoints.get(ordinal);
@@ -252,6 +257,7 @@ export class TenantLog extends DurableObject<Env> {
       const retries: RecordResult["retries"] = [];
       const released: DeliveryJob[] = [];
       for (const o of outcomes) {
+        if (!this.#holds(o.e)) continue; // its day was dropped while it was being sent
         const t = dayTables(this.#dayOfSeq(o.e));
         const row = this.#sql
           .exec<DeliveryRowRaw & { last_attempt_at: number | null; response_status: number | null }>(
@@ -371,9 +377,8 @@ export class TenantLog extends DurableObject<Env> {
 
   /** One delivery with every attempt, ascending; undefined when the event or its match is gone. */
   async getDelivery(ordinal: number, e: number): Promise<(LoggedDelivery & { dataJson: string; occurredAt: number | null; attemptList: AttemptRecord[] }) | undefined> {
-    const day = this.#days.length ? this.#dayOfSeq(e) : undefined;
-    if (day === undefined) return undefined;
-    const t = dayTables(day);
+    if (!this.#holds(e)) return undefined;
+    const t = dayTables(this.#dayOfSeq(e));
     const ev = this.#sql.exec<EventRowRaw & { data: string; occurred_at: number | null }>(`SELECT seq, id, type, created_at, matched, data, occurred_at FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
     if (!ev || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) return undefined;
     const row = this.#sql.exec<AttemptColumns>(`SELECT a1_started_at, a1_duration_ms, a1_response_status, a1_response_body, a1_error, a1_location, a1_request FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, e).toArray()[0];
@@ -463,7 +468,7 @@ export class TenantLog extends DurableObject<Env> {
    */
   async findEventSeq(id: string): Promise<number | undefined> {
     const key = parseLogEventId(id);
-    if (key && key.tenantSeq === this.#tenantSeq && this.#days.length && key.eventSeq >= this.#days[0]!.firstSeq) {
+    if (key && key.tenantSeq === this.#tenantSeq && this.#holds(key.eventSeq)) {
       const row = this.#sql.exec<{ id: string }>(`SELECT id FROM ${dayTables(this.#dayOfSeq(key.eventSeq)).events} WHERE seq = ?`, key.eventSeq).toArray()[0];
       if (row?.id === id) return key.eventSeq;
     }
@@ -472,7 +477,7 @@ export class TenantLog extends DurableObject<Env> {
 
   /** An event with the delivery of every endpoint it matched at acceptance (untried ones included). */
   async getEvent(e: number): Promise<(ClaimedEvent & { deliveries: LoggedDelivery[] }) | undefined> {
-    if (!this.#days.length || e < this.#days[0]!.firstSeq) return undefined;
+    if (!this.#holds(e)) return undefined;
     const t = dayTables(this.#dayOfSeq(e));
     const ev = this.#sql.exec<EventRowRaw & { data: string; occurred_at: number | null }>(`SELECT seq, id, type, created_at, matched, data, occurred_at FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
     if (!ev) return undefined;
@@ -943,6 +948,11 @@ export class TenantLog extends DurableObject<Env> {
     };
   }
 
+  /** Whether event `seq` is in a day this log still holds (retention drops the oldest). */
+  #holds(seq: number): boolean {
+    return this.#days.length > 0 && seq >= this.#days[0]!.firstSeq && seq < this.#nextSeq;
+  }
+
   #dayOfSeq(seq: number): number {
     for (let i = this.#days.length - 1; i >= 0; i--) if (this.#days[i]!.firstSeq <= seq) return this.#days[i]!.day;
     throw new RangeError(`no day holds event ${seq}`);
@@ -983,7 +993,7 @@ export class TenantLog extends DurableObject<Env> {
   /** Retries one delivery (see `retry`); the caller holds the transaction. */
   #retryOne(ordinal: number, e: number, now: number): RetryResult {
     const endpoint = this.#endpoints.get(ordinal);
-    if (!endpoint || endpoint.deleted || !this.#days.length || e < this.#days[0]!.firstSeq) return { kind: "not_found" };
+    if (!endpoint || endpoint.deleted || !this.#holds(e)) return { kind: "not_found" };
     if (endpoint.status === "disabled") return { kind: "disabled" };
     const t = dayTables(this.#dayOfSeq(e));
     const ev = this.#sql.exec<EventRowRaw>(`SELECT seq, id, type, created_at, matched FROM ${t.events} WHERE seq = ?`, e).toArray()[0];

@@ -19,9 +19,12 @@ const TIMEOUT = 30_000;
 type Stub = ReturnType<Env["TENANT_LOG"]["getByName"]>;
 
 let lastSeq = 0;
-/** A tenant seq no other test uses: the TenantLog is named by it, as in production. */
+/**
+ * A tenant seq no other test uses (the TenantLog is named by it, as in production), within
+ * the range an id can embed (domain/ids: 32^7) and far above D1's own tenant seqs.
+ */
 function tenantSeq(): number {
-  lastSeq = Math.max(lastSeq + 1, Date.now() * 1000 + Math.floor(Math.random() * 1000));
+  lastSeq = Math.max(lastSeq + 1, 1_000_000_000 + (Date.now() % 1_000_000_000));
   return lastSeq;
 }
 

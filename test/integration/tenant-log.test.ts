@@ -685,6 +685,10 @@ describe("TenantLog retention", () => {
     ]);
     // Today's events are untouched and readable.
     expect((await stub.listEvents({ limit: 10 })).items.map((x) => x.seq)).toEqual([today]);
+    // A late message or outcome for a dropped day finds nothing to send or record.
+    expect((await stub.claim([{ e: old[12]!, p: [a], g: 0 }], Date.now())).verdicts).toEqual([{ kind: "stale", e: old[12], ordinal: a }]);
+    expect((await stub.record([outcome(old[12]!, 200, null)])).recorded).toBe(0);
+    expect(await stub.getDelivery(a, old[12]!)).toBeUndefined();
   });
 });
 

@@ -8,6 +8,7 @@ import { HTTPException } from "hono/http-exception";
 import { getConfig } from "../config";
 import { authenticateApiKey } from "../core/api-keys";
 import { constantTimeEqual } from "../domain/constant-time";
+import { MAX_JSON_DEPTH, nestsDeeperThan, TOO_DEEP_MESSAGE } from "../domain/json-depth";
 import { AppError, DEPENDENCY_RETRY_AFTER_S, isDependencyFailure, problemResponse, type FieldError } from "../errors";
 import { openDb } from "../db/client";
 import type { AppEnv } from "./context";
@@ -77,6 +78,14 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.use("/v1/*", async function limitBody(c, next) {
     if (c.req.method === "POST" && /^\/v1\/tenants\/[^/]+\/events\/?$/.test(c.req.path)) return next();
     return bodyLimit({ maxSize: MAX_JSON_BODY_BYTES, onError: () => problemResponse(413, `The body is larger than ${MAX_JSON_BODY_BYTES} bytes.`) })(c, next);
+  });
+
+  // Deeper JSON than the runtime can re-serialise would otherwise be a 500 (a stack
+  // overflow in JSON.stringify); event ingest checks its own body after its size check.
+  app.use("/v1/*", async function limitDepth(c, next) {
+    if (c.req.method === "GET" || c.req.method === "DELETE" || /^\/v1\/tenants\/[^/]+\/events\/?$/.test(c.req.path)) return next();
+    if (nestsDeeperThan(await c.req.text(), MAX_JSON_DEPTH)) return problemResponse(422, "The request is not valid.", { errors: [{ path: "(body)", message: TOO_DEEP_MESSAGE }] });
+    return next();
   });
 
   registerHealth(app);

@@ -8,6 +8,7 @@ import type { Deps } from "../api/context";
 import { sha256Hex } from "../domain/constant-time";
 import { HOST_ID_PATTERN, newId } from "../domain/ids";
 import { ALTERED_NUMBER_MESSAGE, findAlteredNumbers } from "../domain/safe-json";
+import { MAX_JSON_DEPTH, nestsDeeperThan, TOO_DEEP_MESSAGE } from "../domain/json-depth";
 import { AppError, conflict, invalid, notFound, type FieldError } from "../errors";
 import * as q from "../db/queries/events";
 import type { EventRow } from "../db/queries/events";
@@ -27,6 +28,7 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}
 
 /** Validates the parsed body of `POST /events`; the returned `dataJson` is what receivers get. */
 export async function parseEventBody(deps: Deps, bodyText: string) {
+  if (nestsDeeperThan(bodyText, MAX_JSON_DEPTH)) throw invalid([{ path: "data", message: TOO_DEEP_MESSAGE }]);
   let body: unknown;
   try {
     body = JSON.parse(bodyText);

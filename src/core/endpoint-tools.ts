@@ -4,6 +4,7 @@
 import type { Deps } from "../api/context";
 import { newId } from "../domain/ids";
 import { ALTERED_NUMBER_MESSAGE, findAlteredNumbers } from "../domain/safe-json";
+import { MAX_JSON_DEPTH, nestsDeeperThan, TOO_DEEP_MESSAGE } from "../domain/json-depth";
 import { classifyAttempt } from "../domain/outcome";
 import { checkEndpointUrl } from "../domain/url-policy";
 import { invalid } from "../errors";
@@ -38,6 +39,7 @@ export async function sendTestEvent(
   /** The JSON text `input` (root "") or its `data` (root "data") was parsed from: a number it would alter is refused, as at ingest. */
   source: { text: string; root: "" | "data" },
 ): Promise<TestSendResult> {
+  if (nestsDeeperThan(source.text, MAX_JSON_DEPTH)) throw invalid([{ path: "data", message: TOO_DEEP_MESSAGE }]);
   const altered = findAlteredNumbers(source.text, source.root).filter((path) => path === "data" || path.startsWith("data.") || path.startsWith("data["));
   if (altered.length) throw invalid(altered.map((path) => ({ path, message: ALTERED_NUMBER_MESSAGE })));
   const endpoint = await getEndpoint(deps, tenantId, endpointId);

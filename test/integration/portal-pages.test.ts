@@ -155,6 +155,12 @@ describe("the endpoint page", () => {
     const bad = await client.post(`/portal/endpoints/${ep.id}/test`, { type, data: "{not json" });
     expect(bad.status).toBe(422);
     expect(textOf(bad.html)).toContain("Data: this is not valid JSON.");
+    // Data the send would alter, or nested deeper than the runtime can re-serialise: refused, nothing sent.
+    const altered = await client.post(`/portal/endpoints/${ep.id}/test`, { type, data: '{"n":12345678901234567.0}' });
+    expect(altered.status).toBe(422);
+    const deep = await client.post(`/portal/endpoints/${ep.id}/test`, { type, data: "[".repeat(100_000) + "]".repeat(100_000) });
+    expect(deep.status).toBe(422);
+    expect(textOf(deep.html)).toContain("levels deep");
 
     const failing = await createEndpoint(t, { url: `${receiver()}/status/500/portal-log`, retry_schedule: [] });
     for (let i = 0; i < 3; i++) await postAndSettle(t, type, { i });

@@ -67,6 +67,18 @@ async function observeQueue(stub: Stub) {
   return queue;
 }
 
+/** A tenant made through the API (D1 has its row and seq, as the outbox's flush needs). */
+async function realTenant(prefix: string): Promise<{ tenantId: string; tenantSeq: number }> {
+  const tenantId = uniq(prefix).replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
+  const res = await exports.default.fetch(
+    new Request("http://x/v1/tenants", { method: "POST", headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" }, body: JSON.stringify({ id: tenantId, name: tenantId }) }),
+  );
+  expect(res.status).toBe(201);
+  return { tenantId, tenantSeq: await seqOfTenant(tenantId) };
+}
+
+const seqOfTenant = async (id: string) => (await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(id).first<{ seq: number }>())!.seq;
+
 /** Runs `work` against the object and counts the SQLite rows it wrote (workerd's cursor.rowsWritten). */
 async function rowsWritten<T>(stub: Stub, work: (instance: TenantLog) => Promise<T>): Promise<{ result: T; rows: number }> {
   return runInDurableObject(stub, async (instance: TenantLog, state) => {
@@ -592,14 +604,7 @@ describe("TenantLog stats", () => {
 
 describe("TenantLog outbox", () => {
   it("a failed delivery's dead letter reaches D1 through the outbox, once, however often the flush is repeated", async () => {
-    const tenantId = uniq("outbox").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
-    const created = await env.DB.prepare(`SELECT 1`).first(); // D1 is up
-    expect(created).not.toBeNull();
-    const res = await exports.default.fetch(
-      new Request("http://x/v1/tenants", { method: "POST", headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" }, body: JSON.stringify({ id: tenantId, name: tenantId }) }),
-    );
-    expect(res.status).toBe(201);
-    const tenantSeq = (await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(tenantId).first<{ seq: number }>())!.seq;
+    const { tenantId, tenantSeq } = await realTenant("outbox");
     const stub = env.TENANT_LOG.getByName(String(tenantSeq));
     await observeQueue(stub);
     const a = await stub.syncEndpoint(endpoint("ep_dead"));
@@ -641,12 +646,7 @@ describe("TenantLog retention", () => {
   });
 
   it("drops a day past RETENTION_DAYS whole: delivered deliveries cost no row, pending and untried ones fail expired with a dead letter, dead-lettered ones are kept", async () => {
-    const tenantId = uniq("expire").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
-    const res = await exports.default.fetch(
-      new Request("http://x/v1/tenants", { method: "POST", headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" }, body: JSON.stringify({ id: tenantId, name: tenantId }) }),
-    );
-    expect(res.status).toBe(201);
-    const tenantSeq = (await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(tenantId).first<{ seq: number }>())!.seq;
+    const { tenantSeq } = await realTenant("expire");
     const stub = env.TENANT_LOG.getByName(String(tenantSeq));
     await observeQueue(stub);
     const a = await stub.syncEndpoint(endpoint("ep_old_day"));
@@ -694,14 +694,8 @@ describe("TenantLog retention", () => {
 
 describe("TenantLog operational events", () => {
   it("a dead letter is also one switchyard.delivery.failed in _operator's log, sent in one call per flush, once however often the flush repeats", async () => {
-    const tenantId = uniq("opev").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
-    const res = await exports.default.fetch(
-      new Request("http://x/v1/tenants", { method: "POST", headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" }, body: JSON.stringify({ id: tenantId, name: tenantId }) }),
-    );
-    expect(res.status).toBe(201);
-    const seqOf = async (id: string) => (await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(id).first<{ seq: number }>())!.seq;
-    const tenantSeq = await seqOf(tenantId);
-    const operator = env.TENANT_LOG.getByName(String(await seqOf("_operator")));
+    const { tenantId, tenantSeq } = await realTenant("opev");
+    const operator = env.TENANT_LOG.getByName(String(await seqOfTenant("_operator")));
     const opEndpoint = await operator.syncEndpoint(endpoint(`ep_ops_${tenantSeq}`, { filter: { types: ["switchyard.delivery.failed"], exclude: [], groups: [] } }));
     const stub = env.TENANT_LOG.getByName(String(tenantSeq));
     const queue = await observeQueue(stub);
@@ -727,7 +721,7 @@ describe("TenantLog operational events", () => {
       },
     ]);
     // The operator's delivery job went to the queue, named for _operator's log.
-    expect(queue.sent.map((m) => (m.body as { t: number }).t)).toContain(await seqOf("_operator"));
+    expect(queue.sent.map((m) => (m.body as { t: number }).t)).toContain(await seqOfTenant("_operator"));
     // The flush repeated (the outbox row back, as after a crash before its delete): still one event.
     await runInDurableObject(stub, (_o: TenantLog, state) => {
       const deliveryId = first[0]!.data.delivery_id as string;

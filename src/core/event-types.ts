@@ -10,10 +10,13 @@ import { checkJsonSchema, validateAgainst } from "./json-schema";
 
 export const RESERVED_PREFIX = "switchyard.";
 
+/** The operational event every failed delivery reports (DESIGN.md "Operational events"). */
+export const DELIVERY_FAILED_TYPE = "switchyard.delivery.failed";
+
 /** Operational events: built in, delivered to the `_operator` tenant, never posted through the API. */
 export const BUILT_IN_EVENT_TYPES: readonly EventTypeRow[] = [
   {
-    name: "switchyard.delivery.failed",
+    name: DELIVERY_FAILED_TYPE,
     description: "A delivery ended failed (retries exhausted, a final status, URL refused, expired, or a consumer error).",
     group: "switchyard",
     schema: null,

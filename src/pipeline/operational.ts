@@ -6,6 +6,7 @@
  * deterministic id, so a duplicate writer adds nothing; its fan-out message is sent
  * after the transaction (the Sweeper covers a refused send).
  */
+import { DELIVERY_FAILED_TYPE } from "../core/event-types";
 import { seqId } from "../domain/ids";
 import { OPERATOR_TENANT } from "../core/tenants";
 import type { Db } from "../db/client";
@@ -45,7 +46,7 @@ export function deliveryFailedStatement(db: Db, data: Omit<DeliveryFailedData, "
   return insertOperatorEvent(
     db,
     `evt_failed_${deliverySeq}_${generation}_${data.attempts}`,
-    "switchyard.delivery.failed",
+    DELIVERY_FAILED_TYPE,
     payload,
     now,
     "EXISTS (SELECT 1 FROM deliveries WHERE seq = ?5 AND status = 'failed' AND generation = ?6 AND attempts = ?7)",

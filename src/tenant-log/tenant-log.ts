@@ -16,7 +16,7 @@ import { DurableObject } from "cloudflare:workers";
 import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { openDb, type Db } from "../db/client";
-import { BUILT_IN_EVENT_TYPES } from "../core/event-types";
+import { BUILT_IN_EVENT_TYPES, DELIVERY_FAILED_TYPE } from "../core/event-types";
 import { OPERATOR_TENANT } from "../core/tenants";
 import { tenantIdentity } from "../db/queries/tenants";
 import { sha256Hex } from "../domain/constant-time";
@@ -71,9 +71,6 @@ interface RollupDelta {
 
 /** Parked deliveries one `resume` call releases (a call reads at most about 10 000 rows). */
 const RESUME_CHUNK = 500;
-
-/** The operational event every dead letter reports. */
-const DELIVERY_FAILED = "switchyard.delivery.failed";
 
 /** Outbox rows one flush hands to D1 (one statement; its JSON stays far below D1's statement size). */
 const OUTBOX_BATCH = 100;
@@ -895,7 +892,7 @@ export class TenantLog extends DurableObject<Env> {
   async #reportFailures(db: Db, deadLetters: LogDeadLetter[]): Promise<void> {
     const who = await tenantIdentity(db, this.#tenantSeq!);
     if (!who || who.tenantId === OPERATOR_TENANT) return;
-    const type = BUILT_IN_EVENT_TYPES.find((t) => t.name === DELIVERY_FAILED)!;
+    const type = BUILT_IN_EVENT_TYPES.find((t) => t.name === DELIVERY_FAILED_TYPE)!;
     const now = Date.now();
     const inputs: IngestInput[] = await Promise.all(
       deadLetters.map(async (dl) => {

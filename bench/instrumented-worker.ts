@@ -8,8 +8,8 @@
  *   already counts index rows there). `first()` and `raw()` hide their meta from callers, so
  *   the meta is read one layer down, at the binding's own transport call
  *   (`_sendOrThrow` / `_queryOrThrow` of the D1 session object), which sees every statement
- *   of every call, batch included. Each statement is attributed to a phase (ingest, fanout,
- *   deliver, do:EndpointDO, …) through AsyncLocalStorage and to its SQL text.
+ *   of every call, batch included. Each statement is attributed to a phase (ingest, deliver,
+ *   deliveries-dlq, do:TenantLog, scheduled, …) through AsyncLocalStorage and to its SQL text.
  * - Queues: messages sent per producer (and how many carried a delay), consumer batches and
  *   messages per queue, redeliveries (`attempts > 1`), `retry()` / `ack()` calls.
  * - Durable Objects: requests per namespace as seen by callers (stub calls), alarm and RPC
@@ -17,12 +17,15 @@
  *   object class stores, in SQLite rows: every `ctx.storage.sql.exec` cursor's `rowsWritten`
  *   and `rowsRead` (drizzle's durable-sqlite driver goes through it too), the synchronous KV
  *   API (`ctx.storage.kv`) and the async one (`ctx.storage.get/put/delete/list`, and inside
- *   `transaction`), and every `setAlarm` / `deleteAlarm` / `getAlarm`. See "Durable Object
- *   storage" below for what is measured and what is modelled.
+ *   `transaction`), and every `setAlarm` / `deleteAlarm` / `getAlarm`, each attributed to the
+ *   object method (RPC or alarm) that ran it. See "Durable Object storage" below for what is
+ *   measured and what is modelled.
+ * - Failed attempts, by status and error, read from the outcomes the consumer hands to
+ *   `TenantLog.record` (every attempt is recorded there).
  * - Worker invocations: fetch (bench routes excluded) and one per consumer batch.
  *
  * Faults (bench/faults.ts): our own dependencies failing, injected at the bindings only —
- * the D1 binding, every Durable Object namespace, every queue producer, `SECRETS_KEY` — never
+ * the D1 binding, every Durable Object namespace (TENANT_LOG), every queue producer, `SECRETS_KEY` — never
  * by knowing a table or a statement, so the plan holds whatever store the log lives in. See
  * "Fault plan" below for the targets, the errors thrown and the phases a rule may name.
  *
@@ -30,16 +33,19 @@
  * /__bench/reset, POST /__bench/baseline (the limit: signed POSTs straight to a receiver,
  * no D1/queue/DO), GET /__bench/d1probe (local D1 calibration), POST /__bench/sql (meta of
  * statements on the throwaway database, for bench/write-costs.ts), GET /__bench/d1size (the
- * database's bytes, for bytes per delivery), GET|POST /__bench/faults
+ * D1 database's bytes), POST /__bench/dosize (the SQLite bytes of some tenants' TenantLogs,
+ * `ctx.storage.sql.databaseSize`: bytes per delivery), POST /__bench/alarms (when their
+ * alarms are set for), POST /__bench/timeshift (runs object
+ * methods with the clock moved forward, e.g. an ingest a retention period later and the alarm
+ * that drops the expired day: the purge's rows, measured), GET|POST /__bench/faults
  * (the fault plan and what it injected). Faults never reach a bench route: those use the
  * runtime's own env, never a wrapped one.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import worker, { EndpointDO as RealEndpointDO, Sweeper as RealSweeper, TenantLog as RealTenantLog } from "../src/index";
+import worker, { TenantLog as RealTenantLog } from "../src/index";
 import { buildBody, contentType } from "../src/domain/payload";
 import { signRequest } from "../src/domain/signature";
 import { sendRequest } from "../src/outbound/send";
-import type { DeliverMessage, FanoutQueueMessage } from "../src/pipeline/messages";
 import { USER_AGENT } from "../src/pipeline/request";
 
 // ---------------------------------------------------------------------------------------
@@ -86,8 +92,18 @@ export interface DoStorageStat {
   /** Calls; each `setAlarm` is one billed row written (Cloudflare's pricing), not included in the rows above. */
   alarms: { sets: number; deletes: number; gets: number };
   transactions: { sync: number; async: number };
-  /** Per statement text (as sqlKey folds it). */
-  bySql: Record<string, { sql: string; executions: number; rowsRead: number; rowsWritten: number }>;
+  /** Per object method (RPC method, "alarm", or "constructor" for migrations) and statement text (as sqlKey folds it). */
+  bySql: Record<string, { method: string; sql: string; executions: number; rowsRead: number; rowsWritten: number }>;
+  /** Per object method: SQL rows, KV rows (modelled) and `setAlarm` calls it made. */
+  byMethod: Record<string, DoMethodStat>;
+}
+
+export interface DoMethodStat {
+  sqlExecs: number;
+  sqlRowsWritten: number;
+  sqlRowsRead: number;
+  kvRowsWritten: number;
+  alarmSets: number;
 }
 
 const freshKv = (): DoKvStat => ({ gets: 0, puts: 0, deletes: 0, lists: 0, rowsRead: 0, rowsWritten: 0 });
@@ -144,6 +160,9 @@ const bump = (rec: Record<string, number>, key: string, by = 1) => {
 
 const phaseStore = new AsyncLocalStorage<string>();
 const currentPhase = () => phaseStore.getStore() ?? "unknown";
+/** Inside a Durable Object: the method (RPC or "alarm") whose call is running. */
+const doMethodStore = new AsyncLocalStorage<string>();
+const currentDoMethod = () => doMethodStore.getStore() ?? "constructor";
 
 // ---------------------------------------------------------------------------------------
 // Fault plan.
@@ -172,15 +191,15 @@ const FAULT_TARGETS: readonly FaultTarget[] = ["d1", "do", "queue", "secrets"];
 /**
  * Phases a rule may name in `phases` (none = every phase, "unknown" included):
  * - "ingest": POST /v1/tenants/{tid}/events; "api": every other Worker request (API, portal);
- * - "fanout", "deliver", "fanout-dlq", "deliveries-dlq": that queue's consumer (queue names
- *   without `switchyard-`; the deliveries consumer is "deliver");
+ * - "deliver", "deliveries-dlq": that queue's consumer (queue names without `switchyard-`;
+ *   the deliveries consumer is "deliver");
  * - "scheduled": the Cron Trigger;
- * - "do:<class>": inside a Durable Object of that exported class, e.g. "do:EndpointDO",
- *   "do:Sweeper" (a class added later needs no change here).
+ * - "do:<class>": inside a Durable Object of that exported class, i.e. "do:TenantLog" (a
+ *   class added later needs no change here).
  * A stub call counts in its caller's phase; an object's own D1, queue and stub calls in its
  * "do:<class>" phase.
  */
-const HANDLER_PHASES = ["ingest", "api", "fanout", "deliver", "fanout-dlq", "deliveries-dlq", "scheduled"];
+const HANDLER_PHASES = ["ingest", "api", "deliver", "deliveries-dlq", "scheduled"];
 const isFaultPhase = (p: unknown): p is string => typeof p === "string" && (HANDLER_PHASES.includes(p) || /^do:[A-Za-z_$][\w$]*$/.test(p));
 
 interface FaultRule {
@@ -337,7 +356,6 @@ function installD1Hook(db: D1Database): void {
 // Binding wrappers.
 
 const REAL = Symbol("real statement");
-const ATTEMPT_INSERT = /^\s*INSERT INTO attempts \(delivery_seq, n, started_at, duration_ms, response_status, response_body, error\b/;
 const SQL = Symbol("statement text");
 
 /** The D1 binding with its API calls counted (meta comes from the transport hook). */
@@ -359,14 +377,7 @@ function wrapD1(db: D1Database, phase: string | null): D1Database {
     const w = {
       [REAL]: real,
       [SQL]: sql,
-      bind: (...values: unknown[]) => {
-        // Why attempts fail (the outcome statement's status and error), for the report.
-        if (ATTEMPT_INSERT.test(sql)) {
-          const status = values[4] as number | null;
-          if (status === null || status < 200 || status >= 300) bump(counters.failedAttempts, `${status ?? "no response"} ${String(values[6] ?? "")}`.trim());
-        }
-        return wrapStmt(real.bind(...values), sql);
-      },
+      bind: (...values: unknown[]) => wrapStmt(real.bind(...values), sql),
       first: (col?: string) => counted("first", () => (col === undefined ? real.first() : real.first(col)), undefined, [sql]),
       all: () => counted("all", () => real.all(), (r) => [r], [sql]),
       run: () => counted("run", () => real.run(), (r) => [r], [sql]),
@@ -461,7 +472,7 @@ function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: Durab
 }
 
 /** Counter names of queue producers, as bench/run.ts reads them; any other binding counts under its own name. */
-const QUEUE_COUNTER_NAMES: Record<string, string> = { FANOUT_QUEUE: "fanout", DELIVERY_QUEUE: "deliveries" };
+const QUEUE_COUNTER_NAMES: Record<string, string> = { DELIVERY_QUEUE: "deliveries" };
 const SECRET_VARS = ["SECRETS_KEY", "SECRETS_KEY_PREVIOUS"] as const;
 
 /**
@@ -559,6 +570,7 @@ function wrapBatch<B>(batch: MessageBatch<B>, queueName: string): MessageBatch<B
   }));
   return {
     queue: batch.queue,
+    metadata: (batch as { metadata?: unknown }).metadata,
     messages,
     ackAll: () => {
       c.acked += messages.length;
@@ -600,7 +612,12 @@ const doStat = (label: string): DoStorageStat =>
     alarms: { sets: 0, deletes: 0, gets: 0 },
     transactions: { sync: 0, async: 0 },
     bySql: {},
+    byMethod: {},
   });
+
+/** The running method's share of one class's storage counts. */
+const methodStat = (label: string): DoMethodStat =>
+  (doStat(label).byMethod[currentDoMethod()] ??= { sqlExecs: 0, sqlRowsWritten: 0, sqlRowsRead: 0, kvRowsWritten: 0, alarmSets: 0 });
 
 /**
  * A proxy of a native cursor or iterator: every method runs on the real object (native
@@ -630,19 +647,23 @@ function observed<T extends object>(target: T, after: (method: PropertyKey, resu
   return proxy;
 }
 
-function countedCursor<T extends Record<string, SqlStorageValue>>(cursor: SqlStorageCursor<T>, label: string, key: string): SqlStorageCursor<T> {
+function countedCursor<T extends Record<string, SqlStorageValue>>(cursor: SqlStorageCursor<T>, label: string, method: string, sql: string): SqlStorageCursor<T> {
   let read = 0;
   let written = 0;
+  const key = `${method} ${sql}`;
   const sync = () => {
     const r = cursor.rowsRead;
     const w = cursor.rowsWritten;
     if (r === read && w === written) return;
     const st = doStat(label);
-    const q = (st.bySql[key] ??= { sql: key, executions: 0, rowsRead: 0, rowsWritten: 0 });
+    const q = (st.bySql[key] ??= { method, sql, executions: 0, rowsRead: 0, rowsWritten: 0 });
+    const m = (st.byMethod[method] ??= { sqlExecs: 0, sqlRowsWritten: 0, sqlRowsRead: 0, kvRowsWritten: 0, alarmSets: 0 });
     st.sql.rowsRead += r - read;
     st.sql.rowsWritten += w - written;
     q.rowsRead += r - read;
     q.rowsWritten += w - written;
+    m.sqlRowsRead += r - read;
+    m.sqlRowsWritten += w - written;
     read = r;
     written = w;
   };
@@ -657,11 +678,13 @@ function countedSql(sql: SqlStorage, label: string): SqlStorage {
       if (prop === "exec") {
         return (query: string, ...bindings: unknown[]) => {
           const cursor = t.exec(query, ...bindings);
-          const key = sqlKey(query);
+          const sqlText = sqlKey(query);
+          const method = currentDoMethod();
           const st = doStat(label);
           st.sql.execs++;
-          (st.bySql[key] ??= { sql: key, executions: 0, rowsRead: 0, rowsWritten: 0 }).executions++;
-          return countedCursor(cursor, label, key);
+          methodStat(label).sqlExecs++;
+          (st.bySql[`${method} ${sqlText}`] ??= { method, sql: sqlText, executions: 0, rowsRead: 0, rowsWritten: 0 }).executions++;
+          return countedCursor(cursor, label, method, sqlText);
         };
       }
       // Methods keep their receiver; classes (`Cursor`, `Statement`) stay themselves.
@@ -688,6 +711,7 @@ function countedKv(kv: SyncKvStorage, label: string): SyncKvStorage {
             t.put(key, value);
             st().puts++;
             st().rowsWritten++;
+            methodStat(label).kvRowsWritten++;
           };
         case "delete":
           return (key: string | string[]) => {
@@ -695,6 +719,7 @@ function countedKv(kv: SyncKvStorage, label: string): SyncKvStorage {
             const r = (t.delete as (k: unknown) => unknown)(key);
             st().deletes++;
             st().rowsWritten += typeof r === "number" ? r : r ? 1 : 0;
+            methodStat(label).kvRowsWritten += typeof r === "number" ? r : r ? 1 : 0;
             return r;
           };
         case "list":
@@ -738,13 +763,20 @@ function asyncKvMethods(target: AsyncKvLike, label: string): Record<string, Fn> 
     },
     put: (...args) => {
       const r = call("put", args);
+      const rows = typeof args[0] === "string" ? 1 : Object.keys((args[0] ?? {}) as object).length;
       st().asyncKv.puts++;
-      st().asyncKv.rowsWritten += typeof args[0] === "string" ? 1 : Object.keys((args[0] ?? {}) as object).length;
+      st().asyncKv.rowsWritten += rows;
+      methodStat(label).kvRowsWritten += rows;
       return r;
     },
     delete: (...args) => {
       st().asyncKv.deletes++;
-      return onValue(call("delete", args), (v) => (st().asyncKv.rowsWritten += typeof v === "number" ? v : v ? 1 : 0));
+      const m = methodStat(label);
+      return onValue(call("delete", args), (v) => {
+        const rows = typeof v === "number" ? v : v ? 1 : 0;
+        st().asyncKv.rowsWritten += rows;
+        m.kvRowsWritten += rows;
+      });
     },
     list: (...args) => {
       st().asyncKv.lists++;
@@ -758,6 +790,7 @@ function asyncKvMethods(target: AsyncKvLike, label: string): Record<string, Fn> 
     setAlarm: (...args) => {
       const r = call("setAlarm", args);
       st().alarms.sets++;
+      methodStat(label).alarmSets++;
       return r;
     },
     deleteAlarm: (...args) => {
@@ -835,6 +868,44 @@ type Ctor = abstract new (ctx: DurableObjectState, env: Env) => object;
 /** Each instrumented object's runtime env and its steady wrapped one (never hiding the keys). */
 const objectEnvs = new WeakMap<object, { raw: Env; steady: Env }>();
 
+/** Each instrumented object's state (for the bench-only methods). */
+const objectCtxs = new WeakMap<object, DurableObjectState>();
+
+/** A class's storage counts so far, for a difference across a few calls. */
+function storageTotals(label: string) {
+  const st = doStat(label);
+  return {
+    sqlRowsWritten: st.sql.rowsWritten,
+    kvRowsWritten: st.kv.rowsWritten + st.asyncKv.rowsWritten,
+    alarmSets: st.alarms.sets,
+    bySql: Object.fromEntries(Object.entries(st.bySql).map(([k, q]) => [k, { executions: q.executions, rowsWritten: q.rowsWritten }])),
+  };
+}
+
+/** What one step of /__bench/timeshift did. */
+export interface TimeShiftStep {
+  method: string;
+  error: string | null;
+  sqlRowsWritten: number;
+  kvRowsWritten: number;
+  alarmSets: number;
+  /** Statements that ran, "method sql" → executions and rows written. */
+  bySql: Record<string, { executions: number; rowsWritten: number }>;
+}
+
+/** Failed attempts by "status error", from the outcomes handed to `record` (each attempt is recorded there once). */
+function countFailedAttempts(outcomes: unknown): void {
+  if (!Array.isArray(outcomes)) return;
+  for (const o of outcomes as { status?: string; reason?: string | null; attempt?: { responseStatus: number | null; error: string | null } | null }[]) {
+    const a = o.attempt;
+    if (!a) {
+      if (o.status === "failed") bump(counters.failedAttempts, `no attempt ${o.reason ?? ""}`.trim());
+      continue;
+    }
+    if (a.responseStatus === null || a.responseStatus < 200 || a.responseStatus >= 300) bump(counters.failedAttempts, `${a.responseStatus ?? "no response"} ${a.error ?? ""}`.trim());
+  }
+}
+
 function instrumentDO<C extends Ctor>(Base: C, label: string): C {
   // @ts-expect-error -- a mixin over an abstract constructor
   class Instrumented extends Base {
@@ -843,7 +914,61 @@ function instrumentDO<C extends Ctor>(Base: C, label: string): C {
       countStorage(ctx.storage, label);
       super(ctx, steady);
       objectEnvs.set(this, { raw: env, steady });
+      objectCtxs.set(this, ctx);
       bump(counters.durableObjects.constructed, label);
+    }
+
+    /** Bench only (never counted): this object's SQLite bytes, pages in use and free. */
+    __benchDatabaseSize(): number {
+      return objectCtxs.get(this)!.storage.sql.databaseSize;
+    }
+
+    /** Bench only: when this object's alarm is set for (null: none); counted as one `getAlarm` call, no row. */
+    __benchAlarmAt(): Promise<number | null> {
+      return objectCtxs.get(this)!.storage.getAlarm();
+    }
+
+    /**
+     * Bench only: runs the object's own methods one after another with `Date.now` moved
+     * `offsetMs` ahead (e.g. an ingest a retention period later, then the alarm that drops
+     * the expired day; "$deleteAlarm" clears the pending alarm first, as the runtime does
+     * before it runs one), and answers what each wrote. The calls themselves are counted as
+     * any other. Nothing else may run meanwhile: the clock of the whole isolate moves.
+     */
+    async __benchTimeShift(offsetMs: number, steps: { method: string; args: unknown[] }[]): Promise<TimeShiftStep[]> {
+      const realNow = Date.now;
+      const out: TimeShiftStep[] = [];
+      Date.now = () => realNow.call(Date) + offsetMs;
+      try {
+        for (const step of steps) {
+          const before = storageTotals(label);
+          let error: string | null = null;
+          try {
+            // "$deleteAlarm": what the runtime does before it runs an alarm.
+            if (step.method === "$deleteAlarm") await objectCtxs.get(this)!.storage.deleteAlarm();
+            else await ((this as unknown as Record<string, (...a: unknown[]) => unknown>)[step.method]!).apply(this, step.args);
+          } catch (err) {
+            error = String(err);
+          }
+          const after = storageTotals(label);
+          const bySql: TimeShiftStep["bySql"] = {};
+          for (const [k, q] of Object.entries(after.bySql)) {
+            const b = before.bySql[k] ?? { executions: 0, rowsWritten: 0 };
+            if (q.executions !== b.executions || q.rowsWritten !== b.rowsWritten) bySql[k] = { executions: q.executions - b.executions, rowsWritten: q.rowsWritten - b.rowsWritten };
+          }
+          out.push({
+            method: step.method,
+            error,
+            sqlRowsWritten: after.sqlRowsWritten - before.sqlRowsWritten,
+            kvRowsWritten: after.kvRowsWritten - before.kvRowsWritten,
+            alarmSets: after.alarmSets - before.alarmSets,
+            bySql,
+          });
+        }
+      } finally {
+        Date.now = realNow;
+      }
+      return out;
     }
   }
   const names = new Set<string>();
@@ -862,19 +987,18 @@ function instrumentDO<C extends Ctor>(Base: C, label: string): C {
         const phase = `do:${label}`;
         if (phaseStore.getStore() === phase) return orig.apply(this, args); // a nested call (alarm → sweep)
         bump(counters.durableObjects.handled, `${label}.${n}`);
+        if (n === "record") countFailedAttempts(args[0]);
         // The object keeps its env for life and getConfig caches per env: as in wrapEnv,
         // a live secrets rule needs a fresh env per call.
         const envs = objectEnvs.get(this);
         if (envs) this.env = secretsFaultLive() ? buildEnv(envs.raw, phase, true) : envs.steady;
-        return phaseStore.run(phase, () => orig.apply(this, args));
+        return phaseStore.run(phase, () => doMethodStore.run(n, () => orig.apply(this, args)));
       },
     });
   }
   return Instrumented as unknown as C;
 }
 
-export const EndpointDO = instrumentDO(RealEndpointDO, "EndpointDO");
-export const Sweeper = instrumentDO(RealSweeper, "Sweeper");
 export const TenantLog = instrumentDO(RealTenantLog, "TenantLog");
 
 // ---------------------------------------------------------------------------------------
@@ -929,6 +1053,21 @@ async function runBaseline(input: BaselineInput): Promise<{ ok: number; failed: 
 // ---------------------------------------------------------------------------------------
 // The entry.
 
+/** Live tenants' seqs (their TenantLogs' names), read with the runtime's own D1 binding. */
+async function tenantSeqs(env: Env, ids: string[]): Promise<{ id: string; seq: number }[]> {
+  const { results } = await env.DB.prepare(`SELECT id, seq FROM tenants WHERE id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL`)
+    .bind(JSON.stringify(ids))
+    .all<{ id: string; seq: number }>();
+  return results;
+}
+
+interface BenchStub {
+  __benchDatabaseSize(): Promise<number>;
+  __benchAlarmAt(): Promise<number | null>;
+  __benchTimeShift(offsetMs: number, steps: { method: string; args: unknown[] }[]): Promise<TimeShiftStep[]>;
+}
+const benchStub = (env: Env, seq: number) => env.TENANT_LOG.getByName(String(seq)) as unknown as BenchStub;
+
 function phaseOfRequest(req: Request): string {
   const url = new URL(req.url);
   return req.method === "POST" && /^\/v1\/tenants\/[^/]+\/events$/.test(url.pathname) ? "ingest" : "api";
@@ -953,6 +1092,32 @@ export default {
         // The database's bytes as D1 reports them after a statement (`meta.size_after`).
         const r = await env.DB.prepare("SELECT 1").run();
         return Response.json({ bytes: (r.meta as { size_after?: number }).size_after ?? null });
+      }
+      if (url.pathname === "/__bench/dosize" && request.method === "POST") {
+        // The SQLite bytes of these tenants' TenantLogs (runtime env: never counted).
+        const { tenants } = (await request.json()) as { tenants: string[] };
+        const perTenant: Record<string, number> = {};
+        for (const { id, seq } of await tenantSeqs(env, tenants)) perTenant[id] = await benchStub(env, seq).__benchDatabaseSize();
+        return Response.json({ bytes: Object.values(perTenant).reduce((a, b) => a + b, 0), tenants: Object.keys(perTenant).length, perTenant });
+      }
+      if (url.pathname === "/__bench/alarms" && request.method === "POST") {
+        // When each of these tenants' TenantLog alarms is set for (null: none).
+        const { tenants } = (await request.json()) as { tenants: string[] };
+        const perTenant: Record<string, number | null> = {};
+        for (const { id, seq } of await tenantSeqs(env, tenants)) perTenant[id] = await benchStub(env, seq).__benchAlarmAt();
+        return Response.json({ now: Date.now(), perTenant });
+      }
+      if (url.pathname === "/__bench/timeshift" && request.method === "POST") {
+        // Per tenant, one after another (the isolate's clock moves): the steps' args may say
+        // "$now" (the moved clock) and "$tenantSeq".
+        const { tenants, offsetMs, steps } = (await request.json()) as { tenants: string[]; offsetMs: number; steps: { method: string; args: unknown[] }[] };
+        const out: Record<string, TimeShiftStep[]> = {};
+        for (const { id, seq } of await tenantSeqs(env, tenants)) {
+          const fill = (v: unknown): unknown =>
+            v === "$now" ? Date.now() + offsetMs : v === "$tenantSeq" ? seq : Array.isArray(v) ? v.map(fill) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x)])) : v;
+          out[id] = await benchStub(env, seq).__benchTimeShift(offsetMs, steps.map((st) => ({ method: st.method, args: st.args.map(fill) })));
+        }
+        return Response.json(out);
       }
       if (url.pathname === "/__bench/d1probe") {
         // Calibration of the local D1: round trips of a trivial read and a no-op write,
@@ -1009,11 +1174,11 @@ export default {
     const name = batch.queue.replace(/^switchyard-/, "");
     bump(counters.invocations.queueBatches, name);
     const phase = name === "deliveries" ? "deliver" : name;
-    return phaseStore.run(phase, () => worker.queue(wrapBatch(batch, name), wrapEnv(env)));
+    return phaseStore.run(phase, () => worker.queue(wrapBatch(batch, name) as Parameters<typeof worker.queue>[0], wrapEnv(env)));
   },
 
   async scheduled(controller, env) {
     counters.invocations.scheduled++;
     return phaseStore.run("scheduled", () => worker.scheduled(controller, wrapEnv(env)));
   },
-} satisfies ExportedHandler<Env, FanoutQueueMessage | DeliverMessage>;
+} satisfies ExportedHandler<Env, unknown>;

@@ -29,6 +29,8 @@ export const PRICES = {
     sqliteRowsWrittenPerMillion: 1.0,
     /** Each `setAlarm` is billed as one SQLite row written. */
     rowsWrittenPerSetAlarm: 1,
+    /** SQLite storage (DESIGN.md "Platform facts"). */
+    storagePerGbMonth: 0.2,
   },
   workers: {
     /** Every fetch and every consumer batch is one request. */
@@ -47,6 +49,8 @@ export const LIMITS = {
   queueMaxConcurrentConsumers: 250,
   /** Outbound connections one invocation holds. */
   connectionsPerInvocation: 6,
+  /** Requests a second one Durable Object (a tenant's TenantLog) takes: the soft limit. */
+  durableObjectRequestsPerSecond: 1000,
 } as const;
 
 /** Operation counts per delivery, as measured. */
@@ -68,49 +72,77 @@ export interface PerDelivery {
 
 export interface CostBreakdown {
   d1Writes: number;
-  d1Reads: number;
   queues: number;
   doRequests: number;
   doRowsWritten: number;
-  doDuration: number;
   workerRequests: number;
-  workerCpu: number;
+  /** `usd_per_million`: the items DESIGN.md prices per operation, above. */
   total: number;
+  /** Not in `total` (see `extras`): D1 rows read, and two upper bounds that local runs inflate. */
+  d1Reads: number;
+  doDuration: number;
+  workerCpu: number;
+  /** total + d1Reads + doDuration + workerCpu. */
+  totalWithExtras: number;
 }
 
-/** Modelled USD per million deliveries. */
+/**
+ * Modelled USD per million deliveries. `total` is what `usd_per_million` reports: D1 rows
+ * written, Durable Object rows written and requests, queue operations and Worker requests
+ * (DESIGN.md "Platform facts": "cost per delivery is dominated by rows written and queue
+ * operations: count them"). D1 rows read ($0.001/M), Durable Object duration (the callers'
+ * wall time at 128 MB: on a loaded 2-core machine, far above production) and Worker CPU
+ * (the whole local runtime's, D1 and the objects included) are priced apart.
+ */
 export function usdPerMillion(p: PerDelivery): CostBreakdown {
   const q = PRICES.queues;
-  const c: Omit<CostBreakdown, "total"> = {
+  const c = {
     d1Writes: p.d1RowsWritten * PRICES.d1.rowsWrittenPerMillion,
-    d1Reads: p.d1RowsRead * PRICES.d1.rowsReadPerMillion,
     queues: (p.queueMessages * q.operationsPerMessage + p.queueRetries * q.operationsPerRetry) * q.operationsPerMillion,
     doRequests: p.doRequests * PRICES.durableObjects.requestsPerMillion,
     doRowsWritten: p.doRowsWritten * PRICES.durableObjects.sqliteRowsWrittenPerMillion,
-    doDuration: (p.doActiveMs / 1000) * PRICES.durableObjects.memoryGb * PRICES.durableObjects.gbSecondsPerMillion,
     workerRequests: p.workerRequests * PRICES.workers.requestsPerMillion,
+  };
+  const extras = {
+    d1Reads: p.d1RowsRead * PRICES.d1.rowsReadPerMillion,
+    doDuration: (p.doActiveMs / 1000) * PRICES.durableObjects.memoryGb * PRICES.durableObjects.gbSecondsPerMillion,
     workerCpu: p.cpuMs * PRICES.workers.cpuMsPerMillion,
   };
-  return { ...c, total: Object.values(c).reduce((a, b) => a + b, 0) };
+  const total = Object.values(c).reduce((a, b) => a + b, 0);
+  return { ...c, ...extras, total, totalWithExtras: total + Object.values(extras).reduce((a, b) => a + b, 0) };
 }
 
-/** Deliveries a second one D1 database and one delivery queue could carry at these counts. */
-export function ceilings(p: { d1Statements: number; deliveryQueueMessages: number; fanoutQueueMessagesPerDelivery: number }) {
+/** Deliveries a second one D1 database, one delivery queue and one tenant's TenantLog could carry at these counts. */
+export function ceilings(p: { d1Statements: number; deliveryQueueMessages: number; doRequests: number }) {
   return {
     d1DeliveriesPerSecond: p.d1Statements > 0 ? LIMITS.d1StatementsPerSecond / p.d1Statements : Infinity,
     deliveryQueueDeliveriesPerSecond: p.deliveryQueueMessages > 0 ? LIMITS.queueMessagesPerSecond / p.deliveryQueueMessages : Infinity,
-    fanoutQueueDeliveriesPerSecond: p.fanoutQueueMessagesPerDelivery > 0 ? LIMITS.queueMessagesPerSecond / p.fanoutQueueMessagesPerDelivery : Infinity,
+    tenantLogDeliveriesPerSecond: p.doRequests > 0 ? LIMITS.durableObjectRequestsPerSecond / p.doRequests : Infinity,
   };
+}
+
+/** What a delivery costs beyond its running cost, over its whole life. */
+export interface LifetimeInput {
+  /** SQLite bytes per delivery in the TenantLogs (`ctx.storage.sql.databaseSize` growth), held RETENTION_DAYS. */
+  doBytesPerDelivery: number;
+  /** D1 bytes per delivery (dead letters only in v2), held as long. */
+  d1BytesPerDelivery: number;
+  /** Rows the purge and the day's own upkeep write per delivery: the expiry alarm's rows, its `setAlarm`s, the new day's tables. */
+  purgeRowsPerDelivery: number;
+  /** Alarm invocations per delivery for the purge (billed requests). */
+  purgeRequestsPerDelivery: number;
+  retentionDays: number;
 }
 
 /**
  * USD per million deliveries over a delivery's whole life (DESIGN.md "How the benchmark
  * targets are read"): the running cost, plus its bytes held for the retention period, plus
- * the rows its purge writes (v1 deletes row by row: a delete writes what the insert wrote,
- * so the rows written at insert are the estimate; data plane v2 drops whole days instead).
+ * the rows and alarm requests of dropping its day (data plane v2 drops whole days:
+ * `DROP TABLE` writes no row; the bench measures what the drop does write).
  */
-export function usdPerMillionLifetime(running: number, p: { bytesPerDelivery: number; purgeRowsPerDelivery: number; retentionDays: number }): number {
-  const storage = ((p.bytesPerDelivery * 1e6) / 1e9) * PRICES.d1.storagePerGbMonth * (p.retentionDays / 30);
-  const purge = p.purgeRowsPerDelivery * PRICES.d1.rowsWrittenPerMillion;
-  return running + storage + purge;
+export function usdPerMillionLifetime(running: number, p: LifetimeInput): { total: number; storage: number; purge: number } {
+  const months = p.retentionDays / 30;
+  const storage = ((p.doBytesPerDelivery * 1e6) / 1e9) * PRICES.durableObjects.storagePerGbMonth * months + ((p.d1BytesPerDelivery * 1e6) / 1e9) * PRICES.d1.storagePerGbMonth * months;
+  const purge = p.purgeRowsPerDelivery * PRICES.durableObjects.sqliteRowsWrittenPerMillion + p.purgeRequestsPerDelivery * PRICES.durableObjects.requestsPerMillion;
+  return { total: running + storage + purge, storage, purge };
 }

@@ -2,13 +2,19 @@
  * @module `npm run bench`: throughput, latency, the limit, operation counts and a modelled
  * cost per million deliveries, for the real Worker running locally (see docs/benchmarks.md).
  *
- *   npx tsx bench/run.ts [--events 2000] [--concurrency 32] [--rate 200] [--duration 10]
+ *   npx tsx bench/run.ts [--events 2000] [--concurrency 32] [--rate 200] [--light-rate 20] [--duration 10]
  *                        [--mode miniflare|dev] [--sweep] [--json] [--out results.json] [--keep]
  *                        [--queue-batch-size n] [--queue-batch-timeout s] [--gated]
  *
  * --mode=miniflare (default) runs the instrumented entry through Miniflare's API;
  * --mode=dev runs it under `wrangler dev`. Both use wrangler.toml's D1, Queues and Durable
  * Objects with a fresh persist dir. With --json, stdout is one JSON line; progress goes to stderr.
+ *
+ * Data plane v2: ingest calls the tenant's TenantLog and sends to the deliveries queue; the
+ * consumer makes one claim and one record per tenant per batch. Per-delivery figures count
+ * D1 (control plane reads, dead letters), the TenantLogs' SQLite rows and requests, queue
+ * operations and Worker requests; after the loads, the TenantLogs' bytes and (with the clock
+ * moved past RETENTION_DAYS) what dropping the day costs.
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -17,7 +23,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ADMIN_TOKEN, ROOT, cpuMs, miniflareModule, threadCpuMs, prepareState, selfCpuMs, startReceiver, startWorker, type Mode, type RunningReceiver, type RunningWorker } from "./harness";
 import { ceilings, LIMITS, PRICES, usdPerMillion, usdPerMillionLifetime, type CostBreakdown, type PerDelivery } from "./prices";
-import type { DoStorageStat } from "./instrumented-worker";
+import type { DoStorageStat, TimeShiftStep } from "./instrumented-worker";
 import { createWorld, payload, planEvents, type PlannedEvent, type World } from "./world";
 
 // ---------------------------------------------------------------------------------------
@@ -28,6 +34,7 @@ const { values: argv } = parseArgs({
     events: { type: "string", default: "2000" },
     concurrency: { type: "string", default: "32" },
     rate: { type: "string", default: "200" },
+    "light-rate": { type: "string", default: "20" },
     duration: { type: "string", default: "10" },
     tenants: { type: "string", default: "20" },
     endpoints: { type: "string", default: "5" },
@@ -47,6 +54,8 @@ const ARGS = {
   events: Number(argv.events),
   concurrency: Number(argv.concurrency),
   rate: Number(argv.rate),
+  /** A second paced load at a rate the local pipeline sustains: latency without a backlog. */
+  lightRate: Number(argv["light-rate"]),
   duration: Number(argv.duration),
   tenants: Number(argv.tenants),
   endpoints: Number(argv.endpoints),
@@ -63,12 +72,13 @@ const ARGS = {
   /**
    * Experiment only: in the main world, each tenant's last endpoint is FIFO and the one
    * before it rate-limited (as `npm run test:faults` builds them), so that their deliveries
-   * pass an EndpointDO and its costs are measured. The default mix has plain endpoints only.
+   * take the TenantLog's line and rate-slot paths and those costs are measured. The default
+   * mix has plain endpoints only.
    */
   gated: argv.gated!,
 };
 if (ARGS.mode !== "miniflare" && ARGS.mode !== "dev") throw new Error(`--mode must be miniflare or dev, not ${ARGS.mode}`);
-for (const k of ["events", "concurrency", "rate", "duration", "tenants", "endpoints"] as const) {
+for (const k of ["events", "concurrency", "rate", "lightRate", "duration", "tenants", "endpoints"] as const) {
   if (!Number.isFinite(ARGS[k]) || ARGS[k] <= 0) throw new Error(`--${k} must be a positive number`);
 }
 
@@ -146,10 +156,16 @@ const BATCH_BUCKETS = ["1", "2-5", "6-10", "11-50", "51-100"] as const;
 /** Durable Object binding name → exported class, from wrangler.toml (set in main). */
 let DO_CLASS_OF: Record<string, string> = {};
 
+/** While on, every counter snapshot read with a reset is kept: their sum is the whole run's (see SteadyFigures). */
+let accumulate = false;
+const accumulated: Counters[] = [];
+
 async function counters(worker: RunningWorker, reset = false): Promise<Counters> {
   const res = await fetch(`${worker.url}/__bench/counters${reset ? "?reset=1" : ""}`);
   if (!res.ok) throw new Error(`counters: HTTP ${res.status}`);
-  return (await res.json()) as Counters;
+  const c = (await res.json()) as Counters;
+  if (reset && accumulate) accumulated.push(c);
+  return c;
 }
 
 const sum = (o: Record<string, number> | undefined) => Object.values(o ?? {}).reduce((a, b) => a + b, 0);
@@ -297,6 +313,9 @@ interface LoadResult {
   e2eP50: number;
   e2eP95: number;
   e2eP99: number;
+  /** Receiver arrival minus the moment the POST was sent (ingest included). */
+  e2eFromSentP50: number;
+  e2eFromSentP99: number;
   firstToLastS: number;
   /** Share of the deliveries that arrived before the last event was accepted. */
   arrivedDuringIngest: number;
@@ -352,6 +371,7 @@ async function runLoad(
   let duplicates = 0;
   let unexpected = 0;
   const e2e: number[] = [];
+  const e2eFromSent: number[] = [];
   let first = Infinity;
   let last = -Infinity;
   let duringIngest = 0;
@@ -369,7 +389,10 @@ async function runLoad(
     last = Math.max(last, t);
     if (t <= lastAccepted) duringIngest++;
     const acc = ok.get(id);
-    if (acc) e2e.push(t - acc.accepted);
+    if (acc) {
+      e2e.push(t - acc.accepted);
+      e2eFromSent.push(t - acc.sent);
+    }
   }
   const delivered = seen.size - unexpected;
   const missing = expected - delivered;
@@ -393,6 +416,8 @@ async function runLoad(
     e2eP50: pct(e2e, 50),
     e2eP95: pct(e2e, 95),
     e2eP99: pct(e2e, 99),
+    e2eFromSentP50: pct(e2eFromSent, 50),
+    e2eFromSentP99: pct(e2eFromSent, 99),
     firstToLastS: (last - first) / 1000,
     arrivedDuringIngest: duringIngest / Math.max(1, seen.size),
     ingestS: (lastAccepted - firstSent) / 1000,
@@ -474,17 +499,25 @@ interface Derived {
   d1RoundTrips: number;
   d1RowsRead: number;
   d1RowsWritten: number;
+  /** D1 statements per delivery, by phase (ingest, deliver, do:TenantLog, …). */
+  d1StatementsByPhase: Record<string, number>;
   queueMessages: number;
   deliveryQueueMessages: number;
-  fanoutQueueMessages: number;
   queueRetries: number;
   queueOps: number;
+  /** Billed Durable Object requests per delivery: RPC calls (stub calls) plus alarm invocations. */
   doRequests: number;
+  /** Of those, RPC calls and alarms. */
+  doRpc: number;
+  doAlarms: number;
+  /** Absolute counts over the load, "BINDING.method" and "Class.alarm". */
   doRequestsByName: Record<string, number>;
   /** Durable Object SQLite rows per delivery: written (alarms included, one row per setAlarm) and read. */
   doRowsWritten: number;
   doRowsRead: number;
   doAlarmSets: number;
+  /** Per object method ("Class.method"): rows written (SQL + KV + setAlarm) and setAlarms per delivery. */
+  doByMethod: { method: string; rowsWrittenPerDelivery: number; sqlRowsWrittenPerDelivery: number; alarmSetsPerDelivery: number; execsPerDelivery: number }[];
   /** D1 + Durable Object rows written per delivery. */
   rowsWritten: number;
   /** Per class, absolute counts over the load. */
@@ -497,16 +530,21 @@ interface Derived {
   cpuMsUpperBound: number;
   cost: CostBreakdown;
   ceilings: ReturnType<typeof ceilings>;
-  /** Rows written to the events table per event, and everything else per delivery. */
+  /** Rows written by ingest (D1 and TenantLog.ingest) per event, and everything else per delivery. */
   writesPerEvent: number;
   writesPerDeliveryOnly: number;
+  /** D1 statements of the ingest phase per event, and everything else per delivery. */
   statementsPerEvent: number;
   statementsPerDeliveryOnly: number;
+  /** Durable Object requests made by ingest per event, and everything else per delivery. */
+  doRequestsPerEvent: number;
+  doRequestsPerDeliveryOnly: number;
+  /** D1 statements by phase and SQL text. */
   breakdown: { phase: string; sql: string; perDelivery: number; perEvent: number; rowsWrittenPerExec: number; rowsWrittenPerDelivery: number; rowsReadPerDelivery: number }[];
+  /** Durable Object SQL statements by class, method and SQL text. */
+  doBreakdown: { cls: string; method: string; sql: string; perDelivery: number; perEvent: number; rowsWrittenPerExec: number; rowsWrittenPerDelivery: number; rowsReadPerDelivery: number }[];
   phases: Record<string, { waitMs: number; roundTrips: number; statements: number; rowsRead: number; rowsWritten: number }>;
 }
-
-const WRITES_EVENTS = /^\s*(insert\s+into|update|delete\s+from)\s+"?events"?\s/i;
 
 /** One Durable Object class over one load (absolute counts). */
 interface DoClassFigures {
@@ -533,7 +571,9 @@ interface DoClassFigures {
   /** SQL + KV + one per setAlarm. */
   rowsWritten: number;
   rowsRead: number;
-  topSql: { sql: string; executions: number; rowsWritten: number; rowsRead: number }[];
+  /** Rows written (SQL + KV + setAlarm) and setAlarms per object method. */
+  byMethod: Record<string, { rowsWritten: number; sqlRowsWritten: number; alarmSets: number; execs: number }>;
+  topSql: { method: string; sql: string; executions: number; rowsWritten: number; rowsRead: number }[];
 }
 
 function doClassFigures(c: Counters): DoClassFigures[] {
@@ -541,7 +581,7 @@ function doClassFigures(c: Counters): DoClassFigures[] {
   const fig = (name: string) => {
     let f = byName.get(name);
     if (!f) {
-      f = { name, stubCalls: 0, alarms: 0, requests: 0, methods: {}, sqlExecs: 0, sqlRowsWritten: 0, sqlRowsRead: 0, kvPuts: 0, kvDeletes: 0, kvGets: 0, kvRowsWritten: 0, kvRowsRead: 0, alarmSets: 0, alarmDeletes: 0, alarmGets: 0, transactions: 0, rowsWritten: 0, rowsRead: 0, topSql: [] };
+      f = { name, stubCalls: 0, alarms: 0, requests: 0, methods: {}, sqlExecs: 0, sqlRowsWritten: 0, sqlRowsRead: 0, kvPuts: 0, kvDeletes: 0, kvGets: 0, kvRowsWritten: 0, kvRowsRead: 0, alarmSets: 0, alarmDeletes: 0, alarmGets: 0, transactions: 0, rowsWritten: 0, rowsRead: 0, byMethod: {}, topSql: [] };
       byName.set(name, f);
     }
     return f;
@@ -573,10 +613,13 @@ function doClassFigures(c: Counters): DoClassFigures[] {
     f.alarmDeletes = st.alarms.deletes;
     f.alarmGets = st.alarms.gets;
     f.transactions = st.transactions.sync + st.transactions.async;
+    for (const [m, v] of Object.entries(st.byMethod ?? {})) {
+      f.byMethod[m] = { rowsWritten: v.sqlRowsWritten + v.kvRowsWritten + v.alarmSets * PRICES.durableObjects.rowsWrittenPerSetAlarm, sqlRowsWritten: v.sqlRowsWritten, alarmSets: v.alarmSets, execs: v.sqlExecs };
+    }
     f.topSql = Object.values(st.bySql)
       .sort((a, b) => b.rowsWritten - a.rowsWritten || b.executions - a.executions)
-      .slice(0, 8)
-      .map(({ sql, executions, rowsWritten, rowsRead }) => ({ sql, executions, rowsWritten, rowsRead }));
+      .slice(0, 12)
+      .map(({ method, sql, executions, rowsWritten, rowsRead }) => ({ method: method ?? "?", sql, executions, rowsWritten, rowsRead }));
   }
   for (const f of byName.values()) {
     f.requests = f.stubCalls + f.alarms;
@@ -586,10 +629,13 @@ function doClassFigures(c: Counters): DoClassFigures[] {
   return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** Object methods that run once per event (their rows and calls are per-event costs). */
+const PER_EVENT_DO_METHODS = new Set(["ingest"]);
+
 function derive(load: LoadResult): Derived {
   const c = load.counters;
   const D = Math.max(1, load.delivered);
-  const E = load.events - load.ingestErrors;
+  const E = Math.max(1, load.events - load.ingestErrors);
   const sent = c.queues.sent;
   const queueMessages = Object.values(sent).reduce((a, s) => a + s.messages, 0);
   const consumed = Object.values(c.queues.consumed);
@@ -599,7 +645,9 @@ function derive(load: LoadResult): Derived {
   );
   const alarms = Object.entries(c.durableObjects.handled).filter(([k]) => k.endsWith(".alarm"));
   const doRequestsByName = { ...c.durableObjects.requests, ...Object.fromEntries(alarms) };
-  const doRequests = sum(doRequestsByName);
+  const doRpc = sum(c.durableObjects.requests);
+  const doAlarms = alarms.reduce((a, [, n]) => a + n, 0);
+  const doRequests = doRpc + doAlarms;
   const doClasses = doClassFigures(c);
   const doRowsWritten = doClasses.reduce((a, f) => a + f.rowsWritten, 0);
   const workerRequests = c.invocations.fetch + sum(c.invocations.queueBatches);
@@ -614,11 +662,12 @@ function derive(load: LoadResult): Derived {
     workerRequests: workerRequests / D,
     cpuMs: load.cpu.runtimeMs / D,
   };
+  // Per event: D1 work of the ingest phase, and the TenantLog's ingest (its rows and calls).
   let eventWrites = 0;
   let eventStatements = 0;
   const breakdown = Object.values(c.d1.bySql)
     .map((s) => {
-      if (WRITES_EVENTS.test(s.sql) || s.phase === "ingest") {
+      if (s.phase === "ingest") {
         eventWrites += s.rowsWritten;
         eventStatements += s.executions;
       }
@@ -626,35 +675,62 @@ function derive(load: LoadResult): Derived {
         phase: s.phase,
         sql: s.sql,
         perDelivery: s.executions / D,
-        perEvent: s.executions / Math.max(1, E),
+        perEvent: s.executions / E,
         rowsWrittenPerExec: s.executions ? s.rowsWritten / s.executions : 0,
         rowsWrittenPerDelivery: s.rowsWritten / D,
         rowsReadPerDelivery: s.rowsRead / D,
       };
     })
     .sort((a, b) => b.rowsWrittenPerDelivery - a.rowsWrittenPerDelivery || b.perDelivery - a.perDelivery);
-  // Statements of the fan-out that run once per event (reads of the event, type, endpoints).
-  const fanoutPerEvent = Object.values(c.d1.bySql)
-    .filter((s) => s.phase === "fanout" && !WRITES_EVENTS.test(s.sql))
-    .reduce((a, s) => a + s.executions, 0);
+  const doByMethod: Derived["doByMethod"] = [];
+  for (const f of doClasses) {
+    for (const [m, v] of Object.entries(f.byMethod)) {
+      if (PER_EVENT_DO_METHODS.has(m)) eventWrites += v.rowsWritten;
+      doByMethod.push({ method: `${f.name}.${m}`, rowsWrittenPerDelivery: v.rowsWritten / D, sqlRowsWrittenPerDelivery: v.sqlRowsWritten / D, alarmSetsPerDelivery: v.alarmSets / D, execsPerDelivery: v.execs / D });
+    }
+  }
+  doByMethod.sort((a, b) => b.rowsWrittenPerDelivery - a.rowsWrittenPerDelivery);
+  const doBreakdown: Derived["doBreakdown"] = [];
+  for (const [cls, st] of Object.entries(c.durableObjects.storage ?? {})) {
+    for (const q of Object.values(st.bySql)) {
+      doBreakdown.push({
+        cls,
+        method: q.method ?? "?",
+        sql: q.sql,
+        perDelivery: q.executions / D,
+        perEvent: q.executions / E,
+        rowsWrittenPerExec: q.executions ? q.rowsWritten / q.executions : 0,
+        rowsWrittenPerDelivery: q.rowsWritten / D,
+        rowsReadPerDelivery: q.rowsRead / D,
+      });
+    }
+  }
+  doBreakdown.sort((a, b) => b.rowsWrittenPerDelivery - a.rowsWrittenPerDelivery || b.perDelivery - a.perDelivery);
+  const doRequestsPerEventCount = Object.entries(c.durableObjects.requests)
+    .filter(([k]) => PER_EVENT_DO_METHODS.has(k.slice(k.indexOf(".") + 1)))
+    .reduce((a, [, n]) => a + n, 0);
+  const d1StatementsByPhase = Object.fromEntries(Object.entries(c.d1.byPhase).map(([k, v]) => [k, v.statements / D]));
   return {
     deliveries: load.delivered,
     events: E,
-    fanout: load.delivered / Math.max(1, E),
+    fanout: load.delivered / E,
     d1Statements: c.d1.statements / D,
     d1RoundTrips: c.d1.roundTrips / D,
     d1RowsRead: per.d1RowsRead,
     d1RowsWritten: per.d1RowsWritten,
+    d1StatementsByPhase,
     queueMessages: per.queueMessages,
     deliveryQueueMessages: (sent.deliveries?.messages ?? 0) / D,
-    fanoutQueueMessages: (sent.fanout?.messages ?? 0) / D,
     queueRetries: per.queueRetries,
     queueOps: per.queueMessages * PRICES.queues.operationsPerMessage + per.queueRetries * PRICES.queues.operationsPerRetry,
     doRequests: per.doRequests,
+    doRpc: doRpc / D,
+    doAlarms: doAlarms / D,
     doRequestsByName,
     doRowsWritten: per.doRowsWritten,
     doRowsRead: doClasses.reduce((a, f) => a + f.rowsRead, 0) / D,
     doAlarmSets: doClasses.reduce((a, f) => a + f.alarmSets, 0) / D,
+    doByMethod,
     rowsWritten: per.d1RowsWritten + per.doRowsWritten,
     doClasses,
     gatedDeliveries: load.deliveredGated,
@@ -662,12 +738,15 @@ function derive(load: LoadResult): Derived {
     workerRequests: per.workerRequests,
     cpuMsUpperBound: per.cpuMs,
     cost: usdPerMillion(per),
-    ceilings: ceilings({ d1Statements: c.d1.statements / D, deliveryQueueMessages: (sent.deliveries?.messages ?? 0) / D, fanoutQueueMessagesPerDelivery: (sent.fanout?.messages ?? 0) / D }),
-    writesPerEvent: eventWrites / Math.max(1, E),
-    writesPerDeliveryOnly: (c.d1.rowsWritten - eventWrites) / D,
-    statementsPerEvent: (eventStatements + fanoutPerEvent) / Math.max(1, E),
-    statementsPerDeliveryOnly: (c.d1.statements - eventStatements - fanoutPerEvent) / D,
+    ceilings: ceilings({ d1Statements: c.d1.statements / D, deliveryQueueMessages: (sent.deliveries?.messages ?? 0) / D, doRequests: per.doRequests }),
+    writesPerEvent: eventWrites / E,
+    writesPerDeliveryOnly: (c.d1.rowsWritten + doRowsWritten - eventWrites) / D,
+    statementsPerEvent: eventStatements / E,
+    statementsPerDeliveryOnly: (c.d1.statements - eventStatements) / D,
+    doRequestsPerEvent: doRequestsPerEventCount / E,
+    doRequestsPerDeliveryOnly: (doRequests - doRequestsPerEventCount) / D,
     breakdown,
+    doBreakdown,
     phases: c.d1.byPhase,
   };
 }
@@ -675,6 +754,7 @@ function derive(load: LoadResult): Derived {
 /** Rows written per delivery if every event fanned out to `f` endpoints. */
 const writesAtFanout = (d: Derived, f: number) => d.writesPerEvent / f + d.writesPerDeliveryOnly;
 const statementsAtFanout = (d: Derived, f: number) => d.statementsPerEvent / f + d.statementsPerDeliveryOnly;
+const doRequestsAtFanout = (d: Derived, f: number) => d.doRequestsPerEvent / f + d.doRequestsPerDeliveryOnly;
 
 // ---------------------------------------------------------------------------------------
 // Report.
@@ -714,6 +794,35 @@ interface Calibration {
   writeSerialPerS: number;
 }
 
+/** What the logs hold and what dropping a day costs (see main). */
+interface StorageFigures {
+  /** TenantLog SQLite bytes of the main world's tenants before and after the burst. */
+  doBytesBefore: number | null;
+  doBytesAfter: number | null;
+  doBytesPerDelivery: number | null;
+  d1BytesPerDelivery: number | null;
+  purge: PurgeFigures | null;
+}
+
+/** The purge, measured: one ingest a retention period later per tenant (the new day), then its alarm (the drop). */
+interface PurgeFigures {
+  tenants: number;
+  offsetDays: number;
+  /** Deliveries the dropped day held (warm-up, burst and paced of the main world). */
+  deliveriesInDay: number;
+  /** Per tenant-day: rows the new day's first ingest wrote beyond its event row (its tables, the `days` row, the expiry alarm). */
+  dayRowsPerTenantDay: number;
+  /** Per tenant-day: rows the expiry alarm wrote (SQL + setAlarm) and alarm invocations. */
+  purgeRowsPerTenantDay: number;
+  alarmRequestsPerTenantDay: number;
+  /** (day rows + purge rows) ÷ deliveries in the day, and alarm requests ÷ the same. */
+  rowsPerDelivery: number;
+  requestsPerDelivery: number;
+  /** Statements of the new day and the drop that wrote rows ("method sql"), summed over the tenants. */
+  statements: { sql: string; executions: number; rowsWritten: number }[];
+  errors: string[];
+}
+
 function report(o: {
   mode: Mode;
   machine: Machine;
@@ -721,18 +830,27 @@ function report(o: {
   world: World;
   burstLoad: LoadResult;
   pacedLoad: LoadResult;
+  lightLoad: LoadResult;
   base: BaselineResult;
   baseSingle: BaselineResult;
   d: Derived;
   dp: Derived;
+  storage: StorageFigures;
+  lifetime: ReturnType<typeof usdPerMillionLifetime> | null;
+  steady: SteadyFigures;
   sweep: SweepRow[];
   wallS: number;
 }): string {
-  const { burstLoad: b, pacedLoad: p, base, baseSingle, d, dp } = o;
+  const { burstLoad: b, pacedLoad: p, lightLoad: l, base, baseSingle, d, dp, storage, steady } = o;
   const out: string[] = [];
+  const loads = [
+    ["burst", d],
+    ["paced", dp],
+  ] as const;
+  const short = (sql: string, n = 100) => (sql.length > n ? `${sql.slice(0, n - 1)}…` : sql);
   out.push(
-    `Switchyard bench — ${new Date().toISOString()} — mode ${o.mode} — ${o.world.tenants.length} tenants × ${o.world.endpointCount / o.world.tenants.length} endpoints — run took ${r1(o.wallS)} s` +
-      (Object.keys(ARGS.queueOverride).length ? ` — EXPERIMENT: queue consumers overridden with ${JSON.stringify(ARGS.queueOverride)}` : "") +
+    `Switchyard bench (data plane v2) — ${new Date().toISOString()} — mode ${o.mode} — ${o.world.tenants.length} tenants × ${o.world.endpointCount / o.world.tenants.length} endpoints — run took ${r1(o.wallS)} s` +
+      (Object.keys(ARGS.queueOverride).length ? ` — consumers' batch settings overridden with ${JSON.stringify(ARGS.queueOverride)}` : "") +
       (ARGS.gated ? ` — EXPERIMENT: --gated (one FIFO and one rate-limited endpoint per tenant)` : ""),
     `Machine: ${o.machine.cpus} × ${o.machine.model}, ${o.machine.memGb} GB, node ${o.machine.node}, wrangler ${o.machine.wrangler}, miniflare ${o.machine.miniflare}; ` +
       `load average ${o.machine.loadStart.map((x) => x.toFixed(2)).join(" ")} at start, ${o.machine.loadEnd.map((x) => x.toFixed(2)).join(" ")} at end`,
@@ -765,25 +883,31 @@ function report(o: {
       ],
       ["", "burst", "paced"],
     ),
+    `Paced at ${ARGS.lightRate}/s for ${ARGS.duration} s (below capacity): ${l.events} events, ${l.skipped} skipped, ${l.delivered}/${l.expected} delivered; ` +
+      `ingest p50 / p99 ${r1(l.ingestP50)} / ${r1(l.ingestP99)} ms; end-to-end p50 / p95 / p99 ${r1(l.e2eP50)} / ${r1(l.e2eP95)} / ${r1(l.e2eP99)} ms ` +
+      `(from the POST sent: p50 / p99 ${r1(l.e2eFromSentP50)} / ${r1(l.e2eFromSentP99)} ms; a webhook may arrive before its 202 does); ` +
+      `consumer batches ${Object.values(l.counters.queues.consumed).reduce((a, q) => a + q.batches, 0)} (avg ${r1(Object.values(l.counters.queues.consumed).reduce((a, q) => a + q.messages, 0) / Math.max(1, Object.values(l.counters.queues.consumed).reduce((a, q) => a + q.batches, 0)))} messages)`,
     "",
-    "Per delivery (counted at the bindings; D1 rows as meta reports them):",
+    "Per delivery (counted at the bindings; D1 rows as meta reports them, TenantLog rows from its cursors):",
     table(
       [
         ["D1 statements", d.d1Statements, dp.d1Statements],
+        ...[...new Set([...Object.keys(d.d1StatementsByPhase), ...Object.keys(dp.d1StatementsByPhase)])].map((ph) => [`… of which ${ph}`, d.d1StatementsByPhase[ph] ?? 0, dp.d1StatementsByPhase[ph] ?? 0]),
         ["D1 round trips", d.d1RoundTrips, dp.d1RoundTrips],
         ["D1 rows read", d.d1RowsRead, dp.d1RowsRead],
         ["D1 rows written", d.d1RowsWritten, dp.d1RowsWritten],
-        ["queue messages sent (fanout + deliveries)", d.queueMessages, dp.queueMessages],
+        ["queue messages sent (deliveries)", d.queueMessages, dp.queueMessages],
         ["queue retries (redeliveries)", d.queueRetries, dp.queueRetries],
         ["queue operations", d.queueOps, dp.queueOps],
-        ["Durable Object requests (stub calls + alarms)", d.doRequests, dp.doRequests],
+        ["Durable Object requests (RPC calls + alarms)", `${sig(d.doRequests, 4)} (${sig(d.doRpc, 4)} + ${sig(d.doAlarms, 4)})`, `${sig(dp.doRequests, 4)} (${sig(dp.doRpc, 4)} + ${sig(dp.doAlarms, 4)})`],
         ["DO SQLite rows written (SQL + KV + 1 per setAlarm)", d.doRowsWritten, dp.doRowsWritten],
         ["DO SQLite rows read (SQL + KV)", d.doRowsRead, dp.doRowsRead],
         ["DO alarms set", d.doAlarmSets, dp.doAlarmSets],
         ["rows written, D1 + DO", d.rowsWritten, dp.rowsWritten],
         ["Worker invocations (fetch + consumer batches)", d.workerRequests, dp.workerRequests],
         ["CPU ms (whole local runtime: upper bound)", d.cpuMsUpperBound, dp.cpuMsUpperBound],
-        ["USD per million deliveries (modelled)", d.cost.total, dp.cost.total],
+        ["USD per million deliveries (usd_per_million)", d.cost.total, dp.cost.total],
+        ["… with D1 reads, DO duration and CPU (upper bounds)", d.cost.totalWithExtras, dp.cost.totalWithExtras],
       ],
       ["", "burst", "paced"],
     ),
@@ -791,43 +915,84 @@ function report(o: {
     `Cost per million deliveries (burst), prices as of ${PRICES.asOf} (${PRICES.plan}):`,
     table(
       [
-        ["D1 rows written", d.cost.d1Writes],
-        ["D1 rows read", d.cost.d1Reads],
-        ["Queues operations", d.cost.queues],
-        ["Durable Object requests", d.cost.doRequests],
-        ["Durable Object SQLite rows written", d.cost.doRowsWritten],
-        ["Durable Object duration", d.cost.doDuration],
-        ["Worker requests", d.cost.workerRequests],
-        ["Worker CPU (upper bound)", d.cost.workerCpu],
-        ["total", d.cost.total],
+        ["D1 rows written", d.cost.d1Writes, "yes"],
+        ["Durable Object SQLite rows written", d.cost.doRowsWritten, "yes"],
+        ["Durable Object requests", d.cost.doRequests, "yes"],
+        ["Queues operations", d.cost.queues, "yes"],
+        ["Worker requests", d.cost.workerRequests, "yes"],
+        ["usd_per_million", d.cost.total, ""],
+        ["D1 rows read", d.cost.d1Reads, "no"],
+        ["Durable Object duration (callers' wall time: upper bound)", d.cost.doDuration, "no"],
+        ["Worker CPU (whole local runtime: upper bound)", d.cost.workerCpu, "no"],
+        ["total with those", d.cost.totalWithExtras, ""],
       ],
-      ["item", "USD / M deliveries"],
+      ["item", "USD / M deliveries", "in usd_per_million"],
     ),
+    "",
+    `Whole run (burst, paced and light loads, the gaps, and the alarms due within 90 s after them: ${r1(steady.windowS)} s, ${steady.deliveries} deliveries, ${steady.tenants} tenants): ` +
+      `${sig(steady.rowsWrittenPerDelivery, 4)} rows written and ${sig(steady.doRequestsPerDelivery, 4)} DO requests per delivery, usd_per_million ${sig(steady.cost.total, 4)}; ` +
+      `${steady.doRpc} RPC calls, ${steady.alarmRuns} alarm runs, ${steady.alarmSets} setAlarm, ${steady.rollupRows} rollup rows, ${steady.d1Statements} D1 statements, ${steady.d1RowsWritten} D1 rows written. ` +
+      `Upkeep per tenant-minute of this window: ${sig(steady.perTenantMinute.alarmRuns)} alarm runs, ${sig(steady.perTenantMinute.alarmSets)} setAlarm, ${sig(steady.perTenantMinute.rollupRows)} rollup rows.`,
+    "",
+    "Storage and lifetime:",
+    `- TenantLog SQLite bytes (ctx.storage.sql.databaseSize, main world's ${o.world.tenants.length} tenants): ${storage.doBytesBefore ?? "?"} before the burst, ${storage.doBytesAfter ?? "?"} after: ` +
+      `${storage.doBytesPerDelivery === null ? "?" : Math.round(storage.doBytesPerDelivery)} bytes per delivery; D1 grew ${storage.d1BytesPerDelivery === null ? "?" : Math.round(storage.d1BytesPerDelivery)} bytes per delivery.`,
+    storage.purge
+      ? `- Dropping the day (clock moved ${storage.purge.offsetDays} days ahead; ${storage.purge.tenants} tenants, ${storage.purge.deliveriesInDay} deliveries in the day): ` +
+          `the new day's first ingest wrote ${sig(storage.purge.dayRowsPerTenantDay)} rows per tenant beyond its event row, the expiry alarm ${sig(storage.purge.purgeRowsPerTenantDay)} rows and ${sig(storage.purge.alarmRequestsPerTenantDay)} alarm run per tenant → ` +
+          `${sig(storage.purge.rowsPerDelivery)} rows and ${sig(storage.purge.requestsPerDelivery)} requests per delivery at this density (${Math.round(storage.purge.deliveriesInDay / Math.max(1, storage.purge.tenants))} deliveries per tenant-day).` +
+          (storage.purge.errors.length ? ` ERRORS: ${storage.purge.errors.join("; ")}` : "") +
+          (storage.purge.statements.length ? `\n  Rows written by the new day (ingest) and the drop (alarm), all tenants: ${storage.purge.statements.map((q) => `${short(q.sql, 70)} ×${q.executions} = ${q.rowsWritten}`).join("; ")}` : "")
+      : "- Dropping the day: not measured.",
+    o.lifetime
+      ? `- usd_per_million_lifetime ${sig(o.lifetime.total, 4)} = running ${sig(d.cost.total, 4)} + storage for ${RETENTION_DAYS} days ${sig(o.lifetime.storage, 4)} + day upkeep and purge ${sig(o.lifetime.purge, 4)}.`
+      : "- usd_per_million_lifetime: not measured.",
     "",
     "Production ceilings implied by the counts (burst):",
     table(
       [
         [`per D1 database (~${LIMITS.d1StatementsPerSecond} statements/s ÷ ${sig(d.d1Statements)} per delivery)`, d.ceilings.d1DeliveriesPerSecond],
         [`per delivery queue (${LIMITS.queueMessagesPerSecond} msg/s ÷ ${sig(d.deliveryQueueMessages)} per delivery)`, d.ceilings.deliveryQueueDeliveriesPerSecond],
-        [`per fan-out queue (${LIMITS.queueMessagesPerSecond} msg/s × fan-out ${sig(d.fanout)})`, d.ceilings.fanoutQueueDeliveriesPerSecond],
+        [`per tenant (its TenantLog's ~${LIMITS.durableObjectRequestsPerSecond} requests/s ÷ ${sig(d.doRequests)} per delivery)`, d.ceilings.tenantLogDeliveriesPerSecond],
       ],
       ["ceiling", "deliveries/s"],
     ),
     "",
-    "Where the writes go (burst; per delivery unless marked):",
+    "Durable Object rows written by method (burst and paced, per delivery; SQL + KV + 1 per setAlarm):",
+    table(
+      [...new Set([...d.doByMethod, ...dp.doByMethod].map((m) => m.method))].map((m) => {
+        const x = d.doByMethod.find((v) => v.method === m);
+        const y = dp.doByMethod.find((v) => v.method === m);
+        return [m, `${sig(x?.rowsWrittenPerDelivery ?? 0, 4)} (${sig(x?.alarmSetsPerDelivery ?? 0, 3)} setAlarm)`, `${sig(y?.rowsWrittenPerDelivery ?? 0, 4)} (${sig(y?.alarmSetsPerDelivery ?? 0, 3)} setAlarm)`, x?.execsPerDelivery ?? 0];
+      }),
+      ["method", "burst rows W/dlv", "paced rows W/dlv", "burst statements/dlv"],
+    ),
+    "",
+    "Where the writes and statements go (burst; per delivery unless marked) — Durable Objects by method and SQL text:",
+    table(
+      d.doBreakdown
+        .filter((s) => s.rowsWrittenPerDelivery > 0 || s.perDelivery >= 0.05)
+        .map((s) => [`${s.cls}.${s.method}`, short(s.sql), s.perEvent, s.perDelivery, s.rowsWrittenPerExec, s.rowsWrittenPerDelivery, s.rowsReadPerDelivery]),
+      ["object method", "statement", "exec/event", "exec/delivery", "rows written/exec", "rows written/delivery", "rows read/delivery"],
+    ),
+    "",
+    "D1 by phase and SQL text (burst):",
     table(
       d.breakdown
-        .filter((s) => s.rowsWrittenPerDelivery > 0 || s.perDelivery >= 0.01)
-        .map((s) => [s.phase, s.sql.length > 90 ? `${s.sql.slice(0, 89)}…` : s.sql, s.perEvent, s.perDelivery, s.rowsWrittenPerExec, s.rowsWrittenPerDelivery, s.rowsReadPerDelivery]),
+        .filter((s) => s.rowsWrittenPerDelivery > 0 || s.perDelivery >= 0.001)
+        .map((s) => [s.phase, short(s.sql), s.perEvent, s.perDelivery, s.rowsWrittenPerExec, s.rowsWrittenPerDelivery, s.rowsReadPerDelivery]),
       ["phase", "statement", "exec/event", "exec/delivery", "rows written/exec", "rows written/delivery", "rows read/delivery"],
     ),
     "",
-    `Rows written: ${sig(d.writesPerEvent)} per event (events table) + ${sig(d.writesPerDeliveryOnly)} per delivery → ` +
-      `${sig(writesAtFanout(d, 1))} at fan-out 1, ${sig(writesAtFanout(d, 5))} at fan-out 5, ${sig(writesAtFanout(d, 50))} at fan-out 50 (measured mix: ${sig(d.d1RowsWritten)} at ${sig(d.fanout)}).`,
-    `Statements: ${sig(d.statementsPerEvent)} per event + ${sig(d.statementsPerDeliveryOnly)} per delivery → ${sig(statementsAtFanout(d, 5))} per delivery at fan-out 5.`,
-    `D1 by phase (burst): ${Object.entries(d.phases)
-      .map(([k, v]) => `${k} ${v.roundTrips} trips (${r1(v.waitMs / Math.max(1, v.roundTrips))} ms each, waiting included)/${v.statements} stmts/${v.rowsWritten} written/${v.rowsRead} read`)
-      .join("; ")}`,
+    `Rows written (D1 + DO): ${sig(d.writesPerEvent)} per event (ingest) + ${sig(d.writesPerDeliveryOnly)} per delivery → ` +
+      `${sig(writesAtFanout(d, 1))} at fan-out 1, ${sig(writesAtFanout(d, 5))} at fan-out 5, ${sig(writesAtFanout(d, 50))} at fan-out 50 (measured mix: ${sig(d.rowsWritten)} at ${sig(d.fanout)}).`,
+    `D1 statements: ${sig(d.statementsPerEvent)} per event (ingest) + ${sig(d.statementsPerDeliveryOnly)} per delivery → ${sig(statementsAtFanout(d, 5))} per delivery at fan-out 5.`,
+    `DO requests: ${sig(d.doRequestsPerEvent)} per event (ingest) + ${sig(d.doRequestsPerDeliveryOnly)} per delivery (claim, record, alarms, …) → ${sig(doRequestsAtFanout(d, 5))} per delivery at fan-out 5.`,
+    `D1 by phase (burst): ${
+      Object.entries(d.phases)
+        .map(([k, v]) => `${k} ${v.roundTrips} trips (${r1(v.waitMs / Math.max(1, v.roundTrips))} ms each, waiting included)/${v.statements} stmts/${v.rowsWritten} written/${v.rowsRead} read`)
+        .join("; ") || "none"
+    }`,
     `Queue sends (burst): ${Object.entries(b.counters.queues.sent)
       .map(([k, v]) => `${k} ${v.messages} messages in ${v.calls} calls (${r1(v.waitMs / Math.max(1, v.calls))} ms each), ${v.delayed} delayed`)
       .join("; ")}; consumer batches: ${Object.entries(b.counters.queues.consumed)
@@ -835,28 +1000,16 @@ function report(o: {
       .join(", ")}`,
     `DO requests (burst): ${JSON.stringify(d.doRequestsByName)}; failed attempts: burst ${JSON.stringify(b.counters.failedAttempts)}, paced ${JSON.stringify(p.counters.failedAttempts)}`,
     "",
-    "Consumer batch sizes (batches holding that many messages; Workers bill one request per batch):",
+    "Consumer batch sizes (batches holding that many messages; Workers bill one request per batch, the TenantLog one claim and one record per tenant per batch):",
     table(
-      (
-        [
-          ["burst", d],
-          ["paced", dp],
-        ] as const
-      ).flatMap(([load, x]) =>
-        Object.entries(x.batchSizes).map(([q, v]) => [`${load} ${q}`, v.batches, ...BATCH_BUCKETS.map((k) => v.sizes[k] ?? 0), v.messages / Math.max(1, v.batches)]),
-      ),
+      loads.flatMap(([load, x]) => Object.entries(x.batchSizes).map(([q, v]) => [`${load} ${q}`, v.batches, ...BATCH_BUCKETS.map((k) => v.sizes[k] ?? 0), v.messages / Math.max(1, v.batches)])),
       ["load / queue", "batches", ...BATCH_BUCKETS, "avg messages"],
     ),
     "",
     `Durable Objects by class — counts over each load, then per delivery${d.gatedDeliveries || dp.gatedDeliveries ? " and per delivery to a FIFO / rate-limited endpoint" : ""} ` +
       "(SQL rows from the cursors; KV rows modelled: put 1 written, delete of an existing key 1, get 1 read, list 1 read per entry; each setAlarm 1 row written):",
     table(
-      (
-        [
-          ["burst", d],
-          ["paced", dp],
-        ] as const
-      ).flatMap(([load, x]) =>
+      loads.flatMap(([load, x]) =>
         x.doClasses.map((f) => [
           `${load} ${f.name}`,
           `${f.requests} = ${f.stubCalls} + ${f.alarms}`,
@@ -884,8 +1037,8 @@ function report(o: {
       ],
     ),
   );
-  const doSql = [d, dp].flatMap((x, i) => x.doClasses.flatMap((f) => f.topSql.map((q) => [`${i ? "paced" : "burst"} ${f.name}`, q.sql.length > 90 ? `${q.sql.slice(0, 89)}…` : q.sql, q.executions, q.rowsWritten, q.rowsRead])));
-  if (doSql.length) out.push("", "Durable Object SQL statements (counts over each load):", table(doSql, ["load class", "statement", "executions", "rows written", "rows read"]));
+  const doSql = loads.flatMap(([load, x]) => x.doClasses.flatMap((f) => f.topSql.map((q) => [`${load} ${f.name}.${q.method}`, short(q.sql, 90), q.executions, q.rowsWritten, q.rowsRead])));
+  if (doSql.length) out.push("", "Durable Object SQL statements (counts over each load):", table(doSql, ["load object method", "statement", "executions", "rows written", "rows read"]));
   if (o.sweep.length) {
     out.push(
       "",
@@ -904,17 +1057,233 @@ function report(o: {
           `${r1(s.load.e2eP50)} / ${r1(s.load.e2eP99)}`,
           s.load.ingestPerS,
           s.d.d1Statements,
-          s.d.d1RowsWritten,
-          s.d.d1RowsRead,
-          s.d.queueOps,
+          s.d.rowsWritten,
+          s.d.doRowsWritten,
           s.d.doRequests,
+          s.d.queueOps,
           s.d.cost.total,
         ]),
-        ["run", "events", "ep/tenant", "fan-out", "deliveries", "miss/dup", "deliv/s", "limit/s", "ratio", "e2e p50/p99 ms", "ingest ev/s", "stmts/dlv", "rows W/dlv", "rows R/dlv", "q ops/dlv", "DO req/dlv", "USD/M"],
+        ["run", "events", "ep/tenant", "fan-out", "deliveries", "miss/dup", "deliv/s", "limit/s", "ratio", "e2e p50/p99 ms", "ingest ev/s", "D1 stmts/dlv", "rows W/dlv", "DO rows W/dlv", "DO req/dlv", "q ops/dlv", "USD/M"],
       ),
+      "",
+      `Per event and per delivery, each sweep row: ${o.sweep
+        .map((s) => `${s.name}: rows ${sig(s.d.writesPerEvent)}/event + ${sig(s.d.writesPerDeliveryOnly)}/dlv, DO requests ${sig(s.d.doRequestsPerEvent)}/event + ${sig(s.d.doRequestsPerDeliveryOnly)}/dlv, D1 statements ${sig(s.d.statementsPerEvent)}/event + ${sig(s.d.statementsPerDeliveryOnly)}/dlv`)
+        .join("; ")}`,
     );
   }
   return out.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// The whole run: the loads, the gaps between them and the alarms they leave.
+
+/**
+ * Burst, paced and light loads together with everything between them, and the alarms their
+ * logs had due within 90 s afterwards (the rollups' once-a-minute flush): the upkeep a
+ * load's own window misses. Per delivery of those loads, and per tenant-minute.
+ */
+interface SteadyFigures {
+  windowS: number;
+  deliveries: number;
+  tenants: number;
+  doRpc: number;
+  alarmRuns: number;
+  alarmSets: number;
+  doRowsWritten: number;
+  rollupRows: number;
+  d1RowsWritten: number;
+  d1Statements: number;
+  rowsWrittenPerDelivery: number;
+  doRequestsPerDelivery: number;
+  cost: CostBreakdown;
+  /** Per tenant and minute of the window: alarm runs, setAlarms, rollup rows. */
+  perTenantMinute: { alarmRuns: number; alarmSets: number; rollupRows: number };
+}
+
+function steadyFigures(list: Counters[], deliveries: number, windowS: number, tenants: number): SteadyFigures {
+  let doRpc = 0;
+  let alarmRuns = 0;
+  let alarmSets = 0;
+  let doRowsWritten = 0;
+  let rollupRows = 0;
+  let d1RowsWritten = 0;
+  let d1RowsRead = 0;
+  let d1Statements = 0;
+  let queueMessages = 0;
+  let queueRetries = 0;
+  let workerRequests = 0;
+  for (const c of list) {
+    doRpc += sum(c.durableObjects.requests);
+    alarmRuns += Object.entries(c.durableObjects.handled)
+      .filter(([k]) => k.endsWith(".alarm"))
+      .reduce((a, [, n]) => a + n, 0);
+    for (const st of Object.values(c.durableObjects.storage ?? {})) {
+      alarmSets += st.alarms.sets;
+      doRowsWritten += st.sql.rowsWritten + st.kv.rowsWritten + st.asyncKv.rowsWritten + st.alarms.sets * PRICES.durableObjects.rowsWrittenPerSetAlarm;
+      rollupRows += Object.values(st.bySql)
+        .filter((q) => /^insert into "rollups"/i.test(q.sql))
+        .reduce((a, q) => a + q.rowsWritten, 0);
+    }
+    d1RowsWritten += c.d1.rowsWritten;
+    d1RowsRead += c.d1.rowsRead;
+    d1Statements += c.d1.statements;
+    queueMessages += Object.values(c.queues.sent).reduce((a, q) => a + q.messages, 0);
+    queueRetries += Object.values(c.queues.consumed).reduce((a, q) => a + Math.max(q.redelivered, q.retried), 0);
+    workerRequests += c.invocations.fetch + sum(c.invocations.queueBatches);
+  }
+  const D = Math.max(1, deliveries);
+  const cost = usdPerMillion({
+    d1RowsRead: d1RowsRead / D,
+    d1RowsWritten: d1RowsWritten / D,
+    queueMessages: queueMessages / D,
+    queueRetries: queueRetries / D,
+    doRequests: (doRpc + alarmRuns) / D,
+    doRowsWritten: doRowsWritten / D,
+    doActiveMs: 0,
+    workerRequests: workerRequests / D,
+    cpuMs: 0,
+  });
+  const tenantMinutes = Math.max(1e-9, (tenants * windowS) / 60);
+  return {
+    windowS,
+    deliveries,
+    tenants,
+    doRpc,
+    alarmRuns,
+    alarmSets,
+    doRowsWritten,
+    rollupRows,
+    d1RowsWritten,
+    d1Statements,
+    rowsWrittenPerDelivery: (d1RowsWritten + doRowsWritten) / D,
+    doRequestsPerDelivery: (doRpc + alarmRuns) / D,
+    cost,
+    perTenantMinute: { alarmRuns: alarmRuns / tenantMinutes, alarmSets: alarmSets / tenantMinutes, rollupRows: rollupRows / tenantMinutes },
+  };
+}
+
+/** Waits (≤ 150 s) until none of the world's logs has an alarm due within 90 s: what the loads left to do has run. */
+async function drainAlarms(worker: RunningWorker, world: World): Promise<void> {
+  const start = Date.now();
+  let lastLog = 0;
+  while (Date.now() - start < 150_000) {
+    const res = await fetch(`${worker.url}/__bench/alarms`, { method: "POST", body: JSON.stringify({ tenants: world.tenants }) });
+    const { now: at, perTenant } = (await res.json()) as { now: number; perTenant: Record<string, number | null> };
+    const soon = Object.values(perTenant).filter((t) => t !== null && t <= at + 90_000);
+    if (soon.length === 0) return;
+    if (Date.now() - lastLog > 15_000) {
+      say(`whole run: waiting for ${soon.length} logs' alarms (the latest in ${r1((Math.max(...(soon as number[])) - at) / 1000)} s)`);
+      lastLog = Date.now();
+    }
+    await sleep(2000);
+  }
+  say("whole run: alarms still due after 150 s; counting as it stands");
+}
+
+// ---------------------------------------------------------------------------------------
+// The purge, measured.
+
+/** Rows of ordinary traffic that a probe step also writes (its own event row, rollups of the traffic before it): not the day's upkeep. */
+const TRAFFIC_SQL = /^(ingest INSERT INTO events_d\d+ |\w+ insert into "rollups" )/i;
+
+/**
+ * Per tenant of the main world, with the clock moved RETENTION_DAYS + 1 days ahead: one
+ * unkeyed event (the new day's first ingest: its tables, its `days` row, the expiry alarm),
+ * then the log's alarm as the runtime runs it (the pending alarm cleared first), which drops
+ * the expired day. Answers the rows and alarm runs per tenant-day and per delivery of the day.
+ */
+async function purgeProbe(worker: RunningWorker, world: World, deliveriesInDay: number): Promise<PurgeFigures | null> {
+  const offsetDays = RETENTION_DAYS + 1;
+  const ingest = {
+    tenantSeq: "$tenantSeq",
+    id: null,
+    type: "vehicle.created",
+    group: "fleet",
+    dataJson: "{}",
+    occurredAt: null,
+    idemKey: null,
+    bodyHash: "bench-purge-probe",
+    now: "$now",
+    fullBytes: 9_663_676_416,
+  };
+  say(`purge: moving the clock ${offsetDays} days ahead for ${world.tenants.length} logs (ingest, then the expiry alarm)`);
+  await counters(worker, true);
+  const res = await fetch(`${worker.url}/__bench/timeshift`, {
+    method: "POST",
+    body: JSON.stringify({
+      tenants: world.tenants,
+      offsetMs: offsetDays * 86_400_000,
+      steps: [
+        { method: "ingest", args: [ingest] },
+        { method: "$deleteAlarm", args: [] },
+        { method: "alarm", args: [] },
+      ],
+    }),
+  });
+  if (!res.ok) {
+    say(`WARNING: the purge probe failed: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+    return null;
+  }
+  const all = (await res.json()) as Record<string, TimeShiftStep[]>;
+  await counters(worker, true);
+  const errors = [...new Set(Object.values(all).flatMap((steps) => steps.flatMap((st) => (st.error ? [`${st.method}: ${st.error}`] : []))))];
+  // The alarm catches its own errors (and re-arms): a log whose day was not dropped shows no
+  // `DELETE FROM days`. Only the logs that dropped it are counted.
+  const dropped = (steps: TimeShiftStep[]) => steps.some((st) => st.method === "alarm" && Object.keys(st.bySql).some((k) => /^alarm DELETE FROM days /.test(k)));
+  const byTenant = Object.fromEntries(Object.entries(all).filter(([, steps]) => dropped(steps)));
+  const notDropped = Object.keys(all).length - Object.keys(byTenant).length;
+  if (notDropped) errors.push(`${notDropped} of ${Object.keys(all).length} logs did not drop the day (their alarm failed: see the Worker's log, e.g. SQLITE_LOCKED); left out of the figures`);
+  const tenants = Object.keys(byTenant).length;
+  let dayRows = 0;
+  let purgeRows = 0;
+  let alarmRuns = 0;
+  const statements = new Map<string, { sql: string; executions: number; rowsWritten: number }>();
+  for (const steps of Object.values(byTenant)) {
+    for (const st of steps) {
+      let rows = st.kvRowsWritten + st.alarmSets * PRICES.durableObjects.rowsWrittenPerSetAlarm;
+      for (const [key, q] of Object.entries(st.bySql)) {
+        if (TRAFFIC_SQL.test(key)) continue;
+        rows += q.rowsWritten;
+        if (q.rowsWritten > 0) {
+          const e = statements.get(key) ?? { sql: key, executions: 0, rowsWritten: 0 };
+          e.executions += q.executions;
+          e.rowsWritten += q.rowsWritten;
+          statements.set(key, e);
+        }
+      }
+      if (st.alarmSets) {
+        const key = `${st.method} setAlarm`;
+        const e = statements.get(key) ?? { sql: key, executions: 0, rowsWritten: 0 };
+        e.executions += st.alarmSets;
+        e.rowsWritten += st.alarmSets * PRICES.durableObjects.rowsWrittenPerSetAlarm;
+        statements.set(key, e);
+      }
+      if (st.method === "ingest") dayRows += rows;
+      if (st.method === "alarm") {
+        purgeRows += rows;
+        alarmRuns++;
+      }
+    }
+  }
+  const deliveriesInCountedDays = (deliveriesInDay * tenants) / Math.max(1, Object.keys(all).length);
+  const figures: PurgeFigures = {
+    tenants,
+    offsetDays,
+    deliveriesInDay,
+    dayRowsPerTenantDay: dayRows / Math.max(1, tenants),
+    purgeRowsPerTenantDay: purgeRows / Math.max(1, tenants),
+    alarmRequestsPerTenantDay: alarmRuns / Math.max(1, tenants),
+    // Tenants carry the same share of the world's events (round robin): the counted logs' share of the day.
+    rowsPerDelivery: (dayRows + purgeRows) / Math.max(1, deliveriesInCountedDays),
+    requestsPerDelivery: alarmRuns / Math.max(1, deliveriesInCountedDays),
+    statements: [...statements.values()].sort((a, b) => b.rowsWritten - a.rowsWritten),
+    errors,
+  };
+  say(
+    `purge: ${sig(figures.dayRowsPerTenantDay)} rows per tenant for the new day, ${sig(figures.purgeRowsPerTenantDay)} for the drop, ${sig(figures.alarmRequestsPerTenantDay)} alarm runs → ` +
+      `${sig(figures.rowsPerDelivery)} rows per delivery of the day${errors.length ? `; ERRORS: ${errors.join("; ")}` : ""}`,
+  );
+  return figures;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -994,19 +1363,53 @@ async function main() {
     const calibration: Calibration = { readSerialPerS, cpuMsPerTrivialTrip: cpuPerTrip, readConcurrentPerS: await probe("read", 8), writeSerialPerS: await probe("write", 1) };
 
     ctx.gatedPaths = gatedPaths;
-    // Warm-up (not measured): JIT, key caches, connections.
-    await runLoad(ctx, "burst", "warm-up", planEvents(world, "warm-", Math.min(100, ARGS.events), 7), { concurrency: ARGS.concurrency, rate: ARGS.rate });
+    // Warm-up (not measured): JIT, key caches, connections; the day's tables in every log.
+    const warm = await runLoad(ctx, "burst", "warm-up", planEvents(world, "warm-", Math.min(100, ARGS.events), 7), { concurrency: ARGS.concurrency, rate: ARGS.rate });
 
     const d1Bytes = async () => ((await (await fetch(`${ctx.worker.url}/__bench/d1size`)).json()) as { bytes: number | null }).bytes;
-    const bytesBefore = await d1Bytes();
+    const doBytes = async () => {
+      try {
+        const res = await fetch(`${ctx.worker.url}/__bench/dosize`, { method: "POST", body: JSON.stringify({ tenants: world.tenants }) });
+        const body = (await res.json()) as { bytes: number; tenants: number };
+        if (!res.ok || body.tenants !== world.tenants.length) throw new Error(`HTTP ${res.status}, ${body.tenants} logs`);
+        return body.bytes;
+      } catch (err) {
+        say(`WARNING: the TenantLogs' size could not be read (${(err as Error).message})`);
+        return null;
+      }
+    };
+    const d1BytesBefore = await d1Bytes();
+    const doBytesBefore = await doBytes();
+    // From here to the end of the light load, every counter reset is kept (the whole run).
+    accumulate = true;
+    const steadyStart = Date.now();
     const burstLoad = await runLoad(ctx, "burst", "burst", planEvents(world, "burst-", ARGS.events, 1), { concurrency: ARGS.concurrency, rate: ARGS.rate });
-    const bytesAfter = await d1Bytes();
-    // The burst's growth of the database per delivery (null when D1 does not report its size).
-    const bytesPerDelivery = bytesBefore !== null && bytesAfter !== null && burstLoad.delivered > 0 ? (bytesAfter - bytesBefore) / burstLoad.delivered : null;
+    const d1BytesAfter = await d1Bytes();
+    const doBytesAfter = await doBytes();
+    const perBurstDelivery = (before: number | null, after: number | null) => (before !== null && after !== null && burstLoad.delivered > 0 ? (after - before) / burstLoad.delivered : null);
+    const storage: StorageFigures = {
+      doBytesBefore,
+      doBytesAfter,
+      doBytesPerDelivery: perBurstDelivery(doBytesBefore, doBytesAfter),
+      d1BytesPerDelivery: perBurstDelivery(d1BytesBefore, d1BytesAfter),
+      purge: null,
+    };
     const pacedLoad = await runLoad(ctx, "paced", "paced", planEvents(world, "paced-", Math.round(ARGS.rate * ARGS.duration), 2), {
       concurrency: ARGS.concurrency,
       rate: ARGS.rate,
     });
+    const lightLoad = await runLoad(ctx, "paced", "paced-light", planEvents(world, "light-", Math.round(ARGS.lightRate * ARGS.duration), 4), {
+      concurrency: ARGS.concurrency,
+      rate: ARGS.lightRate,
+    });
+    await drainAlarms(worker, world);
+    await counters(worker, true);
+    accumulate = false;
+    const steady = steadyFigures(accumulated, burstLoad.delivered + pacedLoad.delivered + lightLoad.delivered, (Date.now() - steadyStart) / 1000, world.tenants.length);
+    say(
+      `whole run (${r1(steady.windowS)} s, ${steady.deliveries} deliveries): ${sig(steady.rowsWrittenPerDelivery)} rows written and ${sig(steady.doRequestsPerDelivery)} DO requests per delivery; ` +
+        `${steady.alarmRuns} alarm runs, ${steady.alarmSets} setAlarm, ${steady.rollupRows} rollup rows`,
+    );
     say(`limit: ${burstLoad.delivered} signed POSTs straight from the Worker runtime, ${ARGS.concurrency} concurrent invocations × ≤6`);
     const base = await baseline(ctx, "base-main", burstLoad.delivered, ARGS.concurrency);
     say(`limit: ${r1(base.perS)}/s; now one invocation (≤6 in flight)`);
@@ -1029,6 +1432,8 @@ async function main() {
       ];
       for (const cfg of configs) {
         const w = await createWorld(worker.url, ADMIN_TOKEN, receiver.url, { tag: cfg.tag, tenants: ARGS.tenants, endpointsPerTenant: cfg.eps });
+        // A new tenant's first ingest creates its log and the day's tables: once per log, not per delivery.
+        await runLoad(ctx, "burst", `sweep warm-up ${cfg.tag}`, planEvents(w, `${cfg.tag}warm-`, ARGS.tenants, 5), { concurrency: ARGS.concurrency, rate: ARGS.rate });
         const load = await runLoad(ctx, "burst", `sweep ${cfg.name}`, planEvents(w, `${cfg.tag}-`, cfg.events, 3), { concurrency: ARGS.concurrency, rate: ARGS.rate });
         const b = await baseline(ctx, `base-${cfg.tag}`, load.delivered, ARGS.concurrency);
         sweep.push({ name: cfg.name, events: cfg.events, endpointsPerTenant: cfg.eps, load, base: b, d: derive(load) });
@@ -1036,7 +1441,24 @@ async function main() {
       sweep.splice(1, 0, { name: `4× (${ARGS.events} events), ${ARGS.endpoints} ep/tenant (main burst)`, events: ARGS.events, endpointsPerTenant: ARGS.endpoints, load: burstLoad, base, d });
     }
 
+    // Last (it moves the isolate's clock and leaves each log a day ahead): what dropping the
+    // main world's day costs, measured — one ingest RETENTION_DAYS + 1 later per tenant (the
+    // new day), then the alarm that drops the old one, as the runtime runs it (alarm cleared first).
+    await quiesce(worker);
+    storage.purge = await purgeProbe(worker, world, warm.delivered + burstLoad.delivered + pacedLoad.delivered + lightLoad.delivered);
+    const lifetime =
+      storage.doBytesPerDelivery === null || storage.purge === null
+        ? null
+        : usdPerMillionLifetime(d.cost.total, {
+            doBytesPerDelivery: storage.doBytesPerDelivery,
+            d1BytesPerDelivery: Math.max(0, storage.d1BytesPerDelivery ?? 0),
+            purgeRowsPerDelivery: storage.purge.rowsPerDelivery,
+            purgeRequestsPerDelivery: storage.purge.requestsPerDelivery,
+            retentionDays: RETENTION_DAYS,
+          });
+
     const wallS = (Date.now() - T0) / 1000;
+    const perDeliveryOf = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, sig4(v)]));
     const json = {
       deliveries_per_s: r1(burstLoad.deliveriesPerS),
       baseline_per_s: r1(base.perS),
@@ -1047,19 +1469,44 @@ async function main() {
       e2e_p99_ms: r1(burstLoad.e2eP99),
       paced_e2e_p50_ms: r1(pacedLoad.e2eP50),
       paced_e2e_p99_ms: r1(pacedLoad.e2eP99),
+      paced_offered_per_s: ARGS.rate,
+      paced_accepted_per_s: r1(pacedLoad.ingestPerS),
+      paced_skipped: pacedLoad.skipped,
+      light_paced_per_s: ARGS.lightRate,
+      light_paced_e2e_p50_ms: r1(lightLoad.e2eP50),
+      light_paced_e2e_p99_ms: r1(lightLoad.e2eP99),
       d1_rows_read_per_delivery: sig4(d.d1RowsRead),
       d1_rows_written_per_delivery: sig4(d.d1RowsWritten),
       d1_statements_per_delivery: sig4(d.d1Statements),
+      d1_statements_per_delivery_by_phase: perDeliveryOf(d.d1StatementsByPhase),
       queue_ops_per_delivery: sig4(d.queueOps),
       do_requests_per_delivery: sig4(d.doRequests),
+      do_rpc_per_delivery: sig4(d.doRpc),
+      do_alarms_per_delivery: sig4(d.doAlarms),
+      do_requests_per_delivery_by_method: perDeliveryOf(
+        Object.fromEntries(Object.entries(d.doRequestsByName).map(([k, v]) => [k.replace(/^[A-Z_]+\./, "").replace(/^[A-Za-z]+\.alarm$/, "alarm"), v / Math.max(1, d.deliveries)])),
+      ),
       usd_per_million: sig4(d.cost.total),
-      bytes_per_delivery: bytesPerDelivery === null ? null : Math.round(bytesPerDelivery),
-      usd_per_million_lifetime:
-        bytesPerDelivery === null ? null : sig4(usdPerMillionLifetime(d.cost.total, { bytesPerDelivery, purgeRowsPerDelivery: d.d1RowsWritten, retentionDays: RETENTION_DAYS })),
+      usd_per_million_with_extras: sig4(d.cost.totalWithExtras),
+      bytes_per_delivery: storage.doBytesPerDelivery === null ? null : Math.round(storage.doBytesPerDelivery),
+      d1_bytes_per_delivery: storage.d1BytesPerDelivery === null ? null : Math.round(storage.d1BytesPerDelivery),
+      purge_rows_per_delivery: storage.purge ? sig4(storage.purge.rowsPerDelivery) : null,
+      usd_per_million_lifetime: lifetime ? sig4(lifetime.total) : null,
       do_rows_written_per_delivery: sig4(d.doRowsWritten),
       do_rows_read_per_delivery: sig4(d.doRowsRead),
       do_alarm_sets_per_delivery: sig4(d.doAlarmSets),
       rows_written_per_delivery: sig4(d.rowsWritten),
+      steady_rows_written_per_delivery: sig4(steady.rowsWrittenPerDelivery),
+      steady_do_requests_per_delivery: sig4(steady.doRequestsPerDelivery),
+      steady_usd_per_million: sig4(steady.cost.total),
+      steady_window_s: r1(steady.windowS),
+      rows_written_per_event: sig4(d.writesPerEvent),
+      rows_written_per_delivery_only: sig4(d.writesPerDeliveryOnly),
+      fanout: sig4(d.fanout),
+      deliveries: burstLoad.delivered,
+      missing: burstLoad.missing + pacedLoad.missing + lightLoad.missing,
+      duplicates: burstLoad.duplicates + pacedLoad.duplicates + lightLoad.duplicates,
+      queue_batch_size: ARGS.queueOverride.maxBatchSize ?? null,
       batch_size_histogram: Object.fromEntries(Object.entries(d.batchSizes).map(([q, v]) => [q, Object.fromEntries(BATCH_BUCKETS.map((k) => [k, v.sizes[k] ?? 0]))])),
     };
     const pkg = (name: string) => (JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
@@ -1073,12 +1520,12 @@ async function main() {
       loadStart: LOAD_START,
       loadEnd: os.loadavg(),
     };
-    const text = report({ mode: ARGS.mode, machine, calibration, world, burstLoad, pacedLoad, base, baseSingle, d, dp, sweep, wallS });
+    const text = report({ mode: ARGS.mode, machine, calibration, world, burstLoad, pacedLoad, lightLoad, base, baseSingle, d, dp, storage, lifetime, steady, sweep, wallS });
     if (ARGS.out) {
       writeFileSync(
         ARGS.out,
         JSON.stringify(
-          { at: new Date().toISOString(), args: ARGS, machine, calibration, json, burst: burstLoad, paced: pacedLoad, derived: { burst: d, paced: dp }, base, baseSingle, sweep, text },
+          { at: new Date().toISOString(), args: ARGS, machine, calibration, json, burst: burstLoad, paced: pacedLoad, light: lightLoad, derived: { burst: d, paced: dp }, storage, lifetime, steady, base, baseSingle, sweep, text },
           null,
           2,
         ),
@@ -1086,7 +1533,7 @@ async function main() {
     }
     const noMeta = burstLoad.counters.d1.statementsWithoutMeta + pacedLoad.counters.d1.statementsWithoutMeta;
     if (noMeta) say(`WARNING: ${noMeta} D1 statements returned no meta: rows read/written are undercounted`);
-    const complete = burstLoad.missing === 0 && pacedLoad.missing === 0 && sweep.every((s) => s.load.missing === 0);
+    const complete = burstLoad.missing === 0 && pacedLoad.missing === 0 && lightLoad.missing === 0 && sweep.every((s) => s.load.missing === 0);
     if (ARGS.json) {
       process.stderr.write(`${text}\n`);
       process.stdout.write(`${JSON.stringify(json)}\n`);

@@ -27,7 +27,7 @@ export class AppError extends Error {
   constructor(
     readonly status: number,
     readonly detail: string,
-    readonly options: { errors?: FieldError[]; retryAfter?: number } = {},
+    readonly options: { errors?: FieldError[]; retryAfter?: number; problem?: string } = {},
   ) {
     super(detail);
     this.name = "AppError";
@@ -44,11 +44,12 @@ export const invalid = (errors: FieldError[], detail = "The request is not valid
 export function problemResponse(
   status: number,
   detail: string,
-  options: { errors?: FieldError[]; retryAfter?: number } = {},
+  /** `problem`: a more specific type than the status's title (e.g. `tenant-log-full`). */
+  options: { errors?: FieldError[]; retryAfter?: number; problem?: string } = {},
 ): Response {
   const title = TITLES[status] ?? "Error";
   const body: Record<string, unknown> = {
-    type: `https://switchyard.dev/problems/${title.toLowerCase().replaceAll(" ", "-")}`,
+    type: `https://switchyard.dev/problems/${options.problem ?? title.toLowerCase().replaceAll(" ", "-")}`,
     title,
     status,
     detail,

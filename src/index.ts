@@ -1,23 +1,24 @@
 /**
- * @module The Worker's entry points: HTTP, the four queues, the Cron Trigger, and the
- * Durable Objects.
+ * @module The Worker's entry points: HTTP, the deliveries queue and its DLQ, the Cron
+ * Trigger, and the TenantLog Durable Object (DESIGN.md "Architecture — data plane v2").
  */
 import { createApp } from "./api/app";
 import { getConfig } from "./config";
+import { handleLogDeliveryBatch } from "./consumers/deliveries";
+import { handleLogDeliveryDeadLetters } from "./consumers/dead-letters";
+import { continueDeadLetterReplay, type DeadLetterReplayMessage } from "./core/dead-letters";
 import { reencryptSecrets } from "./cron/reencrypt";
 import { runRetention } from "./cron/retention";
-import { handleDeliveryBatch } from "./pipeline/deliver";
-import { handleDeliveryDeadLetters, handleFanoutDeadLetters } from "./pipeline/dead-letter";
-import { handleFanoutBatch } from "./pipeline/fanout";
+import { consumerRetryDelaySeconds } from "./domain/trouble";
+import { pipelineDeps } from "./pipeline/deps";
 import { createPortal } from "./portal/app";
-import type { DeliverMessage, FanoutQueueMessage } from "./pipeline/messages";
-import { armSweeper } from "./pipeline/sweeper-client";
+import type { LogDeliverMessage } from "./tenant-log/types";
 
-export { EndpointDO } from "./endpoint-do/endpoint-do";
-export { Sweeper } from "./pipeline/sweeper";
 export { TenantLog } from "./tenant-log/tenant-log";
 
 const app = createApp().route("/portal", createPortal());
+
+type DeliveriesQueueMessage = LogDeliverMessage | DeadLetterReplayMessage;
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),
@@ -25,14 +26,14 @@ export default {
   async queue(batch, env) {
     // Production queue names carry the `switchyard-` prefix (wrangler.toml).
     switch (batch.queue.replace(/^switchyard-/, "")) {
-      case "fanout":
-        return handleFanoutBatch(batch as MessageBatch<FanoutQueueMessage>, env);
-      case "deliveries":
-        return handleDeliveryBatch(batch as MessageBatch<DeliverMessage>, env);
-      case "fanout-dlq":
-        return handleFanoutDeadLetters(batch as MessageBatch<FanoutQueueMessage>, env);
+      case "deliveries": {
+        const replays = batch.messages.filter((m): m is Message<DeadLetterReplayMessage> => m.body.kind === "replay-dead-letters");
+        await Promise.all(replays.map((msg) => replayChunk(msg, env)));
+        const deliveries = batch.messages.filter((m): m is Message<LogDeliverMessage> => m.body.kind === "deliver");
+        return handleLogDeliveryBatch(subBatch(batch, deliveries), env);
+      }
       case "deliveries-dlq":
-        return handleDeliveryDeadLetters(batch as MessageBatch<DeliverMessage>, env);
+        return handleLogDeliveryDeadLetters(batch as MessageBatch<LogDeliverMessage>, env);
       default:
         console.error("message from an unknown queue", batch.queue);
         batch.retryAll();
@@ -40,9 +41,30 @@ export default {
   },
 
   async scheduled(_controller, env) {
-    await armSweeper(env, Date.now(), true);
     const config = getConfig(env);
     await runRetention(env, config, Date.now());
     await reencryptSecrets(env.DB, config);
   },
-} satisfies ExportedHandler<Env, FanoutQueueMessage | DeliverMessage>;
+} satisfies ExportedHandler<Env, DeliveriesQueueMessage>;
+
+/** One chunk of a bulk dead-letter replay; our own trouble brings the message back with backoff. */
+async function replayChunk(msg: Message<DeadLetterReplayMessage>, env: Env): Promise<void> {
+  try {
+    await continueDeadLetterReplay(pipelineDeps(env), msg.body);
+    msg.ack();
+  } catch (err) {
+    console.error("dead-letter replay chunk failed; it comes back later", err);
+    msg.retry({ delaySeconds: consumerRetryDelaySeconds(msg.attempts, Math.random()) });
+  }
+}
+
+/** The batch narrowed to some of its messages (acks and retries stay per message). */
+function subBatch<B>(batch: MessageBatch<unknown>, messages: Message<B>[]): MessageBatch<B> {
+  return {
+    queue: batch.queue,
+    metadata: batch.metadata,
+    messages,
+    ackAll: () => messages.forEach((m) => m.ack()),
+    retryAll: (options?: QueueRetryOptions) => messages.forEach((m) => m.retry(options)),
+  };
+}

@@ -20,13 +20,13 @@ const DeadLetter = z
     attempts: z.number().int(),
     last_response_status: z.number().int().nullable(),
     created_at: Timestamp,
-    queue: z.enum(["fanout", "deliveries"]).nullable(),
+    queue: z.enum(["deliveries"]).nullable(),
   })
   .openapi("DeadLetter");
 
 const toDeadLetter = (d: DeadLetterRow) => ({
   id: seqId("dl", d.seq),
-  delivery_id: d.deliverySeq === null ? null : seqId("dlv", d.deliverySeq),
+  delivery_id: d.deliveryId,
   event_id: d.eventId,
   tenant_id: d.tenantId,
   endpoint_id: d.endpointId,

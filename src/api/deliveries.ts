@@ -3,13 +3,11 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as deliveries from "../core/deliveries";
-import { seqId } from "../domain/ids";
-import { invalid } from "../errors";
-import type { DeliveryListItem } from "../db/queries/log";
+import type { DeliveryView } from "../core/deliveries";
 import { bodyFor } from "../pipeline/request";
 import { deps, requireTenant, type AppEnv } from "./context";
 import { EndpointParams } from "./endpoints";
-import { conflictResponse, decodeCursor, errorResponses, iso, IsoInstant, jsonBody, jsonResponse, ListQuery, listOf, page, TenantParams, Timestamp } from "./schemas";
+import { conflictResponse, decodeCursor, encodeCursor, errorResponses, goneResponse, iso, IsoInstant, jsonBody, jsonResponse, ListQuery, listOf, TenantParams, Timestamp } from "./schemas";
 
 const Status = z.enum(["pending", "delivered", "failed"]);
 const Reason = z.enum(["retries_exhausted", "non_retryable_status", "endpoint_disabled", "url_not_allowed", "expired", "consumer_error"]);
@@ -48,8 +46,8 @@ const DeliveryDetail = Delivery.extend({
   attempts: z.array(Attempt),
 }).openapi("DeliveryDetail");
 
-export const toDelivery = (d: DeliveryListItem) => ({
-  id: seqId("dlv", d.seq),
+export const toDelivery = (d: DeliveryView) => ({
+  id: d.id,
   event_id: d.eventId,
   event_type: d.eventType,
   endpoint_id: d.endpointId,
@@ -62,14 +60,6 @@ export const toDelivery = (d: DeliveryListItem) => ({
   next_attempt_at: iso(d.nextAttemptAt),
   response_status: d.responseStatus,
 });
-
-function decodeLogCursor(cursor: string | undefined) {
-  const key = decodeCursor<string>(cursor, "string");
-  if (key === undefined) return undefined;
-  const [createdAt, seq] = key.split(":").map(Number);
-  if (!Number.isSafeInteger(createdAt) || !Number.isSafeInteger(seq)) throw invalid([{ path: "cursor", message: "is not a cursor this API returned" }]);
-  return { createdAt: createdAt!, seq: seq! };
-}
 
 const DeliveryParams = TenantParams.extend({ did: z.string().openapi({ param: { name: "did", in: "path" } }) });
 
@@ -90,9 +80,8 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
       const { tid, eid } = c.req.valid("param");
       requireTenant(c, tid);
       const { limit, cursor, status, type, since, until } = c.req.valid("query");
-      const rows = await deliveries.listDeliveries(deps(c), tid, eid, { status, type, since, until, before: decodeLogCursor(cursor), limit });
-      const p = page(rows, limit, (d) => `${d.createdAt}:${d.seq}`);
-      return c.json({ data: p.data.map(toDelivery), next_cursor: p.next_cursor }, 200);
+      const p = await deliveries.listDeliveries(deps(c), tid, eid, { status, type, since, until, before: decodeCursor<number>(cursor, "number"), limit });
+      return c.json({ data: p.items.map(toDelivery), next_cursor: p.next === null ? null : encodeCursor(p.next) }, 200);
     },
   );
 
@@ -142,7 +131,7 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
       tags: ["Deliveries"],
       summary: "Retry now with a fresh schedule (a delivered one is sent once more)",
       request: { params: DeliveryParams },
-      responses: { 202: { description: "Retry started" }, ...errorResponses, ...conflictResponse },
+      responses: { 202: { description: "Retry started" }, ...errorResponses, ...conflictResponse, ...goneResponse },
     }),
     async (c) => {
       const { tid, did } = c.req.valid("param");

@@ -43,7 +43,7 @@ export function registerEndpointTools(app: OpenAPIHono<AppEnv>) {
       requireTenant(c, tid);
       const r = await tools.sendTestEvent(deps(c), tid, eid, c.req.valid("json"), { text: await c.req.text(), root: "" });
       return c.json(
-        { delivery_id: seqId("dlv", r.deliverySeq), response_status: r.responseStatus, duration_ms: r.durationMs, error: r.error, response_body: r.responseBody },
+        { delivery_id: r.deliveryId, response_status: r.responseStatus, duration_ms: r.durationMs, error: r.error, response_body: r.responseBody },
         200,
       );
     },

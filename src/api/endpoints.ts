@@ -4,7 +4,6 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as endpoints from "../core/endpoints";
 import { ENDPOINT_LIMITS as L } from "../core/endpoints";
-import { resumeEndpointIfNeeded } from "../pipeline/resume";
 import type { EndpointRow } from "../db/queries/endpoints";
 import { deps, requireTenant, type AppEnv } from "./context";
 import { decodeCursor, errorResponses, iso, jsonBody, jsonResponse, ListQuery, listOf, page, TenantParams, Timestamp, unavailableResponse } from "./schemas";
@@ -172,8 +171,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
       const { tid, eid } = c.req.valid("param");
       requireTenant(c, tid);
       const d = deps(c);
-      const { before, after } = await endpoints.updateEndpoint(d, tid, eid, c.req.valid("json"));
-      await resumeEndpointIfNeeded(d, before, after);
+      const { after } = await endpoints.updateEndpoint(d, tid, eid, c.req.valid("json"));
       return c.json(toEndpoint(after), 200);
     },
   );

@@ -3,11 +3,11 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as events from "../core/events";
-import { seqId } from "../domain/ids";
 import { AppError } from "../errors";
 import { deps, requireTenant, type AppContext, type AppEnv } from "./context";
 import {
   decodeCursor,
+  encodeCursor,
   errorResponses,
   conflictResponse,
   iso,
@@ -15,7 +15,6 @@ import {
   jsonResponse,
   ListQuery,
   listOf,
-  page,
   TenantParams,
   Timestamp,
   tooLargeResponse,
@@ -111,10 +110,9 @@ export function registerEvents(app: OpenAPIHono<AppEnv>) {
       const { tid } = c.req.valid("param");
       requireTenant(c, tid);
       const { limit, cursor, type, since, until } = c.req.valid("query");
-      const rows = await events.listEvents(deps(c), tid, { type, since, until, before: decodeCursor<number>(cursor, "number"), limit });
-      const p = page(rows, limit, (e) => e.seq);
+      const p = await events.listEvents(deps(c), tid, { type, since, until, before: decodeCursor<number>(cursor, "number"), limit });
       return c.json(
-        { data: p.data.map((e) => ({ id: e.id, type: e.type, occurred_at: iso(e.occurredAt), created_at: iso(e.createdAt)! })), next_cursor: p.next_cursor },
+        { data: p.items.map((e) => ({ id: e.id, type: e.type, occurred_at: iso(e.occurredAt), created_at: iso(e.createdAt)! })), next_cursor: p.next === null ? null : encodeCursor(p.next) },
         200,
       );
     },
@@ -137,10 +135,10 @@ export function registerEvents(app: OpenAPIHono<AppEnv>) {
         {
           id: event.id,
           type: event.type,
-          data: JSON.parse(event.data) as unknown,
+          data: JSON.parse(event.dataJson) as unknown,
           occurred_at: iso(event.occurredAt),
           created_at: iso(event.createdAt)!,
-          deliveries: deliveries.map((d) => ({ delivery_id: seqId("dlv", d.seq), endpoint_id: d.endpointId, status: d.status, attempts: d.attempts })),
+          deliveries: deliveries.map((d) => ({ delivery_id: d.id, endpoint_id: d.endpointId, status: d.status, attempts: d.attempts })),
         },
         200,
       );

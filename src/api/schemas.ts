@@ -33,6 +33,7 @@ export const errorResponses = {
 export const conflictResponse = { 409: problem("Conflict") } as const;
 export const unavailableResponse = { 503: problem("A dependency refused; retry after Retry-After") } as const;
 export const tooLargeResponse = { 413: problem("Payload too large") } as const;
+export const goneResponse = { 410: problem("Gone: the delivery expired with its day of the log") } as const;
 
 export const HostId = z.string().regex(HOST_ID_PATTERN, "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$");
 

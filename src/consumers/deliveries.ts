@@ -5,35 +5,42 @@
  * `record` per tenant → enqueue its retries and released FIFO heads → ack. A webhook retry
  * is a new message; `msg.retry()` is only for our own trouble (D1, the TenantLog, a queue
  * send, SECRETS_KEY), so the queue's max_retries bounds our failures, never attempts.
+ *
+ * Messages naming a deleted tenant are acked without calling its TenantLog (a call would
+ * re-create the object: ./tenants). After each tenant's `record`, its attempts update the
+ * endpoints' `failing_since` and auto-disable (./endpoint-health).
  */
 import type { Deps } from "../api/context";
 import { endpointAuth, type EndpointAuth } from "../core/endpoints";
 import { unseal } from "../core/secrets";
-import type { DeliveryEvent } from "../db/queries/deliveries";
+import type { DeliveryEvent } from "../domain/attempt";
 import { findEndpointById, validSecrets, type EndpointRow } from "../db/queries/endpoints";
 import { AsyncLruCache } from "../domain/async-cache";
 import { classifyAttempt, honouredRetryAfter } from "../domain/outcome";
-import { DEFAULT_RETRY_SCHEDULE, nextRetryWait, queueDelaySeconds } from "../domain/retry-schedule";
-import { consumerRetryDelaySeconds } from "../domain/trouble";
+import { DEFAULT_RETRY_SCHEDULE, nextRetryWait } from "../domain/retry-schedule";
 import { checkEndpointUrl } from "../domain/url-policy";
 import { sendRequest, type OutboundRequest, type OutboundResult } from "../outbound/send";
 import { pipelineDeps, writeWithRetries } from "../pipeline/deps";
 import { attemptRecordOf, buildRequest } from "../pipeline/request";
-import type { AttemptRecord } from "../db/queries/deliveries";
-import type { ClaimedEvent, ClaimVerdict, DeliveryJob, LogDeliverMessage, Outcome, RecordResult } from "../tenant-log/types";
+import type { AttemptRecord } from "../domain/attempt";
+import type { ClaimedEvent, ClaimVerdict, DeliveryJob, LogDeliverMessage, Outcome } from "../tenant-log/types";
+import { noteEndpointLoaded, trackEndpointHealth, type AttemptSeen } from "./endpoint-health";
+import { enqueueJobs } from "../core/jobs";
+import { distinctJobs, groupByTenant, retryLater } from "./messages";
+import { tenantsBySeq } from "./tenants";
 
 /** A Worker invocation holds at most 6 outbound connections (DESIGN "Platform facts"). */
 const MAX_SENDS = 6;
 /** So that one slow endpoint never holds all six lanes (DESIGN "Delivery rules", circuit breaker). */
 const MAX_SENDS_PER_ENDPOINT = 2;
-/** `sendBatch` takes at most 100 messages. */
-const SEND_BATCH_MAX = 100;
 
 type Go = Extract<ClaimVerdict, { kind: "go" }>;
 
 /** One tenant's share of the batch, from its claim to its acks. */
 interface TenantWork {
   t: number;
+  /** The live tenant's id (operational events name it). */
+  tenantId: string;
   messages: Message<LogDeliverMessage>[];
   log: ReturnType<Env["TENANT_LOG"]["getByName"]>;
   /** Null when the claim failed: every message of the tenant goes back to the queue. */
@@ -56,39 +63,31 @@ type SendResult =
 
 export async function handleLogDeliveryBatch(batch: MessageBatch<LogDeliverMessage>, env: Env): Promise<void> {
   const deps = pipelineDeps(env);
-  const tenants = [...groupByTenant(batch.messages)].map(([t, messages]): TenantWork => ({ t, messages, log: env.TENANT_LOG.getByName(String(t)), sends: null, later: [] }));
+  const groups = groupByTenant(batch.messages);
+  let identities: Awaited<ReturnType<typeof tenantsBySeq>>;
+  try {
+    identities = await tenantsBySeq(deps.db, groups.keys());
+  } catch (err) {
+    console.error("reading which tenants are live failed; the batch comes back later", err);
+    return retryLater(batch.messages);
+  }
+  const tenants: TenantWork[] = [];
+  for (const [t, messages] of groups) {
+    const identity = identities.get(t);
+    if (!identity) {
+      // The tenant is deleted: its log was deleted with it, and a call would re-create it.
+      for (const msg of messages) msg.ack();
+      continue;
+    }
+    tenants.push({ t, tenantId: identity.tenantId, messages, log: env.TENANT_LOG.getByName(String(t)), sends: null, later: [] });
+  }
   await Promise.all(tenants.map((tenant) => claimFor(tenant)));
   await sendAll(deps, tenants.flatMap((tenant) => tenant.sends ?? []));
   await Promise.all(tenants.map((tenant) => settle(deps, tenant)));
 }
 
-function groupByTenant(messages: readonly Message<LogDeliverMessage>[]): Map<number, Message<LogDeliverMessage>[]> {
-  const byTenant = new Map<number, Message<LogDeliverMessage>[]>();
-  for (const msg of messages) {
-    const group = byTenant.get(msg.body.t);
-    if (group) group.push(msg);
-    else byTenant.set(msg.body.t, [msg]);
-  }
-  return byTenant;
-}
-
 /** The key of one delivery at one generation: copies of a message share it. */
 const jobKey = (e: number, ordinal: number, g: number) => `${e}:${ordinal}:${g}`;
-
-/**
- * The tenant's jobs with copies merged: a redelivered or re-sent message in the same batch
- * names the same (event, endpoint, generation), and claiming it twice would send twice.
- */
-function distinctJobs(messages: readonly Message<LogDeliverMessage>[]): DeliveryJob[] {
-  const ordinals = new Map<string, { e: number; g: number; p: Set<number> }>();
-  for (const { body } of messages) {
-    const key = `${body.e}:${body.g}`;
-    const job = ordinals.get(key) ?? { e: body.e, g: body.g, p: new Set<number>() };
-    for (const ordinal of body.p) job.p.add(ordinal);
-    ordinals.set(key, job);
-  }
-  return [...ordinals.values()].map(({ e, g, p }) => ({ e, p: [...p], g }));
-}
 
 /** One claim for the tenant; `stale` and `parked` verdicts need nothing more than the ack, `later` a new message. */
 async function claimFor(tenant: TenantWork): Promise<void> {
@@ -171,10 +170,12 @@ function sendSettings(deps: Deps, go: Go): Promise<SendSettings> {
 }
 
 async function loadSendSettings(deps: Deps, endpointId: string): Promise<SendSettings> {
-  const [endpoint, secrets] = await Promise.all([findEndpointById(deps.db, endpointId), validSecrets(deps.db, endpointId, Date.now())]);
+  const loadedAt = Date.now();
+  const [endpoint, secrets] = await Promise.all([findEndpointById(deps.db, endpointId), validSecrets(deps.db, endpointId, loadedAt)]);
   // The log still says `go`: its sync of this change has not landed yet. Ask again later
   // rather than send to an endpoint that is gone (a rejected load is not cached).
   if (!endpoint || endpoint.deletedAt !== null) throw new Error(`endpoint ${endpointId} is not live in D1`);
+  noteEndpointLoaded(endpoint, loadedAt);
   return { endpoint, secrets: secrets.map((s) => ({ box: s.secretBox, expiresAt: s.expiresAt })) };
 }
 
@@ -229,11 +230,14 @@ async function settle(deps: Deps, tenant: TenantWork): Promise<void> {
   try {
     const { retries, released } = outcomes.length > 0 ? await writeWithRetries(() => tenant.log.record(outcomes)) : { retries: [], released: [] };
     const again = tenant.later.map(({ job, delayMs }) => ({ ...job, delayMs }));
-    await enqueue(deps.env.DELIVERY_QUEUE, tenant.t, [...retries, ...again], released);
+    await enqueueJobs(deps.env.DELIVERY_QUEUE, tenant.t, [...retries, ...again], released);
   } catch (err) {
     console.error(`recording or enqueueing failed for tenant ${tenant.t}; its messages come back later`, err);
     return retryLater(tenant.messages);
   }
+  // After the record: a copy of these messages would find its delivery recorded (stale), so
+  // this never holds the acks back; a write it loses is redone at the endpoint's next attempt.
+  await trackEndpointHealth(deps, { t: tenant.t, tenantId: tenant.tenantId }, attemptsSeen(tenant.sends));
   // Nothing was sent for these, for our own trouble: they come back later.
   const notSent = new Set(tenant.sends.filter((s) => s.result?.kind !== "attempted").map((s) => jobKey(s.go.e, s.go.ordinal, s.go.generation)));
   const [back, done] = partition(tenant.messages, (msg) => msg.body.p.some((ordinal) => notSent.has(jobKey(msg.body.e, ordinal, msg.body.g))));
@@ -241,20 +245,16 @@ async function settle(deps: Deps, tenant: TenantWork): Promise<void> {
   for (const msg of done) msg.ack();
 }
 
-/** Delayed jobs (retries, `later`), then released FIFO heads at once, in sendBatch-sized chunks. */
-async function enqueue(queue: Queue, t: number, retries: RecordResult["retries"], released: DeliveryJob[]): Promise<void> {
-  const messages: MessageSendRequest<LogDeliverMessage>[] = [
-    ...retries.map(({ delayMs, ...job }) => ({ body: messageOf(t, job), delaySeconds: queueDelaySeconds(delayMs / 1000) })),
-    ...released.map((job) => ({ body: messageOf(t, job) })),
-  ];
-  for (let i = 0; i < messages.length; i += SEND_BATCH_MAX) await queue.sendBatch(messages.slice(i, i + SEND_BATCH_MAX));
-}
-
-const messageOf = (t: number, job: DeliveryJob): LogDeliverMessage => ({ kind: "deliver", t, e: job.e, p: job.p, g: job.g });
-
-/** Our own trouble: the message comes back with backoff; never an attempt, never a failure (src/domain/trouble.ts). */
-function retryLater(messages: readonly Message<LogDeliverMessage>[]): void {
-  for (const msg of messages) msg.retry({ delaySeconds: consumerRetryDelaySeconds(msg.attempts, Math.random()) });
+/**
+ * The attempts that were made, for `failing_since`: a request that was started, whatever its
+ * answer (an outcome without one, such as `url_not_allowed`, says nothing about the receiver).
+ */
+function attemptsSeen(sends: readonly Send[]): AttemptSeen[] {
+  return sends.flatMap((s) => {
+    const outcome = s.result?.kind === "attempted" ? s.result.outcome : undefined;
+    const a = outcome?.attempt;
+    return outcome && a ? [{ endpointId: s.go.endpointId, version: s.go.version, ok: outcome.status === "delivered", at: a.startedAt + a.durationMs }] : [];
+  });
 }
 
 function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {

@@ -3,14 +3,13 @@
  */
 import type { Deps } from "../api/context";
 import { parseSeqId, seqId } from "../domain/ids";
-import { conflict, forbidden, notFound } from "../errors";
+import { AppError, conflict, forbidden, notFound } from "../errors";
 import * as q from "../db/queries/dead-letters";
 import type { DeadLetterRow } from "../db/queries/dead-letters";
 import { findEndpointById } from "../db/queries/endpoints";
-import { enqueueFanouts, enqueueReplay, type DeadLetterReplayMessage } from "../pipeline/messages";
-import { retryDelivery } from "./deliveries";
+import { retryByKey } from "./deliveries";
 
-/** Dead letters replayed per chunk; the rest continue through the queue. */
+/** Dead letters replayed per chunk (each a few subrequests); the rest continue through the queue. */
 export const DEAD_LETTER_REPLAY_CHUNK = 100;
 
 export interface Scope {
@@ -37,18 +36,16 @@ export async function getDeadLetter(deps: Deps, scope: Scope, id: string): Promi
   return row;
 }
 
-/** Replays one: the same as retrying its delivery, or re-running its fan-out. */
+/** Replays one: the same as retrying its delivery (410 once the delivery expired from the log). */
 export async function replayDeadLetter(deps: Deps, scope: Scope, id: string): Promise<void> {
-  await replayRow(deps, await getDeadLetter(deps, scope, id));
+  await replayRow(deps, await getDeadLetter(deps, scope, id), id);
 }
 
-async function replayRow(deps: Deps, dl: DeadLetterRow): Promise<void> {
-  if (dl.deliverySeq !== null) {
-    await retryDelivery(deps, dl.tenantId, seqId("dlv", dl.deliverySeq));
-    return;
-  }
-  if (dl.eventSeq === null) throw conflict("This dead letter has nothing to replay.");
-  if (await q.reopenFanout(deps.db, dl)) await enqueueFanouts(deps.env.FANOUT_QUEUE, [dl.eventSeq]);
+async function replayRow(deps: Deps, dl: DeadLetterRow, label: string): Promise<void> {
+  if (dl.tenantSeq === null || dl.logEventSeq === null || dl.endpointOrdinal === null || dl.endpointId === null) throw conflict("This dead letter has nothing to replay.");
+  const endpoint = await findEndpointById(deps.db, dl.endpointId);
+  if (!endpoint || endpoint.deletedAt !== null) throw notFound(`Dead letter ${label}`);
+  await retryByKey(deps, dl.tenantSeq, endpoint, dl.endpointOrdinal, dl.logEventSeq, label);
 }
 
 export async function deleteDeadLetter(deps: Deps, scope: Scope, id: string): Promise<void> {
@@ -56,7 +53,7 @@ export async function deleteDeadLetter(deps: Deps, scope: Scope, id: string): Pr
   await q.deleteDeadLetter(deps.db, row.seq);
 }
 
-/** Counts the matches and starts a replay that continues in chunks through the queue. */
+/** Counts the matches and starts a replay that continues in chunks through the deliveries queue. */
 export async function replayDeadLetters(
   deps: Deps,
   scope: Scope,
@@ -66,32 +63,40 @@ export async function replayDeadLetters(
   const until = f.until ?? deps.now + 1;
   const count = await q.countDeadLetters(deps.db, { tenantId: tenantId ?? undefined, endpointId: f.endpointId, since: f.since, until });
   if (count > 0) {
-    await enqueueReplay(deps.env.FANOUT_QUEUE, {
-      kind: "replay-dead-letters",
-      tenantId,
-      endpointId: f.endpointId ?? null,
-      since: f.since ?? null,
-      until,
-      after: 0,
-    });
+    const msg: DeadLetterReplayMessage = { kind: "replay-dead-letters", tenantId, endpointId: f.endpointId ?? null, since: f.since ?? null, until, after: 0 };
+    await deps.env.DELIVERY_QUEUE.send(msg);
   }
   return count;
 }
 
+/** A bulk dead-letter replay on the deliveries queue: each message replays one chunk and sends the next. */
+export interface DeadLetterReplayMessage {
+  kind: "replay-dead-letters";
+  tenantId: string | null;
+  endpointId: string | null;
+  since: number | null;
+  until: number;
+  /** The dead letter seq the previous chunk ended at. */
+  after: number;
+}
+
+/** One chunk, oldest first; dead letters of disabled, deleted or expired deliveries stay. */
 export async function continueDeadLetterReplay(deps: Deps, msg: DeadLetterReplayMessage): Promise<void> {
   const rows = await q.listDeadLetters(deps.db, {
     tenantId: msg.tenantId ?? undefined,
     endpointId: msg.endpointId ?? undefined,
     since: msg.since ?? undefined,
-    until: msg.until ?? undefined,
+    until: msg.until,
     afterSeq: msg.after,
     limit: DEAD_LETTER_REPLAY_CHUNK,
   });
   for (const dl of rows) {
-    const endpoint = dl.endpointId ? await findEndpointById(deps.db, dl.endpointId) : null;
-    // Deliveries of disabled or deleted endpoints stay dead until the endpoint is back.
-    if (endpoint && (endpoint.status === "disabled" || endpoint.deletedAt !== null)) continue;
-    await replayRow(deps, dl);
+    try {
+      await replayRow(deps, dl, seqId("dl", dl.seq));
+    } catch (err) {
+      // A 4xx-kind refusal (disabled, deleted, gone) leaves that one dead; our own trouble retries the chunk.
+      if (!(err instanceof AppError)) throw err;
+    }
   }
-  if (rows.length === DEAD_LETTER_REPLAY_CHUNK) await enqueueReplay(deps.env.FANOUT_QUEUE, { ...msg, after: rows[rows.length - 1]!.seq });
+  if (rows.length === DEAD_LETTER_REPLAY_CHUNK) await deps.env.DELIVERY_QUEUE.send({ ...msg, after: rows[rows.length - 1]!.seq });
 }

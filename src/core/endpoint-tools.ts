@@ -2,24 +2,27 @@
  * @module Endpoint tools: a test send now, and delivery stats over a window.
  */
 import type { Deps } from "../api/context";
-import { newId } from "../domain/ids";
+import { logDeliveryId, newId } from "../domain/ids";
 import { ALTERED_NUMBER_MESSAGE, findAlteredNumbers } from "../domain/safe-json";
 import { MAX_JSON_DEPTH, nestsDeeperThan, TOO_DEEP_MESSAGE } from "../domain/json-depth";
 import { classifyAttempt } from "../domain/outcome";
 import { checkEndpointUrl } from "../domain/url-policy";
 import { invalid } from "../errors";
-import { insertTestDelivery, outcomeStatements, runBatch } from "../db/queries/deliveries";
+import type { AttemptRecord } from "../domain/attempt";
 import { validSecrets } from "../db/queries/endpoints";
-import * as log from "../db/queries/log";
+import type { DeliveryReason } from "../db/schema";
+import { percentileOf } from "../domain/latency-histogram";
 import { sendRequest } from "../outbound/send";
 import { attemptRecordOf, buildRequest } from "../pipeline/request";
 import { endpointAuth, getEndpoint } from "./endpoints";
 import { findEventType } from "./event-types";
 import { validateAgainst } from "./json-schema";
 import { unseal } from "./secrets";
+import { syncEndpoint } from "./tenant-logs";
+import { getTenant } from "./tenants";
 
 export interface TestSendResult {
-  deliverySeq: number;
+  deliveryId: string;
   responseStatus: number | null;
   durationMs: number | null;
   error: string | null;
@@ -52,22 +55,27 @@ export async function sendTestEvent(
     if (errors.length) throw invalid(errors);
   }
   const dataJson = JSON.stringify(data);
-  // Opened before anything is written: without SECRETS_KEY this answers 503 and records nothing.
+  // Opened before anything is sent or written: without SECRETS_KEY this answers 503 and records nothing.
   const secrets = await Promise.all((await validSecrets(deps.db, endpointId, deps.now)).map((s) => unseal(deps.config, s.secretBox)));
   const auth = await endpointAuth(deps, endpoint);
+  const tenantSeq = (await getTenant(deps, tenantId)).seq;
+  const { log, ordinal } = await syncEndpoint(deps, tenantSeq, endpoint);
   const eventId = newId("evt", deps.now);
-  const { eventSeq, deliverySeq } = await insertTestDelivery(deps.db, { eventId, tenantId, endpointId, type: input.type, data: dataJson, now: deps.now });
-  const base = { deliverySeq, generation: 1, attemptsBefore: 0, nextAttemptAt: null, now: deps.now, test: true };
+  // Recorded in one call after the send (DESIGN.md "Endpoints": test sends).
+  const recordAs = async (attempt: AttemptRecord | null, status: "delivered" | "failed", reason: DeliveryReason | null) => {
+    const { e } = await log.recordTestSend({ ordinal, id: eventId, type: input.type, dataJson, attempt, status, reason, now: deps.now });
+    return logDeliveryId({ createdAt: deps.now, tenantSeq, eventSeq: e, ordinal });
+  };
 
   const url = checkEndpointUrl(endpoint.url, deps.config.allowPrivateUrls);
   if (!url.ok) {
-    await runBatch(deps.db, outcomeStatements(deps.db, { ...base, attempt: null, status: "failed", reason: "url_not_allowed" }));
-    return { deliverySeq, responseStatus: null, durationMs: null, error: `url_not_allowed: ${url.message}`, responseBody: null };
+    const deliveryId = await recordAs(null, "failed", "url_not_allowed");
+    return { deliveryId, responseStatus: null, durationMs: null, error: `url_not_allowed: ${url.message}`, responseBody: null };
   }
   const { request, loggedHeaders } = await buildRequest({
     config: deps.config,
     endpoint,
-    event: { seq: eventSeq, id: eventId, type: input.type, data: dataJson, occurredAt: null, createdAt: deps.now },
+    event: { seq: 0, id: eventId, type: input.type, data: dataJson, occurredAt: null, createdAt: deps.now },
     secrets,
     auth,
     attempt: 1,
@@ -76,41 +84,35 @@ export async function sendTestEvent(
   const sent = await sendRequest(request);
   const verdict = classifyAttempt(sent.result);
   const attempt = attemptRecordOf(1, sent, request, loggedHeaders);
-  await runBatch(
-    deps.db,
-    outcomeStatements(deps.db, {
-      ...base,
-      attempt,
-      status: verdict.outcome === "success" ? "delivered" : "failed",
-      reason: verdict.outcome === "success" ? null : verdict.outcome === "final" ? "non_retryable_status" : "retries_exhausted",
-    }),
+  const deliveryId = await recordAs(
+    attempt,
+    verdict.outcome === "success" ? "delivered" : "failed",
+    verdict.outcome === "success" ? null : verdict.outcome === "final" ? "non_retryable_status" : "retries_exhausted",
   );
-  return { deliverySeq, responseStatus: attempt.responseStatus, durationMs: attempt.durationMs, error: attempt.error, responseBody: attempt.responseBody };
+  return { deliveryId, responseStatus: attempt.responseStatus, durationMs: attempt.durationMs, error: attempt.error, responseBody: attempt.responseBody };
 }
 
-/** Most recent attempt durations sampled for the latency percentiles. */
-const LATENCY_SAMPLE = 10_000;
 const DAY_MS = 86_400_000;
 
-function percentile(sorted: number[], p: number): number | null {
-  if (!sorted.length) return null;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** Counts, success rate and attempt latency of deliveries created in [since, until). */
+/**
+ * Counts, success rate and attempt latency of deliveries created in [since, until), from
+ * the TenantLog's hourly rollups (DESIGN.md "Endpoints": stats round to hours, may lag a minute).
+ */
 export async function endpointStats(deps: Deps, tenantId: string, endpointId: string, window: { since?: number; until?: number }) {
-  await getEndpoint(deps, tenantId, endpointId);
+  const endpoint = await getEndpoint(deps, tenantId, endpointId);
   const since = window.since ?? deps.now - DAY_MS;
   const until = window.until ?? deps.now + 1;
   if (since >= until) throw invalid([{ path: "since", message: "must be before until" }]);
-  const counts = await log.countByStatus(deps.db, endpointId, since, until);
-  const durations = (await log.attemptDurations(deps.db, endpointId, since, until, LATENCY_SAMPLE)).sort((a, b) => a - b);
+  const { log, ordinal } = await syncEndpoint(deps, (await getTenant(deps, tenantId)).seq, endpoint);
+  const r = await log.stats(ordinal, since, until);
+  // A retried delivery can end twice in one window; pending never reads below zero.
+  const counts = { pending: Math.max(0, r.created - r.delivered - r.failed), delivered: r.delivered, failed: r.failed };
   const finished = counts.delivered + counts.failed;
   return {
     since,
     until,
     counts,
     successRate: finished === 0 ? null : counts.delivered / finished,
-    latency: { p50: percentile(durations, 50), p95: percentile(durations, 95) },
+    latency: { p50: percentileOf(r.latency, 50), p95: percentileOf(r.latency, 95) },
   };
 }

@@ -10,7 +10,9 @@ import { checkEndpointUrl } from "../domain/url-policy";
 import { invalid, notFound, type FieldError } from "../errors";
 import * as q from "../db/queries/endpoints";
 import type { EndpointRow } from "../db/queries/endpoints";
+import { sendJobs } from "./jobs";
 import { seal, unseal } from "./secrets";
+import { syncEndpoint, type TenantLogStub } from "./tenant-logs";
 import { getTenant } from "./tenants";
 
 export type EndpointAuth = { type: "bearer"; token: string } | { type: "basic"; username: string; password: string };
@@ -145,6 +147,7 @@ export async function createEndpoint(deps: Deps, tenantId: string, input: Endpoi
   if (urlCheck.ok) row.url = urlCheck.url;
   row.authBox = input.auth ? await seal(deps.config, JSON.stringify(input.auth)) : null;
   await q.insertEndpointWithSecret(deps.db, row, await seal(deps.config, secret));
+  await syncEndpoint(deps, (await getTenant(deps, tenantId)).seq, row);
   return { row, secret };
 }
 
@@ -200,15 +203,27 @@ export async function updateEndpoint(deps: Deps, tenantId: string, endpointId: s
   const { id: _id, tenantId: _t, createdAt: _c, ...changes } = next;
   const after = await q.updateEndpoint(deps.db, tenantId, endpointId, changes);
   if (!after) throw notFound(`Endpoint ${endpointId}`);
+  const tenantSeq = (await getTenant(deps, tenantId)).seq;
+  const { log, ordinal } = await syncEndpoint(deps, tenantSeq, after);
+  if (after.status === "active" && before.status !== "active") await resume(deps, log, ordinal, tenantSeq);
   return { before, after };
+}
+
+/** A pause or disable ended: the deliveries parked meanwhile go out (a FIFO line from its head), chunk by chunk. */
+async function resume(deps: Deps, log: TenantLogStub, ordinal: number, tenantSeq: number): Promise<void> {
+  for (;;) {
+    const { jobs, more } = await log.resume(ordinal, deps.now);
+    await sendJobs(deps.env, tenantSeq, jobs);
+    if (!more) return;
+  }
 }
 
 /** Soft-deletes; pending deliveries are cancelled and the log purged in the background. */
 export async function deleteEndpoint(deps: Deps, tenantId: string, endpointId: string) {
   await getEndpoint(deps, tenantId, endpointId);
-  await q.updateEndpoint(deps.db, tenantId, endpointId, { deletedAt: deps.now, updatedAt: deps.now });
-  // Parked, they keep the Sweeper from re-sending them until the purge removes them.
-  await q.cancelPendingDeliveries(deps.db, endpointId);
+  const deleted = await q.updateEndpoint(deps.db, tenantId, endpointId, { deletedAt: deps.now, updatedAt: deps.now });
+  // The log forgets its line, rate and circuit state; messages for it are acked and dropped.
+  if (deleted) await syncEndpoint(deps, (await getTenant(deps, tenantId)).seq, deleted);
 }
 
 /** Plain-text secrets, current first, then those in their grace period. */
@@ -229,6 +244,8 @@ export async function rotateSecret(deps: Deps, tenantId: string, endpointId: str
   if (errors.length) throw invalid(errors);
   const graceMs = (input.grace_seconds ?? 86_400) * 1000;
   await q.rotateSecret(deps.db, endpointId, await seal(deps.config, secret), deps.now, deps.now + graceMs);
+  // The new version tells every consumer's settings cache to read the new secrets.
+  await syncEndpoint(deps, (await getTenant(deps, tenantId)).seq, await getEndpoint(deps, tenantId, endpointId));
   return endpointSecrets(deps, endpointId);
 }
 

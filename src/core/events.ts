@@ -1,19 +1,19 @@
 /**
  * @module Event ingest and reads.
  *
- * Ingest stores the event with `fanned_out = 0` and awaits the `fanout` send before it
- * answers: an accepted event is never lost before fan-out (DESIGN, Architecture).
+ * Ingest stores the event in the tenant's TenantLog and awaits the `deliveries` send before
+ * it answers: an accepted event is never lost (DESIGN.md "Architecture — data plane v2").
  */
 import type { Deps } from "../api/context";
 import { sha256Hex } from "../domain/constant-time";
-import { HOST_ID_PATTERN, newId } from "../domain/ids";
+import { HOST_ID_PATTERN } from "../domain/ids";
 import { ALTERED_NUMBER_MESSAGE, findAlteredNumbers } from "../domain/safe-json";
 import { MAX_JSON_DEPTH, nestsDeeperThan, TOO_DEEP_MESSAGE } from "../domain/json-depth";
 import { AppError, conflict, invalid, notFound, type FieldError } from "../errors";
-import * as q from "../db/queries/events";
-import type { EventRow } from "../db/queries/events";
-import { armSweeper } from "../pipeline/sweeper-client";
-import { enqueueFanouts } from "../pipeline/messages";
+import type { LoggedEvent } from "../tenant-log/types";
+import { deliveryView } from "./deliveries";
+import { sendJobs } from "./jobs";
+import { tenantLogOf } from "./tenant-logs";
 import { isCalendarDate } from "./dates";
 import { findEventType, isReservedType } from "./event-types";
 import { validateAgainst } from "./json-schema";
@@ -21,7 +21,7 @@ import { getTenant } from "./tenants";
 
 export interface IngestResult {
   status: 200 | 202;
-  event: EventRow;
+  event: LoggedEvent;
 }
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
@@ -66,80 +66,61 @@ export async function parseEventBody(deps: Deps, bodyText: string) {
     const schemaErrors = validateAgainst(eventType.schema, b.data, "data");
     if (schemaErrors.length) throw invalid(schemaErrors, `data does not match the schema of ${type}.`);
   }
-  return { type, data: b.data, dataJson: JSON.stringify(b.data), id: b.id as string | undefined, occurredAt };
+  return { type, group: eventType.group, data: b.data, dataJson: JSON.stringify(b.data), id: b.id as string | undefined, occurredAt };
 }
 
-/** Accepts one event for the tenant (see module doc for the ordering of writes). */
+/**
+ * Accepts one event for the tenant: ONE TenantLog call dedupes, matches and stores it, then
+ * its delivery jobs are sent before the answer (DESIGN.md "No accepted event is lost").
+ */
 export async function ingestEvent(deps: Deps, tenantId: string, bodyText: string, idempotencyHeader: string | undefined): Promise<IngestResult> {
-  await getTenant(deps, tenantId);
+  const tenant = await getTenant(deps, tenantId);
   if (idempotencyHeader !== undefined && (idempotencyHeader.length === 0 || idempotencyHeader.length > 255)) {
     throw invalid([{ path: "Idempotency-Key", message: "must be 1–255 characters" }]);
   }
   const parsed = await parseEventBody(deps, bodyText);
-  const bodyHash = await sha256Hex(`${parsed.type}\n${parsed.dataJson}`);
-  const keyed = parsed.id !== undefined || idempotencyHeader !== undefined;
-  const findExisting = () =>
-    parsed.id !== undefined
-      ? q.findEventById(deps.db, tenantId, parsed.id)
-      : idempotencyHeader !== undefined
-        ? q.findEventByIdempotencyKey(deps.db, tenantId, idempotencyHeader)
-        : Promise.resolve(undefined);
-
-  const repeat = async (existing: EventRow): Promise<IngestResult> => {
-    if (existing.bodyHash !== bodyHash) throw conflict("This idempotency key was used with a different type or data.");
-    // The first post may have answered 503; its fan-out still has to run.
-    if (existing.fannedOut === 0) await sendFanout(deps, existing, true);
-    return { status: 200, event: existing };
-  };
-
-  // Insert first (ON CONFLICT DO NOTHING RETURNING): a first post costs one round trip, and
-  // only a repeat, which inserts nothing, looks up the row it collided with.
-  const inserted = await q.insertEvent(deps.db, {
-    id: parsed.id ?? newId("evt", deps.now),
-    tenantId,
+  const idemKey = parsed.id ?? idempotencyHeader ?? null;
+  const log = tenantLogOf(deps.env, tenant.seq);
+  const result = await log.ingest({
+    tenantSeq: tenant.seq,
+    id: parsed.id ?? null,
     type: parsed.type,
-    data: parsed.dataJson,
+    group: parsed.group,
+    dataJson: parsed.dataJson,
     occurredAt: parsed.occurredAt,
-    createdAt: deps.now,
-    idempotencyKey: parsed.id === undefined ? (idempotencyHeader ?? null) : null,
-    bodyHash,
-    fannedOut: 0,
-    test: false,
+    idemKey,
+    bodyHash: await sha256Hex(`${parsed.type}\n${parsed.dataJson}`),
+    now: deps.now,
+    fullBytes: deps.config.tenantLogFullBytes,
   });
-  if (!inserted) {
-    // A repeat, or a concurrent first post that won the unique index: answer as a repeat of it.
-    const winner = await findExisting();
-    if (!winner) throw conflict("An event with this id already exists.");
-    return repeat(winner);
+  if (result.kind === "full") {
+    throw new AppError(503, "This tenant's log is full; events are refused until retention frees space.", { retryAfter: 3600, problem: "tenant-log-full" });
   }
-  await sendFanout(deps, inserted, keyed);
-  return { status: 202, event: inserted };
-}
-
-/**
- * Sends the fan-out message. When the queue refuses: a keyed event stays (a repeat or the
- * Sweeper fans it out); an unkeyed one is removed first so a client retry cannot double it.
- */
-async function sendFanout(deps: Deps, event: EventRow, keyed: boolean): Promise<void> {
+  if (result.kind === "conflict") throw conflict("This idempotency key was used with a different type or data.");
   try {
-    await enqueueFanouts(deps.env.FANOUT_QUEUE, [event.seq]);
+    await sendJobs(deps.env, tenant.seq, result.jobs);
   } catch (err) {
-    console.error("fanout send refused", err);
-    if (!keyed) await q.deleteEvent(deps.db, event.seq);
+    console.error("deliveries send refused", err);
+    // A keyed event stays: a repeat re-sends it, and the log's alarm sends it within a
+    // minute anyway. An unkeyed one is removed, so the client's retry cannot double it.
+    if (idemKey !== null) await log.unsent(result.event.seq, deps.now);
+    else await log.forget(result.event.seq);
     throw new AppError(503, "The event queue refused the event; retry later.", { retryAfter: 5 });
-  } finally {
-    await armSweeper(deps.env, deps.now);
   }
+  return { status: result.kind === "duplicate" ? 200 : 202, event: result.event };
 }
 
-export async function listEvents(deps: Deps, tenantId: string, options: { type?: string; since?: number; until?: number; before?: number; limit: number }) {
-  await getTenant(deps, tenantId);
-  return q.listEvents(deps.db, tenantId, { ...options, beforeSeq: options.before });
+export async function listEvents(deps: Deps, tenantId: string, q: { type?: string; since?: number; until?: number; before?: number; limit: number }) {
+  const tenant = await getTenant(deps, tenantId);
+  return tenantLogOf(deps.env, tenant.seq).listEvents(q);
 }
 
 export async function getEvent(deps: Deps, tenantId: string, eventId: string) {
-  await getTenant(deps, tenantId);
-  const event = await q.findEventById(deps.db, tenantId, eventId);
-  if (!event || event.test) throw notFound(`Event ${eventId}`);
-  return { event, deliveries: await q.deliveriesOfEvent(deps.db, event.seq) };
+  const tenant = await getTenant(deps, tenantId);
+  const log = tenantLogOf(deps.env, tenant.seq);
+  const seq = await log.findEventSeq(eventId);
+  const event = seq === undefined ? undefined : await log.getEvent(seq);
+  // A test send's event has a `newId` id, which no lookup by id finds: it is not an event the host posted.
+  if (!event) throw notFound(`Event ${eventId}`);
+  return { event, deliveries: event.deliveries.map((d) => deliveryView(tenant.seq, d)) };
 }

@@ -5,6 +5,7 @@ import type { Deps } from "../api/context";
 import { conflict, notFound } from "../errors";
 import { newId } from "../domain/ids";
 import * as q from "../db/queries/tenants";
+import { tenantLogOf } from "./tenant-logs";
 
 export const OPERATOR_TENANT = "_operator";
 
@@ -45,10 +46,15 @@ export async function updateTenant(deps: Deps, tenantId: string, patch: { name?:
   return row;
 }
 
-/** Marks the tenant deleted (it answers 404 at once); the retention job purges its data in batches. */
+/**
+ * Marks the tenant deleted (it answers 404 at once), empties its TenantLog, and leaves its
+ * D1 rows (endpoints, dead letters) to the retention job's bounded batches. Nothing calls
+ * the log afterwards: messages naming the tenant are dropped unread.
+ */
 export async function deleteTenant(deps: Deps, tenantId: string) {
   if (tenantId === OPERATOR_TENANT) throw conflict("The _operator tenant cannot be deleted.");
   const row = await q.updateTenant(deps.db, tenantId, { deletedAt: deps.now });
   if (!row) throw notFound(`Tenant ${tenantId}`);
   await q.retireTenantEndpoints(deps.db, tenantId, deps.now);
+  await tenantLogOf(deps.env, row.seq).deleteAll();
 }

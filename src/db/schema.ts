@@ -11,7 +11,9 @@ import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "driz
 export const tenants = sqliteTable(
   "tenants",
   {
-    seq: integer("seq").primaryKey(),
+    // AUTOINCREMENT: the seq names the tenant's TenantLog and is embedded in its ids, so it
+    // is never handed out again, even after a purged tenant's row is deleted.
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
     id: text("id").notNull(),
     name: text("name").notNull(),
     metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
@@ -101,36 +103,6 @@ export const endpointSecrets = sqliteTable(
   (t) => [index("endpoint_secrets_endpoint").on(t.endpointId)],
 );
 
-export const events = sqliteTable(
-  "events",
-  {
-    /** Acceptance order: increasing, assigned when the row is committed. */
-    seq: integer("seq").primaryKey(),
-    id: text("id").notNull(),
-    tenantId: text("tenant_id").notNull(),
-    type: text("type").notNull(),
-    /** The `data` JSON text exactly as it is sent. */
-    data: text("data").notNull(),
-    occurredAt: integer("occurred_at"),
-    createdAt: integer("created_at").notNull(),
-    /** The Idempotency-Key header when no `id` was given (an `id` is its own key). */
-    idempotencyKey: text("idempotency_key"),
-    /** SHA-256 of type + data: a repeated key with another body is a conflict. */
-    bodyHash: text("body_hash").notNull(),
-    /** 0 not yet, 1 done, 2 failed (reached the fan-out DLQ). */
-    fannedOut: integer("fanned_out").notNull(),
-    test: integer("test", { mode: "boolean" }).notNull(),
-  },
-  (t) => [
-    uniqueIndex("events_tenant_id").on(t.tenantId, t.id),
-    uniqueIndex("events_tenant_idempotency").on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
-    // (tenant_id, seq): rowid is the implicit last column.
-    index("events_tenant_list").on(t.tenantId).where(sql`test = 0`),
-    // Sweeper and the FIFO "earlier event still un-fanned" check; small, since rows leave it at fan-out.
-    index("events_unfanned").on(t.tenantId).where(sql`fanned_out = 0`),
-  ],
-);
-
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 export type DeliveryReason =
   | "retries_exhausted"
@@ -139,72 +111,6 @@ export type DeliveryReason =
   | "url_not_allowed"
   | "expired"
   | "consumer_error";
-
-export const deliveries = sqliteTable(
-  "deliveries",
-  {
-    /**
-     * Public id is `dlv_` + this, encoded (domain/ids seqId). Derived, never auto-assigned:
-     * `event_seq * 65536 + i` (i = the endpoint's place in the event's matched list sorted by
-     * endpoint id; a test send is `event_seq * 65536`), so an event's deliveries are the key
-     * range [e * 65536, (e + 1) * 65536) and need no (event_seq, endpoint_id) index.
-     */
-    seq: integer("seq").primaryKey(),
-    tenantId: text("tenant_id").notNull(),
-    endpointId: text("endpoint_id").notNull(),
-    eventSeq: integer("event_seq").notNull(),
-    eventType: text("event_type").notNull(),
-    status: text("status").$type<DeliveryStatus>().notNull(),
-    reason: text("reason").$type<DeliveryReason>(),
-    attempts: integer("attempts").notNull(),
-    /** Attempt count when the current run (creation, retry or replay) began: the schedule restarts per run. */
-    runStart: integer("run_start").notNull(),
-    /** Bumped by retry, replay and the Sweeper so that older queue messages go stale. */
-    generation: integer("generation").notNull(),
-    /** Null while parked (paused endpoint, waiting in a FIFO line). */
-    nextAttemptAt: integer("next_attempt_at"),
-    lastAttemptAt: integer("last_attempt_at"),
-    responseStatus: integer("response_status"),
-    /** Place in the endpoint's FIFO line; null when the delivery was created for a non-FIFO endpoint. */
-    lineSeq: integer("line_seq"),
-    test: integer("test", { mode: "boolean" }).notNull(),
-    createdAt: integer("created_at").notNull(),
-  },
-  (t) => [
-    // The log, newest first by (created_at, seq) — seq is the implicit last column — and
-    // the stats window, counted by index range without scanning older history.
-    index("deliveries_endpoint_created").on(t.endpointId, t.createdAt),
-    // Status first: one index serves the log's status filter and stats (status, endpoint_id,
-    // created_at), the FIFO line head (status = 'pending', endpoint_id) and the Sweeper's
-    // overdue scan (the status = 'pending' range, next_attempt_at filtered).
-    index("deliveries_status_endpoint_created").on(t.status, t.endpointId, t.createdAt),
-  ],
-);
-
-/**
- * Keyed by (delivery_seq, n) and stored WITHOUT ROWID: one row written per attempt (the
- * b-tree row is the key), where a rowid table plus a unique index wrote two. Drizzle cannot
- * express WITHOUT ROWID, so migration 0004_attempts_without_rowid adds it by hand; keep it
- * there if this table is ever regenerated.
- */
-export const attempts = sqliteTable(
-  "attempts",
-  {
-    deliverySeq: integer("delivery_seq").notNull(),
-    n: integer("n").notNull(),
-    startedAt: integer("started_at").notNull(),
-    durationMs: integer("duration_ms").notNull(),
-    responseStatus: integer("response_status"),
-    responseBody: text("response_body"),
-    error: text("error"),
-    location: text("location"),
-    requestMethod: text("request_method").notNull(),
-    requestUrl: text("request_url").notNull(),
-    /** Headers as sent, with auth values and signatures redacted. */
-    requestHeaders: text("request_headers", { mode: "json" }).$type<Record<string, string>>().notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.deliverySeq, t.n] })],
-);
 
 export const deadLetters = sqliteTable(
   "dead_letters",
@@ -216,14 +122,15 @@ export const deadLetters = sqliteTable(
     seq: integer("seq").primaryKey({ autoIncrement: true }),
     tenantId: text("tenant_id").notNull(),
     endpointId: text("endpoint_id"),
-    deliverySeq: integer("delivery_seq"),
-    eventSeq: integer("event_seq"),
+    /** The delivery's public id (domain/ids `logDeliveryId`), as its TenantLog minted it. */
+    deliveryId: text("delivery_id"),
     eventId: text("event_id"),
     eventType: text("event_type"),
     reason: text("reason").$type<DeliveryReason>().notNull(),
     attempts: integer("attempts").notNull(),
     lastResponseStatus: integer("last_response_status"),
-    queue: text("queue").$type<"fanout" | "deliveries">(),
+    /** `deliveries` when the delivery gave up after its messages kept reaching the DLQ (`consumer_error`). */
+    queue: text("queue").$type<"deliveries">(),
     createdAt: integer("created_at").notNull(),
     /**
      * Data plane v2 (docs/data-plane-v2.md): the delivery's key in its TenantLog — tenant
@@ -236,7 +143,6 @@ export const deadLetters = sqliteTable(
     generation: integer("generation"),
   },
   (t) => [
-    uniqueIndex("dead_letters_delivery").on(t.deliverySeq).where(sql`delivery_seq IS NOT NULL`),
     uniqueIndex("dead_letters_log_key").on(t.tenantSeq, t.logEventSeq, t.endpointOrdinal, t.generation).where(sql`tenant_seq IS NOT NULL`),
     index("dead_letters_tenant").on(t.tenantId),
     index("dead_letters_endpoint").on(t.endpointId).where(sql`endpoint_id IS NOT NULL`),

@@ -8,8 +8,8 @@ import { bytesToBase64, utf8 } from "../domain/encoding";
 import { buildBody, contentType } from "../domain/payload";
 import { signRequest } from "../domain/signature";
 import type { EndpointRow } from "../db/queries/endpoints";
-import type { DeliveryEvent } from "../db/queries/deliveries";
-import type { AttemptRecord } from "../db/queries/deliveries";
+import type { DeliveryEvent } from "../domain/attempt";
+import type { AttemptRecord } from "../domain/attempt";
 import type { OutboundRequest, OutboundResult } from "../outbound/send";
 
 export const USER_AGENT = "Switchyard/0.1.0";

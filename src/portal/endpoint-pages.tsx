@@ -4,7 +4,7 @@
  * with the session's own tenant, so an id edited in a URL or form can only reach a 404.
  */
 import type { Hono } from "hono";
-import { decodeCursor, page } from "../api/schemas";
+import { decodeCursor, encodeCursor, page } from "../api/schemas";
 import * as deliveries from "../core/deliveries";
 import * as endpoints from "../core/endpoints";
 import { endpointStats, sendTestEvent } from "../core/endpoint-tools";
@@ -13,9 +13,7 @@ import { OPERATOR_TENANT } from "../core/tenants";
 import type { Deps } from "../api/context";
 import type { EventTypeRow } from "../db/queries/event-types";
 import type { DeliveryStatus } from "../db/schema";
-import { seqId } from "../domain/ids";
 import { AppError, type FieldError } from "../errors";
-import { resumeEndpointIfNeeded } from "../pipeline/resume";
 import { href, sessionOf, type PortalContext, type PortalEnv } from "./context";
 import { EMPTY_ENDPOINT_FORM, endpointFormValues, endpointInput, field, formFieldOf, localDateTime, readEndpointForm, type EndpointFormValues } from "./forms";
 import { EndpointPage, type EndpointPageProps, type LogFilterValues } from "./pages/endpoint";
@@ -95,16 +93,14 @@ async function endpointPage(c: PortalContext, endpointId: string, extra: Partial
   const q = (name: string) => c.req.query(name) ?? "";
   const filters: LogFilterValues = { status: q("status"), type: q("type"), since: q("since"), sinceTz: q("since_tz"), until: q("until"), untilTz: q("until_tz") };
   let problem: string | null = null;
-  let before: { createdAt: number; seq: number } | undefined;
+  let before: number | undefined;
   const cursor = q("cursor");
   if (cursor) {
     try {
-      const [createdAt, seq] = (decodeCursor<string>(cursor, "string") ?? "").split(":").map(Number);
-      if (Number.isSafeInteger(createdAt) && Number.isSafeInteger(seq)) before = { createdAt: createdAt!, seq: seq! };
+      before = decodeCursor<number>(cursor, "number");
     } catch {
-      // shown below
+      problem = "That page link no longer works; showing the newest deliveries.";
     }
-    if (!before) problem = "That page link no longer works; showing the newest deliveries.";
   }
   const since = filters.since ? localDateTime(filters.since, filters.sinceTz) : undefined;
   const until = filters.until ? localDateTime(filters.until, filters.untilTz) : undefined;
@@ -122,14 +118,14 @@ async function endpointPage(c: PortalContext, endpointId: string, extra: Partial
     endpointStats(deps, tenantId, endpointId, {}),
     catalogFor(deps, tenantId),
   ]);
-  const p = page(rows, LOG_PAGE_SIZE, (d) => `${d.createdAt}:${d.seq}`);
+
   return {
     endpoint,
     readOnly,
     now: deps.now,
     catalog,
     stats,
-    log: { items: p.data, nextCursor: p.next_cursor, filters, paged: before !== undefined, problem },
+    log: { items: rows.items, nextCursor: rows.next === null ? null : encodeCursor(rows.next), filters, paged: before !== undefined, problem },
     notice: noticeOf(c),
     ...extra,
   };
@@ -252,8 +248,7 @@ export function registerEndpointPages(portal: Hono<PortalEnv>): void {
     const form = { mode: "edit" as const, endpointId: id, values, storedAuth: current.authType };
     if (errors.length) return showForm(c, { ...form, errors }, 422);
     try {
-      const { before, after } = await endpoints.updateEndpoint(deps, tenantId, id, input);
-      await resumeEndpointIfNeeded(deps, before, after);
+      await endpoints.updateEndpoint(deps, tenantId, id, input);
     } catch (err) {
       return showForm(c, { ...form, ...formErrors(err) }, 422);
     }
@@ -264,8 +259,7 @@ export function registerEndpointPages(portal: Hono<PortalEnv>): void {
     const id = c.req.param("id");
     const deps = c.var.deps;
     const status = field(c.var.form, "status") === "paused" ? "paused" : "active";
-    const { before, after } = await endpoints.updateEndpoint(deps, sessionOf(c).tenantId, id, { status });
-    await resumeEndpointIfNeeded(deps, before, after);
+    await endpoints.updateEndpoint(deps, sessionOf(c).tenantId, id, { status });
     return c.redirect(`${href("/endpoints", id)}?done=${status === "paused" ? "paused" : "resumed"}`, 303);
   });
 
@@ -329,7 +323,7 @@ export function registerEndpointPages(portal: Hono<PortalEnv>): void {
     }
     try {
       const r = await sendTestEvent(deps, sessionOf(c).tenantId, id, { type, ...(data === undefined ? {} : { data }) }, { text: dataText.trim() || "null", root: "data" });
-      const result = { type, deliveryId: seqId("dlv", r.deliverySeq), responseStatus: r.responseStatus, durationMs: r.durationMs, error: r.error, responseBody: r.responseBody, at: deps.now };
+      const result = { type, deliveryId: r.deliveryId, responseStatus: r.responseStatus, durationMs: r.durationMs, error: r.error, responseBody: r.responseBody, at: deps.now };
       return showEndpoint(c, id, { test: { result, type, data: dataText, errors: [] } });
     } catch (err) {
       const { errors, detail } = formErrors(err);

@@ -96,3 +96,21 @@ export const replays = sqliteTable("replays", {
   status: text("status", { enum: ["failed", "delivered"] }).notNull(),
   after: integer("after").notNull(),
 });
+
+/**
+ * Keyed events whose first `deliveries` send failed (the API answered 503): the alarm sends
+ * their untried deliveries at `due_at` even if the client never comes back
+ * (docs/data-plane-v2.md "The outbox, rollups, alarm, retention"). Rare rows: an INTEGER key, one row written each way.
+ */
+export const unsent = sqliteTable("unsent", {
+  seq: integer("seq").primaryKey(),
+  dueAt: integer("due_at").notNull(),
+});
+
+/**
+ * Endpoints whose pending deliveries are still being failed `endpoint_disabled`: a chunk
+ * per call, the rest continued by the alarm. Stored, so an eviction does not strand them.
+ */
+export const disabling = sqliteTable("disabling", {
+  ordinal: integer("ordinal").primaryKey(),
+});

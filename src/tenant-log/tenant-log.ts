@@ -4,10 +4,13 @@
  * endpoint snapshot, ingest (dedupe, matching, one event row whose matched list stands for
  * the untried deliveries), the per-batch `claim` / `record`, FIFO lines (a line moves when
  * its head's outcome is recorded) and rate slots (waiters parked, released by the alarm at
- * the endpoint's pace), readers, retry and resume, rollups, the outbox and retention by
- * dropping whole days. Row costs and behaviour are proven in
- * test/integration/tenant-log.test.ts. It is not on the request path yet (the switch and
- * what is left: docs/data-plane-v2.md). Its RPC types are in ./types.
+ * the endpoint's pace), readers, retry (from `kept` once a day is dropped) and resume,
+ * rollups, the outbox, retention by dropping whole days, and the lifecycle's loose ends:
+ * disabled endpoints' deliveries failed in chunks, unsent keyed events sent by the alarm,
+ * unkeyed ones forgotten, deliveries given up by the DLQ, overdue ones re-driven. Row costs
+ * and behaviour are proven in test/integration/tenant-log.test.ts and
+ * tenant-log-lifecycle.test.ts (the switch and what is left: docs/data-plane-v2.md). Its
+ * RPC types are in ./types.
  *
  * Every public method is an RPC call; each runs its SQL synchronously inside one
  * `transactionSync`, so no other call interleaves with a decision and its write.
@@ -16,11 +19,10 @@ import { DurableObject } from "cloudflare:workers";
 import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { openDb, type Db } from "../db/client";
-import { BUILT_IN_EVENT_TYPES, DELIVERY_FAILED_TYPE } from "../core/event-types";
+import { DELIVERY_FAILED_TYPE } from "../core/event-types";
 import { OPERATOR_TENANT } from "../core/tenants";
 import { tenantIdentity } from "../db/queries/tenants";
-import { sha256Hex } from "../domain/constant-time";
-import type { AttemptRecord } from "../db/queries/deliveries";
+import type { AttemptRecord } from "../domain/attempt";
 import { insertLogDeadLetters, type LogDeadLetter } from "../db/queries/dead-letters";
 import type { DeliveryReason, DeliveryStatus } from "../db/schema";
 import { and, eq, gte, lt, sql } from "drizzle-orm";
@@ -29,6 +31,8 @@ import { logDeliveryId, logEventId, parseLogEventId } from "../domain/ids";
 import { addHistogram, emptyHistogram, latencyBucket } from "../domain/latency-histogram";
 import { rateSpacingMs } from "../domain/rate-limit";
 import { getConfig } from "../config";
+import { sendJobs } from "../core/jobs";
+import { emitOperational } from "../core/operational";
 import { createDayTables, DAY_MS, dayOf, dayTables, dropDayTables } from "./day-tables";
 import migrations from "./migrations/migrations.js";
 import * as schema from "./schema";
@@ -42,6 +46,7 @@ import {
   type DeliveryJob,
   type DeliveryQuery,
   type EndpointSnapshot,
+  type GiveUpResult,
   type IngestInput,
   type IngestResult,
   type LogDeliverMessage,
@@ -52,6 +57,9 @@ import {
   type RecordResult,
 } from "./types";
 
+
+/** Payload a claim answers at most (DESIGN.md: 100 payloads of 256 KB would not fit in 128 MB); the rest is answered `later`. */
+const CLAIM_PAYLOAD_BYTES = 8 * 1024 * 1024;
 
 /** A wait shorter than this is served by the message that claimed it rather than parked. */
 const EARLY_MARGIN_MS = 500;
@@ -80,6 +88,23 @@ const RELEASE_EVERY_MS = 1000;
 
 /** How long an admitted FIFO head holds its line before another copy may start it (the longest timeout plus a margin for signing and recording). */
 const LINE_LEASE_MS = 60_000;
+
+/** A pending delivery this late has lost its message: the alarm re-drives it (docs/data-plane-v2.md "The outbox, rollups, alarm, retention"). */
+const OVERDUE_MS = 15 * 60_000;
+/** Events one alarm run reads looking for untried deliveries whose message was lost. */
+const UNTRIED_SCAN = 2000;
+
+/** Overdue deliveries one alarm run re-drives; it re-arms at once when more are left. */
+const REDRIVE_CHUNK = 500;
+
+/** A keyed event whose first send failed is sent by the alarm this much later, "within about a minute" (docs/data-plane-v2.md "The outbox, rollups, alarm, retention"). */
+const UNSENT_DELAY_MS = 60_000;
+
+/** Unsent events one alarm run sends (their seqs travel as one JSON parameter). */
+const UNSENT_BATCH = 100;
+
+/** Pending deliveries one call fails `endpoint_disabled` (a call reads at most about 10 000 rows). */
+const DISABLE_CHUNK = 500;
 
 interface DeliveryRowRaw extends Record<string, SqlStorageValue> {
   status: string;
@@ -112,6 +137,15 @@ export class TenantLog extends DurableObject<Env> {
   #expiryDue = false;
   /** The tenant's seq, which every message names (stored once, from the first ingest). */
   #tenantSeq: number | null = null;
+  /**
+   * When the alarm must next look for overdue deliveries (Infinity: none is known to be
+   * waiting). In memory: 0 after a restart, so the first alarm run looks (and re-arms).
+   */
+  #redriveAt = 0;
+  /** When the alarm last looked: an alarm that runs anyway looks again after OVERDUE_MS, which catches work made due elsewhere. */
+  #scannedAt = 0;
+  /** The lowest event seq that may still have an untried delivery (kept in `meta.untried_floor`). */
+  #untriedFloor = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -128,9 +162,9 @@ export class TenantLog extends DurableObject<Env> {
    * the stored one changes nothing. Returns the endpoint's ordinal in this log.
    */
   async syncEndpoint(snapshot: EndpointSnapshot): Promise<number> {
-    return this.ctx.storage.transactionSync(() => {
+    const { ordinal, failed, more } = this.ctx.storage.transactionSync(() => {
       const known = [...this.#endpoints.entries()].find(([, e]) => e.id === snapshot.id);
-      if (known && known[1].version >= snapshot.version) return known[0];
+      if (known && known[1].version >= snapshot.version) return { ordinal: known[0], failed: 0, more: false };
       const values = [snapshot.version, snapshot.status, JSON.stringify(snapshot.filter), snapshot.ordering, snapshot.rateLimit, snapshot.deleted ? 1 : 0];
       let ordinal: number;
       if (known) {
@@ -139,9 +173,24 @@ export class TenantLog extends DurableObject<Env> {
       } else {
         ordinal = (this.#sql.exec<{ ordinal: number }>(`INSERT INTO endpoints (id, version, status, filter, ordering, rate_limit, deleted) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ordinal`, snapshot.id, ...values).one()).ordinal;
       }
+      const was = known?.[1].status;
       this.#endpoints.set(ordinal, { ...snapshot });
-      return ordinal;
+      let failed = 0;
+      let more = false;
+      if (snapshot.status === "disabled" && !snapshot.deleted && was !== undefined && was !== "disabled") {
+        // Its pending deliveries fail `endpoint_disabled` in chunks the alarm continues
+        // (docs/data-plane-v2.md); the chore is stored only when a chunk leaves work behind.
+        ({ failed, more } = this.#failPending(ordinal, DISABLE_CHUNK));
+        if (more) this.#sql.exec(`INSERT OR IGNORE INTO disabling (ordinal) VALUES (?)`, ordinal);
+      } else if (was === "disabled" && snapshot.status !== "disabled") {
+        // Enabled again before the chunks were done: what is still pending stays pending.
+        this.#sql.exec(`DELETE FROM disabling WHERE ordinal = ?`, ordinal);
+      }
+      return { ordinal, failed, more };
     });
+    if (failed) await this.#armRollupFlush();
+    if (more) await this.#armAlarm(Date.now());
+    return ordinal;
   }
 
   /**
@@ -153,6 +202,9 @@ export class TenantLog extends DurableObject<Env> {
     const result = this.ctx.storage.transactionSync(() => this.#ingestOne(input));
     await this.#armRollupFlush();
     await this.#armExpiryIfDayBegan();
+    // Its untried deliveries have no row: if their message is lost, only the alarm's look
+    // above the untried floor finds them (one setAlarm at most per OVERDUE_MS of traffic).
+    if (result.kind === "accepted" && result.jobs.length) await this.#armRedrive(input.now + OVERDUE_MS);
     return result;
   }
 
@@ -164,6 +216,7 @@ export class TenantLog extends DurableObject<Env> {
     const results = this.ctx.storage.transactionSync(() => inputs.map((input) => this.#ingestOne(input)));
     await this.#armRollupFlush();
     await this.#armExpiryIfDayBegan();
+    if (results.some((r) => r.kind === "accepted" && r.jobs.length)) await this.#armRedrive(Date.now() + OVERDUE_MS);
     return results;
   }
 
@@ -173,9 +226,11 @@ export class TenantLog extends DurableObject<Env> {
    */
   async claim(jobs: DeliveryJob[], now: number): Promise<ClaimResult> {
     let rateWaiting = false;
+    let counted = false;
     const result = this.ctx.storage.transactionSync((): ClaimResult => {
       const verdicts: ClaimVerdict[] = [];
       const events = new Map<number, ClaimedEvent>();
+      let payloadBytes = 0;
       for (const job of jobs) {
         // A message for an event whose day retention dropped: nothing is left to send.
         if (!this.#holds(job.e)) {
@@ -190,6 +245,12 @@ export class TenantLog extends DurableObject<Env> {
             continue;
           }
           const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, job.e).toArray()[0];
+          if (endpoint.status === "disabled") {
+            // Never sent: it ends here, as the chunks of its endpoint's disabling end the rest.
+            if (row ? row.status === "pending" : job.g === 0) counted = this.#failDisabled(t, ordinal, job.e, row !== undefined) || counted;
+            verdicts.push({ kind: "stale", e: job.e, ordinal });
+            continue;
+          }
           const current = row ? row.status === "pending" && row.generation === job.g && row.next_attempt_at !== null : job.g === 0;
           if (!current) {
             verdicts.push({ kind: "stale", e: job.e, ordinal });
@@ -207,6 +268,8 @@ export class TenantLog extends DurableObject<Env> {
             continue;
           }
           if (endpoint.status === "paused" || turn.kind === "behind") {
+            // A head parked by a pause gives its lease back: its resume message must start it.
+            if (turn.kind === "go") this.#leases.delete(ordinal);
             this.#park(t, ordinal, job.e, row);
             verdicts.push({ kind: "parked", e: job.e, ordinal });
             continue;
@@ -225,11 +288,19 @@ export class TenantLog extends DurableObject<Env> {
             }
           }
           if (!events.has(job.e)) {
+            if (payloadBytes >= CLAIM_PAYLOAD_BYTES) {
+              // The consumer holds every payload of its batch at once (128 MB per isolate,
+              // shared): the rest come back in a new message at once, not as a retry.
+              if (turn.kind === "go") this.#leases.delete(ordinal);
+              verdicts.push({ kind: "later", e: job.e, ordinal, delayMs: 0 });
+              continue;
+            }
             const ev = this.#sql.exec<{ id: string; type: string; data: string; occurred_at: number | null; created_at: number }>(`SELECT id, type, data, occurred_at, created_at FROM ${t.events} WHERE seq = ?`, job.e).toArray()[0];
             if (!ev) {
               verdicts.push({ kind: "stale", e: job.e, ordinal });
               continue;
             }
+            payloadBytes += ev.data.length;
             events.set(job.e, { seq: job.e, id: ev.id, type: ev.type, dataJson: ev.data, occurredAt: ev.occurred_at, createdAt: ev.created_at });
           }
           if (endpoint.rateLimit !== null) this.#lastStart.set(ordinal, startAt);
@@ -239,6 +310,7 @@ export class TenantLog extends DurableObject<Env> {
       return { verdicts, events: [...events.values()] };
     });
     if (rateWaiting) await this.#armAlarm(now + RELEASE_EVERY_MS);
+    if (counted) await this.#armRollupFlush();
     return result;
   }
 
@@ -249,6 +321,7 @@ export class TenantLog extends DurableObject<Env> {
    */
   async record(outcomes: Outcome[]): Promise<RecordResult> {
     let outboxWritten = false;
+    let redriveBy = Infinity;
     const result = this.ctx.storage.transactionSync((): RecordResult => {
       let recorded = 0;
       const retries: RecordResult["retries"] = [];
@@ -276,7 +349,8 @@ export class TenantLog extends DurableObject<Env> {
           }
           continue;
         }
-        const ev = this.#sql.exec<{ id: string; type: string; created_at: number }>(`SELECT id, type, created_at FROM ${t.events} WHERE seq = ?`, o.e).one();
+        const ev = this.#sql.exec<{ id: string; type: string; created_at: number }>(`SELECT id, type, created_at FROM ${t.events} WHERE seq = ?`, o.e).toArray()[0];
+        if (!ev) continue; // forgotten (its first send failed) while a copy of its message was out
         const createdAt = ev.created_at;
         this.#count(o.ordinal, createdAt, { delivered: o.status === "delivered" ? 1 : 0, failed: o.status === "failed" ? 1 : 0, ...(a ? { durationMs: a.durationMs } : {}) });
         const request = a && JSON.stringify({ method: a.requestMethod, url: a.requestUrl, headers: a.requestHeaders });
@@ -324,12 +398,16 @@ export class TenantLog extends DurableObject<Env> {
         if (o.status === "pending" && o.nextAttemptAt !== null) {
           const after = a ? a.startedAt + a.durationMs : o.nextAttemptAt;
           retries.push({ e: o.e, p: [o.ordinal], g: o.generation, delayMs: Math.max(0, o.nextAttemptAt - after) });
+          redriveBy = Math.min(redriveBy, o.nextAttemptAt + OVERDUE_MS);
         }
         // A head waiting for its retry holds its line; one that ended releases it.
         if (this.#leases.get(o.ordinal)?.e === o.e) this.#leases.delete(o.ordinal);
         if (o.status !== "pending" && row?.line_seq != null) {
           const next = this.#startHead(o.ordinal, a ? a.startedAt + a.durationMs : Date.now());
-          if (next) released.push(next);
+          if (next) {
+            released.push(next);
+            redriveBy = Math.min(redriveBy, Date.now() + OVERDUE_MS);
+          }
         }
       }
       this.#flushRollups(Date.now(), false);
@@ -337,6 +415,9 @@ export class TenantLog extends DurableObject<Env> {
     });
     await this.#armRollupFlush();
     if (outboxWritten) await this.#armAlarm(Date.now());
+    // If the retry's message is lost (the consumer's send failed after this write), the
+    // alarm re-drives it once overdue; an earlier alarm (the rollups') makes this free.
+    await this.#armRedrive(redriveBy);
     return result;
   }
 
@@ -400,7 +481,11 @@ export class TenantLog extends DurableObject<Env> {
       if (found) {
         const event = { seq: found.seq, id: found.id, type: found.type, createdAt: found.created_at };
         if (found.body_hash !== input.bodyHash || found.type !== input.type) return { kind: "conflict", event };
-        return { kind: "duplicate", event, jobs: this.#untriedJobs(found.seq, JSON.parse(found.matched) as number[]) };
+        // Its jobs again only if their first send failed (a repeat of a sent event would put a
+        // second message on the queue: two copies in flight at once may send twice). The
+        // caller sends them now; if that fails too it records the event unsent again.
+        const owed = this.#sql.exec(`DELETE FROM unsent WHERE seq = ? RETURNING seq`, found.seq).toArray().length > 0;
+        return { kind: "duplicate", event, jobs: owed ? this.#untriedJobs(found.seq, JSON.parse(found.matched) as number[]) : [] };
       }
     }
     // Refused whole, before any write, rather than failing writes mid-stream at 10 GB.
@@ -513,10 +598,159 @@ export class TenantLog extends DurableObject<Env> {
    * Retries one delivery (DESIGN.md "Deliveries"): a failed or delivered one becomes pending,
    * one waiting for its retry becomes due now; the schedule restarts, the attempt count
    * continues, and a new generation makes older messages stale. On a FIFO endpoint it takes
-   * a new place at the back of its line; on a paused one it waits for the resume.
+   * a new place at the back of its line; on a paused one it waits for the resume. One whose
+   * day retention dropped is revived from `kept` under a new event seq (answered as `e`), or
+   * is `gone`.
    */
   async retry(ordinal: number, e: number, now: number): Promise<RetryResult> {
-    return this.ctx.storage.transactionSync(() => this.#retryOne(ordinal, e, now));
+    const result = this.ctx.storage.transactionSync(() => this.#retryOne(ordinal, e, now));
+    if ((result.kind === "queued" || result.kind === "waiting") && result.e !== undefined) {
+      await this.#armRollupFlush();
+      await this.#armExpiryIfDayBegan();
+    }
+    if (result.kind === "queued") await this.#armRedrive(now + OVERDUE_MS);
+    return result;
+  }
+
+  /**
+   * A keyed event whose first `deliveries` send failed (the API answered 503): stored, so the
+   * alarm sends its untried deliveries about a minute later even if the client never comes
+   * back (docs/data-plane-v2.md "The outbox, rollups, alarm, retention"). One row written; repeating it changes nothing.
+   */
+  async unsent(e: number, now: number): Promise<void> {
+    const stored = this.ctx.storage.transactionSync(() => {
+      if (!this.#holds(e)) return false;
+      this.#sql.exec(`INSERT INTO unsent (seq, due_at) VALUES (?, ?) ON CONFLICT (seq) DO NOTHING`, e, now + UNSENT_DELAY_MS);
+      return true;
+    });
+    if (stored) await this.#armAlarm(now + UNSENT_DELAY_MS);
+  }
+
+  /**
+   * Removes an unkeyed event whose first send failed: the API answers 503 and the client
+   * posts it again, so keeping it would double it. Its event row goes with the delivery rows
+   * ingest (or a claim) wrote for it and its rollup counts. An event with a delivery that was
+   * attempted, retried or delivered stays: it was sent after all. Idempotent.
+   */
+  async forget(e: number): Promise<void> {
+    const now = Date.now();
+    const released = this.ctx.storage.transactionSync((): DeliveryJob[] => {
+      if (!this.#holds(e)) return [];
+      const t = dayTables(this.#dayOfSeq(e));
+      const ev = this.#sql.exec<{ created_at: number; matched: string; idem_key: string | null }>(`SELECT created_at, matched, idem_key FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
+      // A keyed event stays: a repeat of its POST finds it by its key.
+      if (!ev || ev.idem_key !== null) return [];
+      const rows = (JSON.parse(ev.matched) as number[]).map((ordinal) => ({
+        ordinal,
+        row: this.#sql
+          .exec<{ status: string; reason: string | null; attempts: number; generation: number; line_seq: number | null }>(
+            `SELECT status, reason, attempts, generation, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`,
+            ordinal,
+            e,
+          )
+          .toArray()[0],
+      }));
+      const untouched = rows.every(({ row }) => !row || (row.attempts === 0 && row.generation === 0 && (row.status === "pending" || row.reason === "endpoint_disabled")));
+      if (!untouched) return [];
+      const heads = rows.filter(({ ordinal, row }) => row?.line_seq != null && this.#lineHead(ordinal)?.e === e).map(({ ordinal }) => ordinal);
+      for (const { ordinal, row } of rows) {
+        if (row) this.#sql.exec(`DELETE FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, e);
+        this.#count(ordinal, ev.created_at, { created: -1, failed: row?.status === "failed" ? -1 : 0 });
+      }
+      this.#sql.exec(`DELETE FROM ${t.events} WHERE seq = ?`, e);
+      // A restarted object takes its next seq from the newest event row: without this, the
+      // newest event's seq (named by its id and by any copy of its message) would be reused.
+      if (e + 1 === this.#nextSeq) this.#sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)`, this.#nextSeq);
+      const released: DeliveryJob[] = [];
+      for (const ordinal of heads) {
+        this.#leases.delete(ordinal);
+        const next = this.#startHead(ordinal, now);
+        if (next) released.push(next);
+      }
+      return released;
+    });
+    await this.#armRollupFlush();
+    if (released.length === 0) return;
+    try {
+      await this.#send(released, this.#tenantSeq, false);
+    } catch (err) {
+      // The caller's send has just failed too: the heads stay due and the alarm re-drives them once overdue.
+      console.error("sending the FIFO heads a forgotten event released failed; the alarm re-drives them", err);
+      await this.#armRedrive(now + OVERDUE_MS);
+    }
+  }
+
+  /**
+   * The deliveries DLQ gives up deliveries re-driven for our own trouble for
+   * CONSUMER_GIVE_UP_H (docs/data-plane-v2.md "The outbox, rollups, alarm, retention"): each one
+   * still current — pending at the job's generation, or untried at generation 0 — fails
+   * `consumer_error` with a dead letter through the outbox (its D1 row names the
+   * `deliveries` queue; it is also a `switchyard.delivery.failed`). A FIFO line it held
+   * moves: the released heads are answered for the caller to enqueue. Older jobs change nothing.
+   */
+  async giveUp(jobs: DeliveryJob[], now: number): Promise<GiveUpResult> {
+    const result = this.ctx.storage.transactionSync((): GiveUpResult => {
+      let failed = 0;
+      const released: DeliveryJob[] = [];
+      for (const job of jobs) {
+        if (!this.#holds(job.e)) continue;
+        const t = dayTables(this.#dayOfSeq(job.e));
+        const ev = this.#sql.exec<EventRowRaw>(`SELECT seq, id, type, created_at, matched FROM ${t.events} WHERE seq = ?`, job.e).toArray()[0];
+        if (!ev) continue;
+        const matched = JSON.parse(ev.matched) as number[];
+        for (const ordinal of job.p) {
+          const endpoint = this.#endpoints.get(ordinal);
+          if (!endpoint || endpoint.deleted || !matched.includes(ordinal)) continue;
+          const row = this.#sql
+            .exec<{ status: string; attempts: number; generation: number; line_seq: number | null; response_status: number | null }>(
+              `SELECT status, attempts, generation, line_seq, response_status FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`,
+              ordinal,
+              job.e,
+            )
+            .toArray()[0];
+          if (!(row ? row.status === "pending" && row.generation === job.g : job.g === 0)) continue;
+          if (row) {
+            this.#sql.exec(`UPDATE ${t.deliveries} SET status = 'failed', reason = 'consumer_error', next_attempt_at = NULL WHERE ordinal = ? AND event_seq = ?`, ordinal, job.e);
+          } else {
+            this.#sql.exec(
+              `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, test, created_at) VALUES (?, ?, 'failed', 'consumer_error', 0, 0, 0, 0, ?)`,
+              ordinal,
+              job.e,
+              ev.created_at,
+            );
+          }
+          this.#count(ordinal, ev.created_at, { failed: 1 });
+          const deadLetter: LogDeadLetter = {
+            deliveryId: logDeliveryId({ createdAt: ev.created_at, tenantSeq: this.#tenantSeq!, eventSeq: job.e, ordinal }),
+            endpointId: endpoint.id,
+            eventSeq: job.e,
+            ordinal,
+            generation: job.g,
+            eventId: ev.id,
+            eventType: ev.type,
+            reason: "consumer_error",
+            attempts: row?.attempts ?? 0,
+            lastResponseStatus: row?.response_status ?? null,
+            createdAt: now,
+            queue: "deliveries",
+          };
+          this.#sql.exec(`INSERT INTO outbox (kind, body) VALUES ('dead_letter', ?)`, JSON.stringify(deadLetter));
+          failed++;
+          if (this.#leases.get(ordinal)?.e === job.e) this.#leases.delete(ordinal);
+          if (row?.line_seq != null) {
+            const next = this.#startHead(ordinal, now);
+            if (next) released.push(next);
+          }
+        }
+      }
+      return { failed, released };
+    });
+    if (result.failed) {
+      await this.#armRollupFlush();
+      await this.#armAlarm(now); // the outbox
+    }
+    if (result.released.length) await this.#armRedrive(now + OVERDUE_MS);
+    return result;
   }
 
   /**
@@ -525,17 +759,30 @@ export class TenantLog extends DurableObject<Env> {
    * join the back of the line in event order. The first chunk's jobs are answered; the
    * alarm continues the rest, so a replay of 100 000 never holds the object for long.
    */
-  async replay(ordinal: number, q: { since: number; until: number; status: "failed" | "delivered" }, now: number): Promise<{ count: number; jobs: DeliveryJob[] }> {
+  async replay(ordinal: number, q: { since: number; until: number; status: "failed" | "delivered" }, now: number): Promise<{ count: number; jobs: DeliveryJob[]; seqs: { first: number; last: number } | null }> {
     const result = this.ctx.storage.transactionSync(() => {
       let count = 0;
+      let first = Infinity;
+      let last = -Infinity;
       for (const { day } of this.#days) {
-        count += this.#sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${dayTables(day).deliveries} WHERE ordinal = ? AND status = ? AND created_at >= ? AND created_at < ?`, ordinal, q.status, q.since, q.until).one().n;
+        const r = this.#sql
+          .exec<{ n: number; lo: number | null; hi: number | null }>(
+            `SELECT COUNT(*) AS n, MIN(event_seq) AS lo, MAX(event_seq) AS hi FROM ${dayTables(day).deliveries} WHERE ordinal = ? AND status = ? AND created_at >= ? AND created_at < ?`,
+            ordinal,
+            q.status,
+            q.since,
+            q.until,
+          )
+          .one();
+        count += r.n;
+        if (r.lo !== null) first = Math.min(first, r.lo);
+        if (r.hi !== null) last = Math.max(last, r.hi);
       }
       this.#sql.exec(`INSERT OR REPLACE INTO replays (ordinal, since, until, status, after) VALUES (?, ?, ?, ?, 0)`, ordinal, q.since, q.until, q.status);
-      return { count, ...this.#continueReplay(ordinal, now) };
+      return { count, seqs: count > 0 ? { first, last } : null, ...this.#continueReplay(ordinal, now) };
     });
     if (result.more) await this.#armAlarm(now);
-    return { count: result.count, jobs: result.jobs };
+    return { count: result.count, jobs: result.jobs, seqs: result.seqs };
   }
 
   /**
@@ -623,31 +870,39 @@ export class TenantLog extends DurableObject<Env> {
     this.#lastStart.clear();
     this.#tenantSeq = null;
     this.#nextSeq = 1;
+    this.#redriveAt = 0;
+    this.#untriedFloor = 0;
   }
 
   /**
-   * Writes pending rollups, releases rate-limited waiters at their endpoint's pace (one
-   * second's slots per run), hands the outbox to D1, and re-arms while work is left. It never throws: an alarm that throws is dropped after six
-   * retries, and a waiter would be stranded.
+   * Continues disabled endpoints' chunks, writes pending rollups, drops an expired day,
+   * releases rate-limited waiters at their endpoint's pace (one second's slots per run),
+   * continues replays, sends unsent events, re-drives overdue deliveries, hands the outbox to
+   * D1, and re-arms once, for the earliest work left. It never throws: an alarm that throws
+   * is dropped after six retries, and a waiter would be stranded.
    */
   override async alarm(): Promise<void> {
     const now = Date.now();
     try {
-      const { jobs, more, expiring } = this.ctx.storage.transactionSync(() => {
+      const { jobs, more, expiring, disablingLeft } = this.ctx.storage.transactionSync(() => {
+        const disablingLeft = this.#continueDisabling();
         this.#flushRollups(now, true);
         const expiring = this.#expireOldestDay(now);
-        return { ...this.#releaseRateWaiters(now), expiring };
+        return { ...this.#releaseRateWaiters(now), expiring, disablingLeft };
       });
       const replays = this.ctx.storage.transactionSync(() =>
         this.#sql.exec<{ ordinal: number }>(`SELECT ordinal FROM replays`).toArray().map((r) => this.#continueReplay(r.ordinal, now)),
       );
       jobs.push(...replays.flatMap((r) => r.jobs));
       if (jobs.length) await this.#send(jobs);
+      const unsentNext = await this.#sendUnsent(now);
+      await this.#redrive(now);
       const outboxLeft = await this.#flushOutbox();
-      if (replays.some((r) => r.more)) await this.#armAlarm(Date.now());
-      if (more) await this.#armAlarm(now + RELEASE_EVERY_MS);
-      if (outboxLeft || expiring) await this.#armAlarm(Date.now());
-      await this.#armExpiry();
+      // One setAlarm at most (each is a billed row): the earliest of what is left.
+      let next = Math.min(unsentNext, this.#redriveAt, this.#expiryAt());
+      if (more) next = Math.min(next, now + RELEASE_EVERY_MS);
+      if (outboxLeft || expiring || disablingLeft || replays.some((r) => r.more)) next = Date.now();
+      if (next !== Infinity) await this.#armAlarm(next);
     } catch (err) {
       console.error("TenantLog alarm failed; trying again shortly", err);
       await this.ctx.storage.setAlarm(now + 5 * RELEASE_EVERY_MS).catch((armErr: unknown) => console.error("re-arming the TenantLog alarm failed", armErr));
@@ -661,6 +916,7 @@ export class TenantLog extends DurableObject<Env> {
     this.#days = this.#db.select().from(schema.days).orderBy(schema.days.day).all();
     const meta = new Map(this.#db.select().from(schema.meta).all().map((m) => [m.key, m.value]));
     this.#tenantSeq = meta.get("tenant_seq") ?? null;
+    this.#untriedFloor = meta.get("untried_floor") ?? 0;
     const newest = this.#days.at(-1);
     if (newest) {
       const max = this.#sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM ${dayTables(newest.day).events}`).one().seq;
@@ -690,9 +946,14 @@ export class TenantLog extends DurableObject<Env> {
 
   /** After a new day: the alarm must run when the oldest day expires (no Cron reaches a Durable Object). */
   async #armExpiry(): Promise<void> {
+    const at = this.#expiryAt();
+    if (at !== Infinity) await this.#armAlarm(at);
+  }
+
+  /** When the oldest day expires (Infinity: no day yet). */
+  #expiryAt(): number {
     const oldest = this.#days[0];
-    if (!oldest) return;
-    await this.#armAlarm((oldest.day + getConfig(this.env).retentionDays + 1) * DAY_MS);
+    return oldest ? (oldest.day + getConfig(this.env).retentionDays + 1) * DAY_MS : Infinity;
   }
 
   /**
@@ -844,18 +1105,17 @@ export class TenantLog extends DurableObject<Env> {
 
   /**
    * Sends jobs to the delivery queue; if the send fails, parks them again (so none is left
-   * due without a message) and throws.
+   * due without a message) and throws. `park` false leaves them as they are, for callers
+   * that keep their own record of what is still to send (unsent events, re-drives).
    */
-  async #send(jobs: DeliveryJob[], t = this.#tenantSeq): Promise<void> {
+  async #send(jobs: DeliveryJob[], t = this.#tenantSeq, park = true): Promise<void> {
     // Jobs exist only after an ingest, which stored the tenant seq.
     if (t === null) throw new Error("TenantLog has no tenant seq yet: nothing was ever ingested");
     try {
-      for (let i = 0; i < jobs.length; i += 100) {
-        await this.env.DELIVERY_QUEUE.sendBatch(jobs.slice(i, i + 100).map((j) => ({ body: { kind: "deliver", t, e: j.e, p: j.p, g: j.g } satisfies LogDeliverMessage })));
-      }
+      await sendJobs(this.env, t, jobs);
     } catch (err) {
       // Another log's jobs (`_operator`'s) are re-sent by the next flush: their ingest is idempotent.
-      if (t !== this.#tenantSeq) throw err;
+      if (t !== this.#tenantSeq || !park) throw err;
       this.ctx.storage.transactionSync(() => {
         for (const j of jobs) {
           for (const ordinal of j.p) {
@@ -892,11 +1152,11 @@ export class TenantLog extends DurableObject<Env> {
   async #reportFailures(db: Db, deadLetters: LogDeadLetter[]): Promise<void> {
     const who = await tenantIdentity(db, this.#tenantSeq!);
     if (!who || who.tenantId === OPERATOR_TENANT) return;
-    const type = BUILT_IN_EVENT_TYPES.find((t) => t.name === DELIVERY_FAILED_TYPE)!;
-    const now = Date.now();
-    const inputs: IngestInput[] = await Promise.all(
-      deadLetters.map(async (dl) => {
-        const dataJson = JSON.stringify({
+    await emitOperational(
+      { db, env: this.env, config: getConfig(this.env), now: Date.now() },
+      deadLetters.map((dl) => ({
+        type: DELIVERY_FAILED_TYPE,
+        dataJson: JSON.stringify({
           tenant_id: who.tenantId,
           endpoint_id: dl.endpointId,
           delivery_id: dl.deliveryId,
@@ -905,18 +1165,17 @@ export class TenantLog extends DurableObject<Env> {
           reason: dl.reason,
           attempts: dl.attempts,
           last_response_status: dl.lastResponseStatus,
-        });
-        const id = `${dl.deliveryId}_${dl.generation}`;
-        return { tenantSeq: who.operatorSeq, id, type: type.name, group: type.group, dataJson, occurredAt: dl.createdAt, idemKey: id, bodyHash: await sha256Hex(`${type.name}\n${dataJson}`), now, fullBytes: getConfig(this.env).tenantLogFullBytes };
-      }),
+        }),
+        id: `${dl.deliveryId}_${dl.generation}`,
+        occurredAt: dl.createdAt,
+      })),
     );
-    const results = await this.env.TENANT_LOG.getByName(String(who.operatorSeq)).ingestMany(inputs);
-    const jobs = results.flatMap((r) => (r.kind === "accepted" || r.kind === "duplicate" ? r.jobs : []));
-    if (jobs.length) await this.#send(jobs, who.operatorSeq);
   }
 
   /** Sets the alarm for `at` unless one is set earlier (each setAlarm is a billed row). */
   async #armAlarm(at: number): Promise<void> {
+    // "At once" may be computed as 0 (a deadline not yet known); setAlarm refuses times <= 0.
+    at = Math.max(at, 1);
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
@@ -930,7 +1189,7 @@ export class TenantLog extends DurableObject<Env> {
         ev.seq,
       )
       .toArray()[0];
-    const base = { e: ev.seq, ordinal, eventId: ev.id, eventType: ev.type, createdAt: ev.created_at };
+    const base = { e: ev.seq, ordinal, endpointId: this.#endpoints.get(ordinal)?.id ?? "", eventId: ev.id, eventType: ev.type, createdAt: ev.created_at };
     if (!row) return { ...base, status: "pending", reason: null, attempts: 0, generation: 0, nextAttemptAt: ev.created_at, lastAttemptAt: null, responseStatus: null, test: false };
     return {
       ...base,
@@ -966,11 +1225,20 @@ export class TenantLog extends DurableObject<Env> {
     return undefined;
   }
 
-  /** Jobs for the matched endpoints that still have no delivery row. */
+  /**
+   * The jobs ingest answered for an event that are still owed: matched endpoints without a
+   * delivery row, and a FIFO line head ingest wrote due and no claim has touched since (its
+   * message was in the same lost send; without it the whole line would wait). A point lookup
+   * per endpoint: the key is (ordinal, event_seq), so `WHERE event_seq = ?` alone would scan.
+   */
   #untriedJobs(seq: number, matched: number[]): DeliveryJob[] {
     const t = dayTables(this.#dayOfSeq(seq));
-    const written = new Set(this.#sql.exec<{ ordinal: number }>(`SELECT ordinal FROM ${t.deliveries} WHERE event_seq = ?`, seq).toArray().map((r) => r.ordinal));
-    return jobsOf(seq, matched.filter((o) => !written.has(o) && this.#endpoints.get(o)?.deleted === false), 0);
+    const owed = matched.filter((ordinal) => {
+      if (this.#endpoints.get(ordinal)?.deleted !== false) return false;
+      const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, seq).toArray()[0];
+      return !row || (row.status === "pending" && row.generation === 0 && row.attempts === 0 && row.line_seq !== null && row.next_attempt_at !== null);
+    });
+    return jobsOf(seq, owed, 0);
   }
 
   /** The pending delivery with the lowest line place of a FIFO endpoint (each day's pending index, oldest day first). */
@@ -990,8 +1258,12 @@ export class TenantLog extends DurableObject<Env> {
   /** Retries one delivery (see `retry`); the caller holds the transaction. */
   #retryOne(ordinal: number, e: number, now: number): RetryResult {
     const endpoint = this.#endpoints.get(ordinal);
-    if (!endpoint || endpoint.deleted || !this.#holds(e)) return { kind: "not_found" };
+    if (!endpoint || endpoint.deleted) return { kind: "not_found" };
     if (endpoint.status === "disabled") return { kind: "disabled" };
+    // A retried delivery has no dead letter: one still waiting in the outbox never reaches D1
+    // (the caller removes one already there). The outbox is small: its rows are failures only.
+    this.#sql.exec(`DELETE FROM outbox WHERE kind = 'dead_letter' AND json_extract(body, '$.ordinal') = ? AND json_extract(body, '$.eventSeq') = ?`, ordinal, e);
+    if (!this.#holds(e)) return e >= 1 && e < (this.#days[0]?.firstSeq ?? this.#nextSeq) ? this.#revive(ordinal, e, endpoint, now) : { kind: "not_found" };
     const t = dayTables(this.#dayOfSeq(e));
     const ev = this.#sql.exec<EventRowRaw>(`SELECT seq, id, type, created_at, matched FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
     if (!ev || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) return { kind: "not_found" };
@@ -1011,6 +1283,49 @@ export class TenantLog extends DurableObject<Env> {
     );
     if (this.#leases.get(ordinal)?.e === e) this.#leases.delete(ordinal);
     return waits ? { kind: "waiting" } : { kind: "queued", job: { e, p: [ordinal], g: generation } };
+  }
+
+  /**
+   * Retries a delivery whose day retention dropped, from its `kept` copy (a dead letter stays
+   * replayable for DEAD_LETTER_DAYS: docs/data-plane-v2.md "The outbox, rollups, alarm, retention"): its event is written
+   * into today's tables as a new event row — a new seq (so a new line place, at the back), the
+   * same public id, type, data and occurred_at — with a pending delivery whose attempt count
+   * continues and whose schedule restarts. Generation 1: no message of the old key can claim
+   * it. `gone` when nothing of it is kept; the caller answers 410.
+   */
+  #revive(ordinal: number, e: number, endpoint: EndpointSnapshot, now: number): RetryResult {
+    const kept = this.#sql.exec<{ event: string; delivery: string }>(`SELECT event, delivery FROM kept WHERE ordinal = ? AND event_seq = ?`, ordinal, e).toArray()[0];
+    if (!kept) return { kind: "gone" };
+    const event = JSON.parse(kept.event) as { id: string; type: string; data: string; occurred_at: number | null };
+    const d = JSON.parse(kept.delivery) as Record<string, SqlStorageValue | undefined>;
+    const col = (name: string) => d[name] ?? null;
+    const fifo = endpoint.ordering === "fifo";
+    // Read before its own row exists: any line place is ahead of the new seq.
+    const waits = endpoint.status === "paused" || (fifo && this.#lineHead(ordinal) !== undefined);
+    const seq = this.#nextSeq;
+    const t = dayTables(this.#ensureDay(now, seq));
+    this.#sql.exec(
+      `INSERT INTO ${t.events} (seq, id, type, data, occurred_at, created_at, idem_key, body_hash, matched) VALUES (?, ?, ?, ?, ?, ?, NULL, '', ?)`,
+      seq,
+      event.id,
+      event.type,
+      event.data,
+      event.occurred_at,
+      now,
+      JSON.stringify([ordinal]),
+    );
+    this.#nextSeq = seq + 1;
+    const attempts = Number(d.attempts ?? 0);
+    this.#sql.exec(
+      `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, last_attempt_at, response_status, line_seq, test, created_at,
+         a1_started_at, a1_duration_ms, a1_response_status, a1_response_body, a1_error, a1_location, a1_request)
+       VALUES (?, ?, 'pending', ?, ?, 1, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ordinal, seq, attempts, attempts, waits ? null : now, col("last_attempt_at"), col("response_status"), fifo ? seq : null, now,
+      col("a1_started_at"), col("a1_duration_ms"), col("a1_response_status"), col("a1_response_body"), col("a1_error"), col("a1_location"), col("a1_request"),
+    );
+    this.#sql.exec(`DELETE FROM kept WHERE ordinal = ? AND event_seq = ?`, ordinal, e);
+    this.#count(ordinal, now, { created: 1 });
+    return waits ? { kind: "waiting", e: seq } : { kind: "queued", job: { e: seq, p: [ordinal], g: 1 }, e: seq };
   }
 
   /**
@@ -1074,6 +1389,251 @@ export class TenantLog extends DurableObject<Env> {
     const generation = head.generation + 1;
     this.#sql.exec(`UPDATE ${dayTables(head.day).deliveries} SET next_attempt_at = ?, generation = ? WHERE ordinal = ? AND event_seq = ?`, now, generation, ordinal, head.e);
     return { e: head.e, p: [ordinal], g: generation };
+  }
+
+  /**
+   * Fails up to `limit` of a disabled endpoint's pending deliveries that have rows (parked,
+   * waiting for a retry, FIFO lines) `endpoint_disabled`, oldest day first, through each
+   * day's pending index. No dead letter and no operational event (docs/data-plane-v2.md "The outbox, rollups, alarm, retention");
+   * the rollups count them failed. Its untried ones end at their claim.
+   */
+  #failPending(ordinal: number, limit: number): { failed: number; more: boolean } {
+    this.#leases.delete(ordinal);
+    let failed = 0;
+    for (const { day } of this.#days) {
+      const t = dayTables(day);
+      const rows = this.#sql
+        .exec<{ event_seq: number; created_at: number }>(
+          `SELECT event_seq, created_at FROM ${t.deliveries} INDEXED BY ${t.deliveries}_pending WHERE ordinal = ? AND status = 'pending' AND test = 0 LIMIT ?`,
+          ordinal,
+          limit - failed + 1,
+        )
+        .toArray();
+      for (const r of rows) {
+        if (failed === limit) return { failed, more: true };
+        this.#sql.exec(`UPDATE ${t.deliveries} SET status = 'failed', reason = 'endpoint_disabled', next_attempt_at = NULL WHERE ordinal = ? AND event_seq = ?`, ordinal, r.event_seq);
+        this.#count(ordinal, r.created_at, { failed: 1 });
+        failed++;
+      }
+    }
+    return { failed, more: false };
+  }
+
+  /** The next chunk of each endpoint still being disabled, DISABLE_CHUNK in all; whether work is left. */
+  #continueDisabling(): boolean {
+    let left = DISABLE_CHUNK;
+    for (const { ordinal } of this.#sql.exec<{ ordinal: number }>(`SELECT ordinal FROM disabling`).toArray()) {
+      if (left === 0) return true;
+      const endpoint = this.#endpoints.get(ordinal);
+      // Enabled again (or deleted) meanwhile: what is still pending stays pending.
+      if (endpoint && !endpoint.deleted && endpoint.status === "disabled") {
+        const chunk = this.#failPending(ordinal, left);
+        left -= chunk.failed;
+        if (chunk.more) return true;
+      }
+      this.#sql.exec(`DELETE FROM disabling WHERE ordinal = ?`, ordinal);
+    }
+    return false;
+  }
+
+  /**
+   * Ends one delivery of a disabled endpoint at its claim: its row (pending) or a new one
+   * (untried) reads `failed` / `endpoint_disabled`. Returns whether it counted one.
+   */
+  #failDisabled(t: ReturnType<typeof dayTables>, ordinal: number, e: number, hasRow: boolean): boolean {
+    const ev = this.#sql.exec<{ created_at: number; matched: string }>(`SELECT created_at, matched FROM ${t.events} WHERE seq = ?`, e).toArray()[0];
+    if (!ev || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) return false;
+    if (hasRow) {
+      this.#sql.exec(`UPDATE ${t.deliveries} SET status = 'failed', reason = 'endpoint_disabled', next_attempt_at = NULL WHERE ordinal = ? AND event_seq = ? AND status = 'pending'`, ordinal, e);
+    } else {
+      this.#sql.exec(
+        `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, reason, attempts, run_start, generation, test, created_at) VALUES (?, ?, 'failed', 'endpoint_disabled', 0, 0, 0, 0, ?)`,
+        ordinal,
+        e,
+        ev.created_at,
+      );
+    }
+    if (this.#leases.get(ordinal)?.e === e) this.#leases.delete(ordinal);
+    this.#count(ordinal, ev.created_at, { failed: 1 });
+    return true;
+  }
+
+  /** The alarm must look for overdue deliveries by `at` (Infinity: nothing to look for). */
+  async #armRedrive(at: number): Promise<void> {
+    if (at === Infinity) return;
+    this.#redriveAt = Math.min(this.#redriveAt, at);
+    await this.#armAlarm(at);
+  }
+
+  /**
+   * Sends the owed jobs of unsent events that are due, then drops their records; if the send
+   * fails the records stay and the alarm tries again. Returns when the next one is due.
+   */
+  async #sendUnsent(now: number): Promise<number> {
+    const { seqs, jobs } = this.ctx.storage.transactionSync(() => {
+      const seqs = this.#sql.exec<{ seq: number }>(`SELECT seq FROM unsent WHERE due_at <= ? ORDER BY seq LIMIT ?`, now, UNSENT_BATCH).toArray().map((r) => r.seq);
+      const jobs: DeliveryJob[] = [];
+      for (const seq of seqs) {
+        if (!this.#holds(seq)) continue;
+        const ev = this.#sql.exec<{ matched: string }>(`SELECT matched FROM ${dayTables(this.#dayOfSeq(seq)).events} WHERE seq = ?`, seq).toArray()[0];
+        if (ev) jobs.push(...this.#untriedJobs(seq, JSON.parse(ev.matched) as number[]));
+      }
+      return { seqs, jobs };
+    });
+    if (jobs.length) await this.#send(jobs, this.#tenantSeq, false);
+    return this.ctx.storage.transactionSync(() => {
+      if (seqs.length) this.#sql.exec(`DELETE FROM unsent WHERE seq IN (SELECT value FROM json_each(?))`, JSON.stringify(seqs));
+      return this.#sql.exec<{ at: number | null }>(`SELECT MIN(due_at) AS at FROM unsent`).one().at ?? Infinity;
+    });
+  }
+
+  /**
+   * Re-drives overdue deliveries when one may be due (or the last look is OVERDUE_MS old);
+   * if their send fails they are put back as they were, still overdue, and it throws.
+   */
+  async #redrive(now: number): Promise<void> {
+    if (now < this.#redriveAt && now - this.#scannedAt < OVERDUE_MS) return;
+    const found = this.ctx.storage.transactionSync(() => this.#redriveOverdue(now));
+    this.#scannedAt = now;
+    this.#redriveAt = found.next;
+    if (found.jobs.length === 0) return;
+    try {
+      await this.#send(found.jobs, this.#tenantSeq, false);
+    } catch (err) {
+      this.ctx.storage.transactionSync(() => {
+        for (const r of found.restore) {
+          this.#sql.exec(`UPDATE ${dayTables(r.day).deliveries} SET next_attempt_at = ? WHERE ordinal = ? AND event_seq = ? AND generation = ?`, r.at, r.ordinal, r.e, r.g);
+        }
+      });
+      this.#redriveAt = 0;
+      throw err;
+    }
+  }
+
+  /**
+   * Pending deliveries overdue by OVERDUE_MS have lost their message (a send that failed
+   * after the write, a message the queue dropped): each gets a new generation (older copies
+   * go stale) and is due now, at most REDRIVE_CHUNK per run. Every lookup is a range of a
+   * day's pending index — (ordinal, line_seq NULL, next_attempt_at ≤ cutoff) — plus each
+   * FIFO line's head, so parked waiters and line places behind a head are never read. A
+   * delivery merely waiting for its retry is not touched. `next`: when the alarm must look
+   * again (the earliest remaining deadline; now when the chunk was full).
+   */
+  #redriveOverdue(now: number): { jobs: DeliveryJob[]; restore: { day: number; ordinal: number; e: number; g: number; at: number }[]; next: number } {
+    const cutoff = now - OVERDUE_MS;
+    const jobs: DeliveryJob[] = [];
+    const restore: { day: number; ordinal: number; e: number; g: number; at: number }[] = [];
+    let earliest = Infinity;
+    const redrive = (day: number, ordinal: number, e: number, generation: number, at: number) => {
+      this.#sql.exec(`UPDATE ${dayTables(day).deliveries} SET generation = ?, next_attempt_at = ? WHERE ordinal = ? AND event_seq = ?`, generation + 1, now, ordinal, e);
+      jobs.push({ e, p: [ordinal], g: generation + 1 });
+      restore.push({ day, ordinal, e, g: generation + 1, at });
+      earliest = Math.min(earliest, now);
+    };
+    for (const [ordinal, endpoint] of this.#endpoints) {
+      // A disabled endpoint's deliveries are being failed instead.
+      if (endpoint.deleted || endpoint.status === "disabled") continue;
+      for (const { day } of this.#days) {
+        const t = dayTables(day);
+        const overdue = this.#sql
+          .exec<{ event_seq: number; generation: number; next_attempt_at: number }>(
+            `SELECT event_seq, generation, next_attempt_at FROM ${t.deliveries} INDEXED BY ${t.deliveries}_pending
+             WHERE ordinal = ? AND status = 'pending' AND line_seq IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+            ordinal,
+            cutoff,
+            REDRIVE_CHUNK - jobs.length + 1,
+          )
+          .toArray();
+        for (const r of overdue) {
+          if (jobs.length === REDRIVE_CHUNK) return { jobs, restore, next: now };
+          redrive(day, ordinal, r.event_seq, r.generation, r.next_attempt_at);
+        }
+        const later = this.#sql
+          .exec<{ at: number | null }>(
+            `SELECT MIN(next_attempt_at) AS at FROM ${t.deliveries} INDEXED BY ${t.deliveries}_pending WHERE ordinal = ? AND status = 'pending' AND line_seq IS NULL AND next_attempt_at > ?`,
+            ordinal,
+            cutoff,
+          )
+          .one().at;
+        if (later !== null) earliest = Math.min(earliest, later);
+      }
+      // Behind a line's head every place is parked (NULL): only the head can be overdue.
+      const head = this.#lineHead(ordinal);
+      if (head?.nextAttemptAt == null) continue;
+      if (head.nextAttemptAt > cutoff) {
+        earliest = Math.min(earliest, head.nextAttemptAt);
+        continue;
+      }
+      if (jobs.length === REDRIVE_CHUNK) return { jobs, restore, next: now };
+      this.#leases.delete(ordinal);
+      redrive(head.day, ordinal, head.e, head.generation, head.nextAttemptAt);
+    }
+    const untried = this.#redriveUntried(now, REDRIVE_CHUNK - jobs.length);
+    jobs.push(...untried.jobs);
+    restore.push(...untried.restore);
+    if (untried.full) return { jobs, restore, next: now };
+    const next = Math.min(earliest === Infinity ? Infinity : earliest + OVERDUE_MS, untried.next);
+    return { jobs, restore, next };
+  }
+
+  /**
+   * Untried deliveries (no row: the event's matched list stands for them) whose message was
+   * lost: events above the untried floor accepted before now − OVERDUE_MS. Each gets a row
+   * at generation 1, due now (the lost message's copies, at generation 0, go stale), and the
+   * floor moves past events with no untried delivery left. Reads at most UNTRIED_SCAN events.
+   */
+  #redriveUntried(now: number, budget: number): { jobs: DeliveryJob[]; restore: { day: number; ordinal: number; e: number; g: number; at: number }[]; next: number; full: boolean } {
+    const cutoff = now - OVERDUE_MS;
+    const jobs: DeliveryJob[] = [];
+    const restore: { day: number; ordinal: number; e: number; g: number; at: number }[] = [];
+    let floor = Math.max(this.#untriedFloor, this.#days[0]?.firstSeq ?? 0);
+    let next = Infinity;
+    let scanned = 0;
+    let full = false;
+    scan: for (let i = 0; i < this.#days.length; i++) {
+      const { day } = this.#days[i]!;
+      if ((this.#days[i + 1]?.firstSeq ?? Infinity) <= floor) continue;
+      const t = dayTables(day);
+      for (const ev of this.#sql.exec<{ seq: number; created_at: number; matched: string; test: number }>(
+        `SELECT seq, created_at, matched, test FROM ${t.events} WHERE seq >= ? ORDER BY seq LIMIT ?`,
+        floor,
+        UNTRIED_SCAN - scanned,
+      )) {
+        scanned++;
+        if (ev.created_at > cutoff) {
+          next = ev.created_at + OVERDUE_MS;
+          break scan;
+        }
+        const owed = ev.test === 1 ? [] : (JSON.parse(ev.matched) as number[]).filter((ordinal) => this.#endpoints.get(ordinal)?.deleted === false);
+        const untried = owed.filter((ordinal) => this.#sql.exec(`SELECT 1 FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, ev.seq).toArray().length === 0);
+        if (jobs.length + untried.length > budget) {
+          full = true;
+          break scan;
+        }
+        for (const ordinal of untried) {
+          this.#sql.exec(
+            `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, test, created_at) VALUES (?, ?, 'pending', 0, 0, 1, ?, 0, ?)`,
+            ordinal,
+            ev.seq,
+            now,
+            ev.created_at,
+          );
+          jobs.push({ e: ev.seq, p: [ordinal], g: 1 });
+          // A failed send puts it back overdue: the written-rows look above finds it next time.
+          restore.push({ day, ordinal, e: ev.seq, g: 1, at: ev.created_at });
+        }
+        floor = ev.seq + 1;
+        if (scanned === UNTRIED_SCAN) {
+          full = true;
+          break scan;
+        }
+      }
+    }
+    if (floor !== this.#untriedFloor) {
+      this.#untriedFloor = floor;
+      this.#sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('untried_floor', ?)`, floor);
+    }
+    return { jobs, restore, next, full };
   }
 
   #park(t: ReturnType<typeof dayTables>, ordinal: number, seq: number, row: DeliveryRowRaw | undefined): void {

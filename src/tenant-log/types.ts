@@ -2,7 +2,7 @@
  * @module The TenantLog's RPC contract: what its callers send and get back
  * (docs/data-plane-v2.md). Plain data: every value crosses a Durable Object call.
  */
-import type { AttemptRecord } from "../db/queries/deliveries";
+import type { AttemptRecord } from "../domain/attempt";
 import type { DeliveryReason, DeliveryStatus, StoredFilter } from "../db/schema";
 
 /** A delivery message names one event and up to this many of its endpoints (one consumer lane each). */
@@ -47,6 +47,12 @@ export interface DeliveryJob {
 export interface LogDeliverMessage extends DeliveryJob {
   kind: "deliver";
   t: number;
+  /**
+   * Set by the deliveries DLQ when it re-drives the message (src/domain/trouble.ts): when our
+   * own trouble with it began and how often it was re-driven. Kept by the consumer's own
+   * retries; a webhook retry or a released line head is a new message without it.
+   */
+  trouble?: { since: number; redrives: number };
 }
 
 export interface LoggedEvent {
@@ -58,7 +64,7 @@ export interface LoggedEvent {
 
 export type IngestResult =
   | { kind: "accepted"; event: LoggedEvent; jobs: DeliveryJob[] }
-  /** The same key and body again: the original event, and jobs for what is still untried (its first send may have failed). */
+  /** The same key and body again: the original event, and its untried jobs if their first send failed (recorded by `unsent`). */
   | { kind: "duplicate"; event: LoggedEvent; jobs: DeliveryJob[] }
   | { kind: "conflict"; event: LoggedEvent }
   /** The log is past `fullBytes`: refused before anything is written (503 `tenant-log-full`). */
@@ -118,6 +124,7 @@ export interface RecordResult {
 export interface LoggedDelivery {
   e: number;
   ordinal: number;
+  endpointId: string;
   eventId: string;
   eventType: string;
   status: DeliveryStatus;
@@ -150,5 +157,21 @@ export interface Page<T> {
 /** Rows one reader call may read before it answers a short page (DESIGN.md: about 10 000). */
 export const READ_BUDGET = 10_000;
 
-/** What `retry` did: `queued` (send `job`), `waiting` (its line or a pause holds it), or why not. */
-export type RetryResult = { kind: "queued"; job: DeliveryJob } | { kind: "waiting" } | { kind: "not_found" } | { kind: "disabled" };
+/**
+ * What `retry` did: `queued` (send `job`), `waiting` (its line or a pause holds it), or why
+ * not. A delivery whose day retention dropped is revived from `kept` as a new event row:
+ * `e` is then its new event seq (its delivery's new key); `gone` when nothing of it is kept
+ * (the API answers 410).
+ */
+export type RetryResult =
+  | { kind: "queued"; job: DeliveryJob; e?: number }
+  | { kind: "waiting"; e?: number }
+  | { kind: "not_found" }
+  | { kind: "disabled" }
+  | { kind: "gone" };
+
+/** What `giveUp` did: deliveries failed `consumer_error`, and the FIFO heads that released (the caller enqueues them). */
+export interface GiveUpResult {
+  failed: number;
+  released: DeliveryJob[];
+}

@@ -1,6 +1,20 @@
+/**
+ * The dead-letter API (DESIGN.md "Dead letters") over data plane v2: a delivery that fails
+ * for good leaves a dead letter in D1, handed over by its tenant's TenantLog outbox (its
+ * alarm); `delivery_id` is the delivery's log id, and replaying one retries its delivery in
+ * the log — from the log's `kept` copy once its day expired, 410 once that is gone too.
+ *
+ * Dropped from v1: "re-runs a refused fan-out (a dead letter without a delivery)". Data
+ * plane v2 has no fan-out step that can fail: an event's deliveries are matched inside
+ * ingest, in the same TenantLog call that stores it, so no fan-out dead letter exists.
+ */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { deadLetterListQuery } from "../../src/db/queries/dead-letters";
+import type { TenantLog } from "../../src/tenant-log/tenant-log";
+import { worker } from "../support/worker-handlers";
+import { runLogAlarm, settleTenant as settle, tenantLogOf, tenantSeqOf } from "./hardening-helpers";
 import {
   api,
   createApiKey,
@@ -12,10 +26,14 @@ import {
   listAll,
   pageThrough,
   postEvent,
-  settle,
   uniqueTypeName,
   waitFor,
 } from "./helpers";
+
+vi.setConfig({ testTimeout: 60_000 });
+
+/** A delivery id as the TenantLog mints it: `dlv_` and 32 characters of Crockford base32. */
+const DELIVERY_ID = /^dlv_[0-9a-hjkmnp-tv-z]{32}$/;
 
 const receiver = inject("receiverUrl");
 
@@ -57,7 +75,7 @@ describe("GET /v1/dead-letters", () => {
     expect(ofA).toHaveLength(3);
     expect(ofA[0]).toEqual({
       id: expect.stringMatching(/^dl_[0-9a-z]{11}$/),
-      delivery_id: expect.stringMatching(/^dlv_[0-9a-z]{11}$/),
+      delivery_id: expect.stringMatching(DELIVERY_ID),
       event_id: expect.stringMatching(/^evt_/),
       tenant_id: a,
       endpoint_id: epA.id,
@@ -158,11 +176,18 @@ describe("POST /v1/dead-letters/{id}/replay", () => {
     expect(await deadLettersOf(`tenant_id=${t}`)).toEqual([]);
     await api(`/v1/tenants/${t}/endpoints/${ep.id}`, { method: "PATCH", body: { status: "active" } });
     await settle(t);
-    const again = await waitFor(async () => {
-      const [x] = await deadLettersOf(`tenant_id=${t}`);
-      return x && x.attempts === 2 ? x : null;
-    }, "the replayed delivery to fail again");
+    const again = await waitFor(
+      async () => {
+        await settle(t);
+        const [x] = await deadLettersOf(`tenant_id=${t}`);
+        return x && x.attempts === 2 ? x : null;
+      },
+      "the replayed delivery to fail again",
+      20_000,
+    );
     expect(again.delivery_id).toBe(dl.delivery_id);
+    const [delivery] = (await api(`/v1/tenants/${t}/endpoints/${ep.id}/deliveries`)).body.data;
+    expect(delivery).toMatchObject({ id: dl.delivery_id, status: "failed", reason: "non_retryable_status", attempts: 2 });
   });
 
   it("a tenant key replays its own dead letter", async () => {
@@ -171,32 +196,70 @@ describe("POST /v1/dead-letters/{id}/replay", () => {
     await settle(a);
   });
 
-  it("re-runs a refused fan-out (a dead letter without a delivery)", async () => {
+  it("a dead letter whose day of the log expired: replayed from the log's kept copy (202), or 410 once that copy is gone too, and the dead letter stays", async () => {
     const t = await createTenant();
-    await createEndpoint(t, { url: `${receiver}/ok/${t}` });
-    const now = Date.now();
-    // A fan-out refused for its width (wider than MAX_FANOUT) leaves this pair; no test
-    // creates 65 536 endpoints, so it is written as src/pipeline/fanout.ts writes it.
-    const inserted = await env.DB.prepare(
-      `INSERT INTO events (id, tenant_id, type, data, occurred_at, created_at, idempotency_key, body_hash, fanned_out, test)
-       VALUES (?, ?, ?, '{}', NULL, ?, NULL, 'x', 2, 0) RETURNING seq`,
-    )
-      .bind(`stuck-${now}`, t, type, now)
-      .first<{ seq: number }>();
-    await env.DB.prepare(
-      `INSERT INTO dead_letters (tenant_id, endpoint_id, delivery_seq, event_seq, event_id, event_type, reason, attempts, last_response_status, queue, created_at)
-       VALUES (?, NULL, NULL, ?, ?, ?, 'consumer_error', 0, NULL, 'fanout', ?)`,
-    )
-      .bind(t, inserted!.seq, `stuck-${now}`, type, now)
-      .run();
-    const [dl] = await deadLettersOf(`tenant_id=${t}`);
-    expect(dl).toMatchObject({ delivery_id: null, endpoint_id: null, event_id: `stuck-${now}`, queue: "fanout", reason: "consumer_error", attempts: 0 });
-    expect((await api(`/v1/dead-letters/${dl.id}/replay`, { method: "POST" })).status).toBe(202);
-    expect(await deadLettersOf(`tenant_id=${t}`)).toEqual([]);
+    const ep = await createEndpoint(t, { url: `${receiver}/status/410/${t}` });
+    const tenantSeq = await tenantSeqOf(t);
+    const log = await tenantLogOf(t);
+    const sql = <R,>(query: string, ...args: SqlStorageValue[]) =>
+      runInDurableObject(log, (_o: TenantLog, state) => state.storage.sql.exec(query, ...args).toArray() as R[]);
+    // Two events accepted 40 days ago (past RETENTION_DAYS, 30), the tenant's first: their day is old.
+    const longAgo = Date.now() - 40 * 86_400_000;
+    const old: number[] = [];
+    const oldIds: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const accepted = await log.ingest({ tenantSeq, id: null, type, group: null, dataJson: JSON.stringify({ i }), occurredAt: null, idemKey: null, bodyHash: `old-${i}`, now: longAgo + i, fullBytes: 9 * 1024 ** 3 });
+      if (accepted.kind !== "accepted") throw new Error(`ingest answered ${accepted.kind}`);
+      old.push(accepted.event.seq);
+      oldIds.push(accepted.event.id);
+      const res = await worker.queue("switchyard-deliveries", accepted.jobs.map((job) => ({ id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body: { kind: "deliver", t: tenantSeq, ...job } })));
+      expect(res.outcome).toBe("ok");
+    }
     await settle(t);
-    const event = (await api(`/v1/tenants/${t}/events/stuck-${now}`)).body;
-    expect(event.deliveries).toHaveLength(1);
-    expect(event.deliveries[0].status).toBe("delivered");
+    const dls = await deadLettersOf(`tenant_id=${t}`);
+    expect(dls.map((d) => [d.endpoint_id, d.reason, d.attempts])).toEqual([
+      [ep.id, "non_retryable_status", 1],
+      [ep.id, "non_retryable_status", 1],
+    ]);
+    // An event today opens a new day; the log's alarm drops the expired one, keeping a copy of each dead-lettered delivery.
+    await postEvent(t, { type, data: { today: true } });
+    await settle(t);
+    await waitFor(
+      async () => {
+        await runLogAlarm(log);
+        return (await sql<{ n: number }>(`SELECT COUNT(*) AS n FROM days`))[0]!.n === 1;
+      },
+      "the expired day to be dropped",
+      20_000,
+    );
+    expect(await sql(`SELECT event_seq FROM kept ORDER BY event_seq`)).toEqual(old.map((event_seq) => ({ event_seq })));
+    // The second one's kept copy expires (it lives as long as a dead letter), while its D1 dead letter lingers until the Cron removes it.
+    await sql(`UPDATE kept SET expires_at = ? WHERE event_seq = ?`, Date.now() - 1, old[1]!);
+    await runLogAlarm(log);
+    expect(await sql(`SELECT event_seq FROM kept`)).toEqual([{ event_seq: old[0] }]);
+    const listed = await deadLettersOf(`tenant_id=${t}`);
+    const first = listed.find((d) => d.event_id === oldIds[0])!;
+    const second = listed.find((d) => d.event_id === oldIds[1])!;
+    expect([first, second].every(Boolean)).toBe(true);
+
+    const gone = await api(`/v1/dead-letters/${second.id}/replay`, { method: "POST" });
+    expectProblem(gone, 410);
+    expect((await api(`/v1/dead-letters/${second.id}`)).status).toBe(200); // it stays
+
+    expect((await api(`/v1/dead-letters/${first.id}/replay`, { method: "POST" })).status).toBe(202);
+    expectProblem(await api(`/v1/dead-letters/${first.id}`), 404);
+    // Revived as a new event row and attempted again: the endpoint still answers 410, so a new dead letter.
+    const again = await waitFor(
+      async () => {
+        await settle(t);
+        return (await deadLettersOf(`tenant_id=${t}`)).find((d) => d.id !== second.id);
+      },
+      "the revived delivery to fail again",
+      20_000,
+    );
+    expect(again).toMatchObject({ endpoint_id: ep.id, event_id: first.event_id, reason: "non_retryable_status", attempts: 2 });
+    // The one whose copy is gone still answers 410.
+    expectProblem(await api(`/v1/dead-letters/${second.id}/replay`, { method: "POST" }), 410);
   });
 });
 
@@ -208,11 +271,15 @@ describe("POST /v1/dead-letters/replay", () => {
     const res = await api("/v1/dead-letters/replay", { body: { tenant_id: t } });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ count: 3 });
-    await waitFor(async () => {
-      await settle(t);
-      const rows = await deadLettersOf(`tenant_id=${t}`);
-      return rows.length === 3 && rows.every((d) => d.attempts === 2);
-    }, "three replayed deliveries");
+    await waitFor(
+      async () => {
+        await settle(t);
+        const rows = await deadLettersOf(`tenant_id=${t}`);
+        return rows.length === 3 && rows.every((d) => d.attempts === 2);
+      },
+      "three replayed deliveries",
+      30_000,
+    );
   });
 
   it("counts with since/until and endpoint_id", async () => {

@@ -1,6 +1,17 @@
+/**
+ * The delivery log API (DESIGN.md "Deliveries") over data plane v2: every read goes to the
+ * tenant's TenantLog, delivery ids are log ids (`dlv_` + acceptance time, tenant seq, event
+ * seq, endpoint ordinal), cursors are event seqs. The last block checks with EXPLAIN QUERY
+ * PLAN, inside the TenantLog, that the endpoint's log reads use the events' INTEGER key and
+ * the deliveries' primary key (no scan of deliveries, no sort), with and without ANALYZE.
+ */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, inject, it } from "vitest";
-import { deliveryListQuery } from "../../src/db/queries/log";
+import { beforeAll, describe, expect, inject, it, vi } from "vitest";
+import { logDeliveryId } from "../../src/domain/ids";
+import type { TenantLog } from "../../src/tenant-log/tenant-log";
+import type { DeliveryQuery } from "../../src/tenant-log/types";
+import { dumpDurableObject, settleTenant as settle, tenantLogOf, tenantSeqOf, type TenantLogStub } from "./hardening-helpers";
 import {
   api,
   createApiKey,
@@ -12,12 +23,15 @@ import {
   listAll,
   pageThrough,
   postEvent,
-  rawTable,
   receiverLog,
-  settle,
   uniqueTypeName,
   waitFor,
 } from "./helpers";
+
+vi.setConfig({ testTimeout: 60_000 });
+
+/** A delivery id as the TenantLog mints it: `dlv_` and 32 characters of Crockford base32. */
+const DELIVERY_ID = /^dlv_[0-9a-hjkmnp-tv-z]{32}$/;
 
 const receiver = inject("receiverUrl");
 const TOKEN = `bearer-${crypto.randomUUID()}`;
@@ -57,7 +71,7 @@ describe("GET /v1/tenants/{tid}/endpoints/{eid}/deliveries", () => {
     const times = res.body.data.map((d: { created_at: string }) => d.created_at) as string[];
     expect(times).toEqual([...times].sort().reverse());
     expect(res.body.data[0]).toEqual({
-      id: expect.stringMatching(/^dlv_[0-9a-z]{11}$/),
+      id: expect.stringMatching(DELIVERY_ID),
       event_id: expect.any(String),
       event_type: expect.any(String),
       endpoint_id: okEp.id,
@@ -185,9 +199,14 @@ describe("GET /v1/tenants/{tid}/deliveries/{did}", () => {
     expect(sent[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`);
   });
 
-  it("never stores the auth token or a signature in the attempts table", async () => {
+  it("never stores the auth token or a signature in the tenant's log (a dump of every table of its storage)", async () => {
     const sent = await receiverLog(receiver, `/ok/${tenant}`);
-    const dump = await rawTable("attempts");
+    expect(sent.length).toBeGreaterThanOrEqual(5);
+    const log = await dumpDurableObject(await tenantLogOf(tenant));
+    const dump = JSON.stringify(log);
+    // The attempts were logged with their headers (so a stored secret would be in the dump).
+    expect(dump).toContain("[redacted]");
+    expect(dump).toContain("X-Custom");
     expect(dump).not.toContain(TOKEN);
     for (const r of sent) expect(dump).not.toContain(r.headers["webhook-signature"]!.split(",")[1]!);
   });
@@ -230,6 +249,10 @@ describe("GET /v1/tenants/{tid}/deliveries/{did}", () => {
 
   it("answers 404 for unknown, malformed and other tenants' delivery ids", async () => {
     expectProblem(await api(`/v1/tenants/${tenant}/deliveries/dlv_zzzzzzzzzzz`), 404);
+    // Well formed, naming this tenant's log, but no such event or endpoint there.
+    const seq = await tenantSeqOf(tenant);
+    expectProblem(await api(`/v1/tenants/${tenant}/deliveries/${logDeliveryId({ createdAt: Date.now(), tenantSeq: seq, eventSeq: 999_999, ordinal: 1 })}`), 404);
+    expectProblem(await api(`/v1/tenants/${tenant}/deliveries/${logDeliveryId({ createdAt: Date.now(), tenantSeq: seq, eventSeq: 1, ordinal: 999 })}`), 404);
     expectProblem(await api(`/v1/tenants/${tenant}/deliveries/not-an-id`), 404);
     expectProblem(await api(`/v1/tenants/${tenant}/deliveries/dl_00000000001`), 404);
     const other = await createTenant();
@@ -263,10 +286,14 @@ describe("POST /v1/tenants/{tid}/deliveries/{did}/retry", () => {
     expect((await api(`/v1/tenants/${t}/deliveries/${item.id}`)).body).toMatchObject({ status: "pending", reason: null, attempts: [expect.anything()] });
     await api(`/v1/tenants/${t}/endpoints/${ep.id}`, { method: "PATCH", body: { status: "active" } });
     await settle(t);
-    const after = await waitFor(async () => {
-      const d = (await api(`/v1/tenants/${t}/deliveries/${item.id}`)).body;
-      return d.attempts.length === 2 && d.status === "failed" ? d : null;
-    }, "the retried attempt");
+    const after = await waitFor(
+      async () => {
+        const d = (await api(`/v1/tenants/${t}/deliveries/${item.id}`)).body;
+        return d.attempts.length === 2 && d.status === "failed" ? d : null;
+      },
+      "the retried attempt",
+      15_000,
+    );
     expect(after.attempts.map((a: { n: number }) => a.n)).toEqual([1, 2]);
     expect(after.attempts[1].response_status).toBe(410);
   });
@@ -279,10 +306,14 @@ describe("POST /v1/tenants/{tid}/deliveries/{did}/retry", () => {
     const [item] = (await api(`/v1/tenants/${t}/endpoints/${ep.id}/deliveries`)).body.data;
     expect((await api(`/v1/tenants/${t}/deliveries/${item.id}/retry`, { method: "POST" })).status).toBe(202);
     await settle(t);
-    const d = await waitFor(async () => {
-      const x = (await api(`/v1/tenants/${t}/deliveries/${item.id}`)).body;
-      return x.attempts.length === 2 && x.status === "delivered" ? x : null;
-    }, "the resend");
+    const d = await waitFor(
+      async () => {
+        const x = (await api(`/v1/tenants/${t}/deliveries/${item.id}`)).body;
+        return x.attempts.length === 2 && x.status === "delivered" ? x : null;
+      },
+      "the resend",
+      15_000,
+    );
     expect(d.attempts).toHaveLength(2);
     const sent = await receiverLog(receiver, `/ok/${t}`);
     expect(sent.length).toBeGreaterThanOrEqual(2);
@@ -328,11 +359,15 @@ describe("POST /v1/tenants/{tid}/endpoints/{eid}/replay", () => {
     const res = await api(`/v1/tenants/${t}/endpoints/${ep.id}/replay`, { body: { since } });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ count: 3 });
-    await waitFor(async () => {
-      await settle(t);
-      const { n } = (await env.DB.prepare("SELECT COUNT(*) AS n FROM deliveries WHERE endpoint_id = ? AND attempts = 2 AND status = 'failed'").bind(ep.id).first<{ n: number }>())!;
-      return n === 3;
-    }, "three replayed attempts");
+    await waitFor(
+      async () => {
+        await settle(t);
+        const all = await listAll(`/v1/tenants/${t}/endpoints/${ep.id}/deliveries`);
+        return all.length === 3 && all.every((d) => d.status === "failed" && d.attempts === 2);
+      },
+      "three replayed attempts",
+      30_000,
+    );
   });
 
   it("counts only deliveries with the given status and window", async () => {
@@ -362,31 +397,144 @@ describe("POST /v1/tenants/{tid}/endpoints/{eid}/replay", () => {
   });
 });
 
-describe("the delivery log query", () => {
-  const variants: [string, Parameters<typeof deliveryListQuery>[2]][] = [
-    ["no filter", { limit: 50 }],
-    ["status", { limit: 50, status: "failed" }],
-    ["type", { limit: 50, type: "a.b" }],
-    ["since and until", { limit: 50, since: 1, until: 2 }],
-    ["a cursor", { limit: 50, before: { createdAt: 5, seq: 9 } }],
-    ["every filter and a cursor", { limit: 50, status: "delivered", type: "a.b", since: 1, until: 2, before: { createdAt: 5, seq: 9 } }],
+describe("the endpoint's log reads inside the TenantLog (EXPLAIN QUERY PLAN)", () => {
+  interface Read {
+    sql: string;
+    args: SqlStorageValue[];
+  }
+
+  let t: string;
+  let epId: string;
+  let stub: TenantLogStub;
+  let ordinal: number;
+  let retriedSeq: number;
+  let deliveredSeq: number;
+  let since: number;
+
+  /** Runs `work` on the object, recording every statement it executes on the log's storage. */
+  async function recorded<R>(work: (instance: TenantLog) => Promise<R>): Promise<{ result: R; reads: Read[] }> {
+    return runInDurableObject(stub, async (instance: TenantLog, state) => {
+      const sql = state.storage.sql;
+      const exec = sql.exec;
+      const reads: Read[] = [];
+      (sql as { exec: unknown }).exec = (query: string, ...args: SqlStorageValue[]) => {
+        reads.push({ sql: query, args });
+        return exec.call(sql, query, ...args);
+      };
+      try {
+        return { result: await work(instance), reads };
+      } finally {
+        (sql as { exec: unknown }).exec = exec;
+      }
+    });
+  }
+
+  /** The plan of each read, as EXPLAIN QUERY PLAN details. */
+  async function plans(reads: Read[]): Promise<{ sql: string; plan: string[] }[]> {
+    return runInDurableObject(stub, (_instance: TenantLog, state) =>
+      reads.map((r) => ({ sql: r.sql, plan: state.storage.sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${r.sql}`, ...r.args).toArray().map((p) => p.detail) })),
+    );
+  }
+
+  /** Every read names an index: the events' INTEGER key, the deliveries' and attempts' primary key; never a scan or a sort. */
+  function expectIndexed(explained: { sql: string; plan: string[] }[], events: RegExp, deliveries: RegExp, attempts?: RegExp) {
+    const all = JSON.stringify(explained, null, 1);
+    for (const { sql, plan } of explained) {
+      expect(plan.length, sql).toBeGreaterThan(0);
+      expect(plan.some((p) => /^SCAN /.test(p)), `a scan in ${all}`).toBe(false);
+      expect(plan.some((p) => p.includes("TEMP B-TREE")), `a sort in ${all}`).toBe(false);
+      const table = /FROM (\w+)/.exec(sql)![1]!;
+      if (/^events_d\d+$/.test(table)) for (const p of plan) expect(p, sql).toMatch(events);
+      else if (/^deliveries_d\d+$/.test(table)) for (const p of plan) expect(p, sql).toMatch(deliveries);
+      else if (/^attempts_d\d+$/.test(table) && attempts) for (const p of plan) expect(p, sql).toMatch(attempts);
+      else throw new Error(`an unexpected read of ${table}: ${sql}`);
+    }
+    const tables = explained.map((e) => /FROM (\w+)/.exec(e.sql)![1]!);
+    expect(tables.some((x) => x.startsWith("events_d")), all).toBe(true);
+    expect(tables.some((x) => x.startsWith("deliveries_d")), all).toBe(true);
+  }
+
+  const EVENTS_BY_KEY_BELOW = /^SEARCH events_d\d+ USING INTEGER PRIMARY KEY \(rowid<\?\)$/;
+  const EVENT_BY_KEY = /^SEARCH events_d\d+ USING INTEGER PRIMARY KEY \(rowid=\?\)$/;
+  const DELIVERY_BY_KEY = /^SEARCH deliveries_d\d+ USING PRIMARY KEY \(ordinal=\? AND event_seq=\?\)$/;
+  const ATTEMPTS_BY_KEY = /^SEARCH attempts_d\d+ USING PRIMARY KEY \(ordinal=\? AND event_seq=\?\)$/;
+
+  beforeAll(async () => {
+    t = await createTenant();
+    // A retried delivery (its second attempt in the attempts table) and first-try successes.
+    const ep = await createEndpoint(t, { url: `${receiver}/fail-each/1/plan-${t}`, retry_schedule: [1] });
+    epId = ep.id;
+    since = Date.now();
+    for (let i = 0; i < 4; i++) await postEvent(t, { type: i % 2 ? typeB : typeA, data: { i } });
+    await settle(t);
+    stub = await tenantLogOf(t);
+    ordinal = await runInDurableObject(stub, (_i: TenantLog, state) => state.storage.sql.exec<{ ordinal: number }>(`SELECT ordinal FROM endpoints WHERE id = ?`, ep.id).one().ordinal);
+    const items = (await api(`/v1/tenants/${t}/endpoints/${ep.id}/deliveries`)).body.data as { id: string; attempts: number; status: string }[];
+    expect(items.map((d) => [d.status, d.attempts])).toEqual([
+      ["delivered", 2],
+      ["delivered", 2],
+      ["delivered", 2],
+      ["delivered", 2],
+    ]);
+    const retried = await runInDurableObject(stub, (_i: TenantLog, state) => {
+      const day = state.storage.sql.exec<{ day: number }>(`SELECT day FROM days ORDER BY day DESC LIMIT 1`).one().day;
+      return state.storage.sql.exec<{ event_seq: number }>(`SELECT event_seq FROM attempts_d${day} WHERE ordinal = ? ORDER BY event_seq`, ordinal).toArray();
+    });
+    expect(retried.length).toBe(4);
+    retriedSeq = retried[0]!.event_seq;
+    // And one first-try success, its attempt inline in its delivery row.
+    await fetch(`${receiver}/_flip/plan-ok-${t}`, { method: "POST", body: JSON.stringify({ status: 200 }) });
+    await api(`/v1/tenants/${t}/endpoints/${ep.id}`, { method: "PATCH", body: { url: `${receiver}/flip/plan-ok-${t}` } });
+    const last = await postEvent(t, { type: typeA, data: { last: true } });
+    await settle(t);
+    deliveredSeq = (await stub.findEventSeq(last.id))!;
+    expect((await runInDurableObject(stub, (instance: TenantLog) => instance.getDelivery(ordinal, deliveredSeq)))!.attemptList.map((a) => a.n)).toEqual([1]);
+  });
+
+  const variants: [string, () => Omit<DeliveryQuery, "limit">][] = [
+    ["no filter", () => ({})],
+    ["status", () => ({ status: "failed" })],
+    ["type", () => ({ type: typeB })],
+    ["since and until", () => ({ since, until: Date.now() + 1 })],
+    ["a cursor", () => ({ before: deliveredSeq })],
+    ["every filter and a cursor", () => ({ status: "delivered", type: typeA, since, until: Date.now() + 1, before: deliveredSeq })],
   ];
 
-  it.each(variants)("uses an index with %s (EXPLAIN QUERY PLAN)", async (_what, filter) => {
-    const { sql, params } = deliveryListQuery("t", "ep_x", filter);
-    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
-    const plan = results.map((r) => r.detail);
-    const deliveriesStep = plan.find((p) => / (d|deliveries)\b/.test(p) && !/\be\b USING INTEGER/.test(p));
-    expect(deliveriesStep, JSON.stringify(plan)).toMatch(/^SEARCH d USING (COVERING )?INDEX /);
-    expect(plan.some((p) => /^SCAN (d|deliveries)\b/.test(p)), JSON.stringify(plan)).toBe(false);
-    expect(plan.some((p) => p.includes("TEMP B-TREE")), JSON.stringify(plan)).toBe(false);
-  });
+  for (const analyzed of [false, true]) {
+    describe(analyzed ? "with ANALYZE statistics" : "without statistics", () => {
+      beforeAll(async () => {
+        if (analyzed) await runInDurableObject(stub, (_i: TenantLog, state) => void state.storage.sql.exec("ANALYZE"));
+        const stats = await runInDurableObject(stub, (_i: TenantLog, state) => state.storage.sql.exec(`SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'`).toArray().length);
+        expect(stats).toBe(analyzed ? 1 : 0);
+      });
 
-  it("is the query the route runs (its results match the API)", async () => {
-    const { sql, params } = deliveryListQuery(tenant, okEp.id, { limit: 10, type: typeA });
-    const { results } = await env.DB.prepare(sql).bind(...params).all<{ event_id: string }>();
-    const api_ = (await api(log(okEp.id, `?type=${typeA}&limit=10`))).body.data.map((d: { event_id: string }) => d.event_id);
-    expect(results.map((r) => r.event_id)).toEqual(api_);
-    expect(api_).toHaveLength(3);
-  });
+      it.each(variants)("an endpoint's log with %s reads events by their INTEGER key and each delivery by its primary key", async (_what, query) => {
+        const q = { limit: 50, ...query() };
+        const { result, reads } = await recorded((instance) => instance.listDeliveries(ordinal, q));
+        expectIndexed(await plans(reads), EVENTS_BY_KEY_BELOW, DELIVERY_BY_KEY);
+        // Those reads are the route's: the same query through the API lists the same deliveries.
+        const params = new URLSearchParams({ limit: "50" });
+        if (q.status) params.set("status", q.status);
+        if (q.type) params.set("type", q.type);
+        if (q.since !== undefined) params.set("since", new Date(q.since).toISOString());
+        if (q.until !== undefined) params.set("until", new Date(q.until).toISOString());
+        const listed = await api(`/v1/tenants/${t}/endpoints/${epId}/deliveries?${params}`);
+        if (q.before === undefined) {
+          expect(result.items.map((d) => d.eventId)).toEqual(listed.body.data.map((d: { event_id: string }) => d.event_id));
+          expect(result.items.length).toBe(q.status === "failed" ? 0 : q.type === typeB ? 2 : 5);
+        } else {
+          expect(result.items.every((d) => d.e < q.before!)).toBe(true);
+          expect(result.items.length).toBe(q.type === typeA ? 2 : 4);
+        }
+      });
+
+      it("one delivery with its attempts reads its event, its row and its attempts by their keys", async () => {
+        for (const e of [retriedSeq, deliveredSeq]) {
+          const { result, reads } = await recorded((instance) => instance.getDelivery(ordinal, e));
+          expect(result!.attemptList.length).toBe(e === retriedSeq ? 2 : 1);
+          expectIndexed(await plans(reads), EVENT_BY_KEY, DELIVERY_BY_KEY, ATTEMPTS_BY_KEY);
+        }
+      });
+    });
+  }
 });

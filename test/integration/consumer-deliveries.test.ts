@@ -1,35 +1,129 @@
 /**
  * The data plane v2 delivery consumer (src/consumers/deliveries.ts) against the real
- * TenantLog, real D1 endpoint rows made through the API and the real receiver; the queue
- * is a fake that records what the consumer sends, and the TenantLog namespace is wrapped
- * to count (and fail) its calls. Each test uses its own TenantLog, named by a fresh tenant seq.
+ * TenantLog, real D1 tenants and endpoints made through the API and the real receiver; the
+ * queue is a fake that records what the consumer sends, and the TenantLog namespace (and
+ * D1, where a test counts its statements) is wrapped to count (and fail) calls. Each test
+ * uses its own tenant, so its own TenantLog (named by the tenant's seq, as in production).
+ * Also: failing_since and auto-disable (src/consumers/endpoint-health.ts), operational
+ * events (src/core/operational.ts), and the Worker's queue() routing.
  */
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import { inject } from "vitest";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { handleLogDeliveryBatch } from "../../src/consumers/deliveries";
+import { emitOperational } from "../../src/core/operational";
+import { syncEndpoint } from "../../src/core/tenant-logs";
+import { openDb } from "../../src/db/client";
+import { findEndpointById } from "../../src/db/queries/endpoints";
+import { pipelineDeps } from "../../src/pipeline/deps";
 import type { DeliveryJob, LogDeliverMessage } from "../../src/tenant-log/types";
 import type { Recorded } from "../support/receiver";
-import { fakeBatch, fakeQueue, newEndpoint, newTenant, receiver, receiverLog, sleep, uniq, type FakeQueue } from "./pipeline-helpers";
-import { endpointSnapshot } from "./tenant-log-helpers";
+import { worker } from "../support/worker-handlers";
 
 /** Sized for a loaded 2-core CI run, not for one file alone. */
 const TIMEOUT = 30_000;
 
 type Stub = ReturnType<Env["TENANT_LOG"]["getByName"]>;
 
-let lastSeq = 0;
-/**
- * A tenant seq no other test uses (the TenantLog is named by it, as in production), within
- * the range an id can embed (domain/ids: 32^7) and far above D1's own tenant seqs.
- */
-function tenantSeq(): number {
-  lastSeq = Math.max(lastSeq + 1, 1_000_000_000 + (Date.now() % 1_000_000_000));
-  return lastSeq;
+// ---------------------------------------------------------------------------
+// Helpers (kept here: the v1 pipeline helpers are being retired with the v1 pipeline)
+
+const receiver = (): string => inject("receiverUrl");
+
+let counter = 0;
+/** A name unique across test files (they share one receiver). */
+function uniq(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${counter}`;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await exports.default.fetch(
+    new Request(`http://x${path}`, {
+      method,
+      headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
+  );
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function receiverLog(prefix: string): Promise<Recorded[]> {
+  const res = await fetch(`${receiver()}/_log?prefix=${encodeURIComponent(prefix)}`);
+  return (await res.json()) as Recorded[];
+}
+
+/** Polls `probe` until it returns a truthy value, or fails after `timeoutMs`. */
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+interface FakeQueue {
+  queue: Queue;
+  sent: { body: unknown; delaySeconds?: number }[];
+  refuse: boolean;
+}
+
+/** A queue that records what is sent instead of delivering it. */
+function fakeQueue(): FakeQueue {
+  const fake: FakeQueue = {
+    sent: [],
+    refuse: false,
+    queue: {
+      async send(body: unknown, options?: QueueSendOptions) {
+        if (fake.refuse) throw new Error("queue refused the message (fake)");
+        fake.sent.push({ body, delaySeconds: options?.delaySeconds });
+      },
+      async sendBatch(messages: Iterable<MessageSendRequest>) {
+        if (fake.refuse) throw new Error("queue refused the batch (fake)");
+        for (const m of messages) fake.sent.push({ body: m.body, delaySeconds: m.delaySeconds });
+      },
+    } as unknown as Queue,
+  };
+  return fake;
+}
+
+/** A MessageBatch that records what the consumer acked and retried. */
+function fakeBatch<B>(queue: string, bodies: B[]) {
+  const acked = new Set<string>();
+  const retried = new Set<string>();
+  const retryDelays = new Map<string, number | undefined>();
+  const messages = bodies.map((body) => {
+    const id = uniq("m");
+    return {
+      id,
+      timestamp: new Date(),
+      attempts: 1,
+      body,
+      ack: () => void acked.add(id),
+      retry: (options?: QueueRetryOptions) => {
+        retried.add(id);
+        retryDelays.set(id, options?.delaySeconds);
+      },
+    };
+  });
+  const batch = {
+    queue,
+    messages,
+    ackAll: () => messages.forEach((m) => m.ack()),
+    retryAll: (options?: QueueRetryOptions) => messages.forEach((m) => m.retry(options)),
+  } as unknown as MessageBatch<B>;
+  return { batch, acked, retried, retryDelays };
 }
 
 interface Tenant {
   t: number;
+  id: string;
   log: Stub;
 }
 
@@ -40,27 +134,54 @@ interface Endpoint {
   path: string;
 }
 
-async function tenantLog(): Promise<Tenant> {
-  const t = tenantSeq();
-  return { t, log: env.TENANT_LOG.getByName(String(t)) };
+async function tenantSeqOf(id: string): Promise<number> {
+  const row = await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(id).first<{ seq: number }>();
+  return row!.seq;
 }
 
-/** An endpoint in D1 (through the API) and in the tenant's log (synced by hand, as the API will). */
+/** A fresh tenant in D1, and its TenantLog. */
+async function tenantLog(): Promise<Tenant> {
+  const id = uniq("cons").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60);
+  const res = await call("POST", "/v1/tenants", { id, name: id });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  const t = await tenantSeqOf(id);
+  return { t, id, log: env.TENANT_LOG.getByName(String(t)) };
+}
+
+/** `_operator` and its TenantLog (it always exists). */
+async function operator(): Promise<Tenant> {
+  const t = await tenantSeqOf("_operator");
+  return { t, id: "_operator", log: env.TENANT_LOG.getByName(String(t)) };
+}
+
+/** An endpoint made through the API (which syncs it into the tenant's log); its ordinal there. */
 async function endpoint(tenant: Tenant, path: string, body: Record<string, unknown> = {}): Promise<Endpoint> {
-  const tid = await newTenant("cons");
-  const created = await newEndpoint(tid, { url: `${receiver()}${path}`, ...body });
-  const ordinal = await tenant.log.syncEndpoint(endpointSnapshot(created.id));
-  return { id: created.id, secret: created.secret, ordinal, path };
+  const res = await call("POST", `/v1/tenants/${tenant.id}/endpoints`, { url: `${receiver()}${path}`, ...body });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  const row = await findEndpointById(openDb(env.DB), res.body.id);
+  const { ordinal } = await syncEndpoint({ env }, tenant.t, row!);
+  return { id: res.body.id, secret: res.body.secret, ordinal, path };
+}
+
+interface EndpointDbRow {
+  status: string;
+  disabled_reason: string | null;
+  failing_since: number | null;
+  version: number;
+}
+
+async function endpointRow(id: string): Promise<EndpointDbRow> {
+  return (await env.DB.prepare(`SELECT status, disabled_reason, failing_since, version FROM endpoints WHERE id = ?`).bind(id).first<EndpointDbRow>())!;
 }
 
 let n = 0;
 /** Ingests one event and answers the messages its TenantLog would send. */
-async function ingest(tenant: Tenant, data: unknown = {}): Promise<{ e: number; id: string; messages: LogDeliverMessage[] }> {
+async function ingest(tenant: Tenant, data: unknown = {}, type = "consumer.tested"): Promise<{ e: number; id: string; messages: LogDeliverMessage[] }> {
   n += 1;
   const r = await tenant.log.ingest({
     tenantSeq: tenant.t,
     id: uniq("evt"),
-    type: "consumer.tested",
+    type,
     group: null,
     dataJson: JSON.stringify(data),
     occurredAt: null,
@@ -76,6 +197,8 @@ async function ingest(tenant: Tenant, data: unknown = {}): Promise<{ e: number; 
 const message = (t: number, job: DeliveryJob): LogDeliverMessage => ({ kind: "deliver", t, e: job.e, p: job.p, g: job.g });
 
 interface Calls {
+  /** getByName per object name: a deleted tenant's object must not even be addressed. */
+  opened: Map<string, number>;
   claims: Map<string, number>;
   records: Map<string, number>;
 }
@@ -87,14 +210,15 @@ interface Faults {
   recordThrowsOnce?: string[];
 }
 
-/** The real TenantLog namespace, counting claim and record per object and failing them on request. */
+/** The real TenantLog namespace, counting claim and record per object and failing them on request; other calls pass through. */
 function countingLogs(faults: Faults = {}): { namespace: Env["TENANT_LOG"]; calls: Calls } {
-  const calls: Calls = { claims: new Map(), records: new Map() };
+  const calls: Calls = { opened: new Map(), claims: new Map(), records: new Map() };
   const bump = (m: Map<string, number>, name: string) => m.set(name, (m.get(name) ?? 0) + 1);
   const namespace = {
     getByName(name: string) {
+      bump(calls.opened, name);
       const stub = env.TENANT_LOG.getByName(name);
-      return {
+      const wrapped = {
         claim: (...args: Parameters<Stub["claim"]>) => {
           bump(calls.claims, name);
           if (faults.claimThrows?.includes(name)) return Promise.reject(new Error("TenantLog overloaded (fake)"));
@@ -106,21 +230,41 @@ function countingLogs(faults: Faults = {}): { namespace: Env["TENANT_LOG"]; call
           return stub.record(...args);
         },
       };
+      return new Proxy(wrapped, { get: (target, prop) => (prop in target ? target[prop as keyof typeof target] : (stub as unknown as Record<string | symbol, unknown>)[prop]) });
     },
   } as unknown as Env["TENANT_LOG"];
   return { namespace, calls };
 }
 
+/** The real D1, recording every SQL text the consumer prepares. */
+function recordingDb(): { db: D1Database; statements: string[] } {
+  const statements: string[] = [];
+  const real = env.DB;
+  const db = new Proxy(real, {
+    get(target, prop) {
+      if (prop === "prepare") {
+        return (query: string) => {
+          statements.push(query);
+          return target.prepare(query);
+        };
+      }
+      const value = (target as unknown as Record<string | symbol, unknown>)[prop];
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { db, statements };
+}
+
 /** The Worker's env with a fake delivery queue and the given TenantLog namespace (never assigned onto `env`). */
-function consumerEnv(options: { queue?: FakeQueue; logs?: Env["TENANT_LOG"]; vars?: Partial<Env> } = {}): { env: Env; queue: FakeQueue } {
+function consumerEnv(options: { queue?: FakeQueue; logs?: Env["TENANT_LOG"]; db?: D1Database; vars?: Record<string, string> } = {}): { env: Env; queue: FakeQueue } {
   const queue = options.queue ?? fakeQueue();
-  const overrides: Record<string, unknown> = { DELIVERY_QUEUE: queue.queue, TENANT_LOG: options.logs ?? env.TENANT_LOG, ...options.vars };
+  const overrides: Record<string, unknown> = { DELIVERY_QUEUE: queue.queue, TENANT_LOG: options.logs ?? env.TENANT_LOG, ...(options.db ? { DB: options.db } : {}), ...options.vars };
   const props = Object.fromEntries(Object.entries(overrides).map(([k, value]) => [k, { value, enumerable: true }]));
   return { env: Object.create(env, props) as Env, queue };
 }
 
 async function run(messages: LogDeliverMessage[], consumer: Env) {
-  const fake = fakeBatch<LogDeliverMessage>("switchyard-deliveries", messages.map((body) => ({ body })));
+  const fake = fakeBatch<LogDeliverMessage>("switchyard-deliveries", messages);
   await handleLogDeliveryBatch(fake.batch, consumer);
   const ids = fake.batch.messages.map((m) => m.id);
   return { ...fake, ids };
@@ -130,6 +274,15 @@ async function run(messages: LogDeliverMessage[], consumer: Env) {
 const sentMessages = (q: FakeQueue) => q.sent.map((m) => ({ ...(m.body as LogDeliverMessage), delaySeconds: m.delaySeconds }));
 
 const verify = (secret: string, r: Recorded) => new Webhook(secret).verify(r.body, r.headers);
+
+/** Runs a retry message once it is due, as the queue would after its delaySeconds. */
+async function runWhenDue(tenant: Tenant, ep: Endpoint, e: number, retry: LogDeliverMessage, consumer: Env) {
+  const pending = await tenant.log.getDelivery(ep.ordinal, e);
+  await sleep(Math.max(0, pending!.nextAttemptAt! - Date.now()));
+  return run([retry], consumer);
+}
+
+const bodyOf = (m: LogDeliverMessage & { delaySeconds?: number }): LogDeliverMessage => ({ kind: m.kind, t: m.t, e: m.e, p: m.p, g: m.g });
 
 describe("the delivery consumer (data plane v2)", () => {
   it(
@@ -332,6 +485,8 @@ describe("the delivery consumer (data plane v2)", () => {
       expect(queue.sent).toEqual([]);
       expect(retried.size).toBe(0);
       expect([...acked]).toEqual(ids);
+      // No request was made: it says nothing about the receiver.
+      expect((await endpointRow(ep.id)).failing_since).toBeNull();
     },
     TIMEOUT,
   );
@@ -356,6 +511,291 @@ describe("the delivery consumer (data plane v2)", () => {
       const busiest = (rs: Recorded[]) => Math.max(...rs.map((r) => rs.filter((o) => o.startAt <= r.startAt && o.startAt + 300 > r.startAt).length));
       expect(busiest(got)).toBeLessThanOrEqual(6);
       for (const ep of eps) expect(busiest(got.filter((r) => r.path === ep.path))).toBeLessThanOrEqual(2);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "messages naming a deleted tenant are acked without addressing its TenantLog",
+    async () => {
+      const tenant = await tenantLog();
+      const ep = await endpoint(tenant, `/ok/${uniq("deleted")}`);
+      const ev = await ingest(tenant);
+      expect((await call("DELETE", `/v1/tenants/${tenant.id}`)).status).toBe(202);
+      const live = await tenantLog();
+      const epLive = await endpoint(live, `/ok/${uniq("deleted-other")}`);
+      const evLive = await ingest(live);
+      const { namespace, calls } = countingLogs();
+      const { env: consumer, queue } = consumerEnv({ logs: namespace });
+
+      const { acked, retried, ids } = await run([...ev.messages, ...evLive.messages], consumer);
+
+      expect(new Set(acked)).toEqual(new Set(ids));
+      expect(retried.size).toBe(0);
+      expect(calls.opened.get(String(tenant.t))).toBeUndefined();
+      expect(calls.claims.get(String(live.t))).toBe(1);
+      expect(await receiverLog(ep.path)).toEqual([]);
+      expect(await receiverLog(epLive.path)).toHaveLength(1);
+      expect(queue.sent).toEqual([]);
+    },
+    TIMEOUT,
+  );
+});
+
+describe("failing_since and auto-disable (data plane v2 consumer)", () => {
+  it(
+    "a failed attempt sets D1 failing_since without bumping the endpoint version; the next success clears it",
+    async () => {
+      const tenant = await tenantLog();
+      const ep = await endpoint(tenant, `/fail/1/${uniq("recovers")}`, { retry_schedule: [1] });
+      const before = await endpointRow(ep.id);
+      expect(before.failing_since).toBeNull();
+      const ev = await ingest(tenant);
+      const { env: consumer, queue } = consumerEnv();
+
+      const startedAt = Date.now();
+      await run(ev.messages, consumer);
+
+      const failing = await endpointRow(ep.id);
+      expect(failing.failing_since).not.toBeNull();
+      expect(failing.failing_since!).toBeGreaterThanOrEqual(startedAt);
+      expect(failing.failing_since!).toBeLessThanOrEqual(Date.now());
+      expect(failing.version).toBe(before.version);
+      expect(failing.status).toBe("active");
+
+      const [retry] = sentMessages(queue);
+      const second = await runWhenDue(tenant, ep, ev.e, bodyOf(retry!), consumer);
+
+      expect([...second.acked]).toEqual(second.ids);
+      expect(await tenant.log.getDelivery(ep.ordinal, ev.e)).toMatchObject({ status: "delivered", attempts: 2 });
+      const recovered = await endpointRow(ep.id);
+      expect(recovered.failing_since).toBeNull();
+      expect(recovered.version).toBe(before.version);
+      expect(recovered.status).toBe("active");
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "a redirect, a timeout and a refused connection are failed attempts: each sets failing_since",
+    async () => {
+      const tenant = await tenantLog();
+      const redirect = await endpoint(tenant, `/redirect/302/${uniq("moved")}`);
+      const timeout = await endpoint(tenant, `/hang/${uniq("hang")}`, { timeout_ms: 1000 });
+      // Nothing listens on port 1: the connection is refused.
+      const refused = await endpoint(tenant, "", { url: `http://127.0.0.1:1/${uniq("refused")}` });
+      const ev = await ingest(tenant);
+      const { env: consumer } = consumerEnv();
+
+      await run(ev.messages, consumer);
+
+      expect(await tenant.log.getDelivery(redirect.ordinal, ev.e)).toMatchObject({ status: "failed", reason: "non_retryable_status", attempts: 1 });
+      for (const ep of [timeout, refused]) expect(await tenant.log.getDelivery(ep.ordinal, ev.e)).toMatchObject({ status: "pending", attempts: 1, responseStatus: null });
+      for (const ep of [redirect, timeout, refused]) expect((await endpointRow(ep.id)).failing_since).not.toBeNull();
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "D1 is not written on every batch: repeated successes write nothing, repeated failures set failing_since once",
+    async () => {
+      const tenant = await tenantLog();
+      const ok = await endpoint(tenant, `/ok/${uniq("memo-ok")}`, { filter: { types: ["memo.ok"] } });
+      const bad = await endpoint(tenant, `/status/500/${uniq("memo-bad")}`, { filter: { types: ["memo.bad"] }, retry_schedule: [60] });
+      const { db, statements } = recordingDb();
+      const { env: consumer } = consumerEnv({ db });
+      const failingSinceWrites = () => statements.filter((q) => /UPDATE endpoints SET failing_since/.test(q)).length;
+
+      for (let i = 0; i < 3; i++) await run((await ingest(tenant, {}, "memo.ok")).messages, consumer);
+      expect(failingSinceWrites()).toBe(0);
+
+      await run((await ingest(tenant, {}, "memo.bad")).messages, consumer);
+      const since = (await endpointRow(bad.id)).failing_since;
+      expect(since).not.toBeNull();
+      expect(failingSinceWrites()).toBe(1);
+      for (let i = 0; i < 3; i++) await run((await ingest(tenant, {}, "memo.bad")).messages, consumer);
+      expect(failingSinceWrites()).toBe(1);
+      expect((await endpointRow(bad.id)).failing_since).toBe(since);
+      expect(await receiverLog(ok.path)).toHaveLength(3);
+      expect(await receiverLog(bad.path)).toHaveLength(4);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "an endpoint failing for AUTO_DISABLE_AFTER_S is disabled in D1 and in its TenantLog, and switchyard.endpoint.disabled reaches _operator once",
+    async () => {
+      const op = await operator();
+      // An _operator endpoint that hears only this test's kind of event, so the emission's job is visible.
+      const watcher = await endpoint(op, `/ok/${uniq("op-watch")}`, { filter: { types: ["switchyard.endpoint.disabled"] } });
+      try {
+        const tenant = await tenantLog();
+        // The retry waits 2 s ± 10 %: past AUTO_DISABLE_AFTER_S (1 s) whatever the jitter.
+        const ep = await endpoint(tenant, `/status/503/${uniq("dying")}`, { retry_schedule: [2, 2] });
+        const before = await endpointRow(ep.id);
+        const ev = await ingest(tenant);
+        const { env: consumer, queue } = consumerEnv({ vars: { AUTO_DISABLE_AFTER_S: "1" } });
+
+        await run(ev.messages, consumer);
+        const failing = await endpointRow(ep.id);
+        expect(failing).toMatchObject({ status: "active", version: before.version });
+        const failingSince = failing.failing_since!;
+        expect(failingSince).not.toBeNull();
+
+        // The retry comes after ≥ 1.8 s: still failing, now for longer than AUTO_DISABLE_AFTER_S.
+        const [retry] = sentMessages(queue);
+        queue.sent.length = 0;
+        const second = await runWhenDue(tenant, ep, ev.e, bodyOf(retry!), consumer);
+        expect([...second.acked]).toEqual(second.ids);
+
+        const reason = `failing since ${new Date(failingSince).toISOString()}`;
+        expect(await endpointRow(ep.id)).toMatchObject({ status: "disabled", disabled_reason: reason, failing_since: failingSince, version: before.version + 1 });
+        const api = await call("GET", `/v1/tenants/${tenant.id}/endpoints/${ep.id}`);
+        expect(api.body).toMatchObject({ status: "disabled" });
+
+        // The log has the disable: a new event's delivery fails at once, without a request.
+        const later = await ingest(tenant);
+        expect(later.messages).toEqual([]);
+        expect(await tenant.log.getDelivery(ep.ordinal, later.e)).toMatchObject({ status: "failed", reason: "endpoint_disabled", attempts: 0 });
+
+        // The operational event, stored once in _operator's log under its deterministic id.
+        const id = `evt_disabled_${ep.id}_${failingSince}`;
+        const seq = await op.log.findEventSeq(id);
+        expect(seq).toBeDefined();
+        const stored = await op.log.getEvent(seq!);
+        expect(stored).toMatchObject({ id, type: "switchyard.endpoint.disabled" });
+        expect(JSON.parse(stored!.dataJson)).toEqual({ tenant_id: tenant.id, endpoint_id: ep.id, url: `${receiver()}${ep.path}`, disabled_reason: reason, failing_since: new Date(failingSince).toISOString() });
+        const listed = await op.log.listEvents({ type: "switchyard.endpoint.disabled", limit: 100 });
+        expect(listed.items.filter((e) => e.id === id)).toHaveLength(1);
+        // …and its delivery job was sent to the delivery queue, naming _operator's log.
+        const opJobs = sentMessages(queue).filter((m) => m.t === op.t);
+        expect(opJobs.filter((m) => m.e === seq && m.p.includes(watcher.ordinal))).toHaveLength(1);
+
+        // Another failed attempt (a copy of the retry, sent before the disable landed) emits nothing more.
+        const copy = await run([bodyOf(retry!)], consumer);
+        expect([...copy.acked]).toEqual(copy.ids);
+        expect((await op.log.listEvents({ type: "switchyard.endpoint.disabled", limit: 100 })).items.filter((e) => e.id === id)).toHaveLength(1);
+      } finally {
+        await call("DELETE", `/v1/tenants/_operator/endpoints/${watcher.id}`);
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "auto-disable fails the endpoint's pending deliveries endpoint_disabled through the TenantLog; an untried one fails at its claim, unsent",
+    async () => {
+      const tenant = await tenantLog();
+      const ep = await endpoint(tenant, `/status/500/${uniq("backlog")}`, { retry_schedule: [600] });
+      const first = await ingest(tenant);
+      const untried = await ingest(tenant);
+      const { env: consumer, queue } = consumerEnv({ vars: { AUTO_DISABLE_AFTER_S: "0" } });
+
+      // Its first failure is already AUTO_DISABLE_AFTER_S (0) long: the retry it scheduled in 600 s never comes.
+      await run(first.messages, consumer);
+
+      expect((await endpointRow(ep.id)).status).toBe("disabled");
+      expect(await tenant.log.getDelivery(ep.ordinal, first.e)).toMatchObject({ status: "failed", reason: "endpoint_disabled", attempts: 1 });
+      const retry = sentMessages(queue).find((m) => m.e === first.e);
+      expect(retry).toBeDefined();
+      const { acked, ids } = await run([bodyOf(retry!), ...untried.messages], consumer);
+
+      expect(new Set(acked)).toEqual(new Set(ids));
+      expect(await receiverLog(ep.path)).toHaveLength(1);
+      expect(await tenant.log.getDelivery(ep.ordinal, untried.e)).toMatchObject({ status: "failed", reason: "endpoint_disabled", attempts: 0 });
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "the disable is decided on D1's failing_since; re-enabled through the API, the endpoint starts a new outage and its next failure does not disable it",
+    async () => {
+      const tenant = await tenantLog();
+      const ep = await endpoint(tenant, `/status/500/${uniq("re-enabled")}`, { retry_schedule: [] });
+      // Failing for two hours already (as another isolate recorded), with a one-hour limit.
+      const since = Date.now() - 2 * 3_600_000;
+      await env.DB.prepare(`UPDATE endpoints SET failing_since = ? WHERE id = ?`).bind(since, ep.id).run();
+      const { env: consumer } = consumerEnv({ vars: { AUTO_DISABLE_AFTER_S: "3600" } });
+
+      await run((await ingest(tenant)).messages, consumer);
+
+      const disabled = await endpointRow(ep.id);
+      expect(disabled).toMatchObject({ status: "disabled", failing_since: since, disabled_reason: `failing since ${new Date(since).toISOString()}` });
+
+      const patched = await call("PATCH", `/v1/tenants/${tenant.id}/endpoints/${ep.id}`, { status: "active" });
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      expect(await endpointRow(ep.id)).toMatchObject({ status: "active", failing_since: null });
+      const before = Date.now();
+      await run((await ingest(tenant)).messages, consumer);
+
+      const after = await endpointRow(ep.id);
+      expect(after.status).toBe("active");
+      expect(after.failing_since!).toBeGreaterThanOrEqual(before);
+      expect(await receiverLog(ep.path)).toHaveLength(2);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "_operator's own endpoints are disabled like any other but emit no switchyard.endpoint.disabled (no loops)",
+    async () => {
+      const op = await operator();
+      const type = `consumer.op_${Date.now().toString(36)}`;
+      const ep = await endpoint(op, `/status/500/${uniq("op-dying")}`, { filter: { types: [type] }, retry_schedule: [] });
+      try {
+        const ev = await ingest(op, {}, type);
+        const { env: consumer, queue } = consumerEnv({ vars: { AUTO_DISABLE_AFTER_S: "0" } });
+
+        await run(ev.messages, consumer);
+
+        const row = await endpointRow(ep.id);
+        expect(row.status).toBe("disabled");
+        expect(await op.log.findEventSeq(`evt_disabled_${ep.id}_${row.failing_since}`)).toBeUndefined();
+        expect(queue.sent).toEqual([]);
+      } finally {
+        await call("DELETE", `/v1/tenants/_operator/endpoints/${ep.id}`);
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "emitOperational is idempotent: the same id twice stores one event in _operator's log",
+    async () => {
+      const op = await operator();
+      const id = `evt_disabled_${uniq("ep")}_1`;
+      const ev = { type: "switchyard.endpoint.disabled", id, dataJson: JSON.stringify({ tenant_id: "x", endpoint_id: "ep_x", url: "https://example.com", disabled_reason: "r", failing_since: "2026-01-01T00:00:00.000Z" }), occurredAt: 1 };
+      const { env: consumer } = consumerEnv();
+      const deps = pipelineDeps(consumer);
+
+      expect(await emitOperational(deps, [ev])).toBe(1);
+      expect(await emitOperational(deps, [ev])).toBe(0);
+
+      const seq = await op.log.findEventSeq(id);
+      expect(seq).toBeDefined();
+      expect((await op.log.listEvents({ type: "switchyard.endpoint.disabled", limit: 100 })).items.filter((e) => e.id === id)).toHaveLength(1);
+    },
+    TIMEOUT,
+  );
+});
+
+describe("the Worker's queue() routing (data plane v2)", () => {
+  it(
+    "deliveries and deliveries-dlq batches reach the v2 handlers (a deleted tenant's messages are acked unread)",
+    async () => {
+      const tenant = await tenantLog();
+      await endpoint(tenant, `/ok/${uniq("routed")}`);
+      const ev = await ingest(tenant);
+      expect((await call("DELETE", `/v1/tenants/${tenant.id}`)).status).toBe(202);
+      const body = ev.messages[0]!;
+
+      for (const queue of ["switchyard-deliveries", "switchyard-deliveries-dlq"]) {
+        const id = uniq("routed-msg");
+        const r = await worker.queue(queue, [{ id, timestamp: new Date(), attempts: 1, body: { ...body, trouble: { since: 0, redrives: 99 } } }]);
+        expect(r.outcome).toBe("ok");
+        expect(r.explicitAcks).toEqual([id]);
+        expect(r.retryMessages).toEqual([]);
+      }
     },
     TIMEOUT,
   );

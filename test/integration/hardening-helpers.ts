@@ -1,21 +1,25 @@
 /**
  * @module Helpers of the hardening tests (hostile input, tenant isolation, SSRF, secrets):
- * raw calls to the Worker, the route list of /openapi.json, D1 snapshots, a seeded
- * "world" of one tenant's objects, and waiting until the background consumers are idle.
+ * raw calls to the Worker, the route list of /openapi.json, D1 snapshots, tenants' logs
+ * (data plane v2: each tenant's deliveries live in its TenantLog) read and dumped from their
+ * storage, a seeded "world" of one tenant's objects, and waiting until the background
+ * consumers and alarms are idle.
  *
  * The receiver is shared by every test file, so every path used here carries a unique
  * prefix, and `/_reset` is never called.
  */
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect, inject } from "vitest";
 import type { Deps } from "../../src/api/context";
 import type { Config } from "../../src/config";
+import { handleLogDeliveryBatch } from "../../src/consumers/deliveries";
 import { ingestEvent } from "../../src/core/events";
-import { loadDeliveryContexts } from "../../src/db/queries/deliveries";
-import { processDelivery } from "../../src/pipeline/deliver";
+import { logDeliveryId } from "../../src/domain/ids";
 import { pipelineDeps } from "../../src/pipeline/deps";
-import { fanOutEvent } from "../../src/pipeline/fanout";
-import { ADMIN_TOKEN, runDelivery, runFanout, uid, uniqueTypeName, waitFor } from "./helpers";
+import type { TenantLog } from "../../src/tenant-log/tenant-log";
+import type { LogDeliverMessage } from "../../src/tenant-log/types";
+import { ADMIN_TOKEN, uid, uniqueTypeName } from "./helpers";
 
 export { ADMIN_TOKEN };
 
@@ -158,11 +162,21 @@ export async function dbTables(): Promise<string[]> {
 
 export type Snapshot = Record<string, string[]>;
 
-/** Every row of every table, each row as its JSON text, in primary-key order. */
+/**
+ * Every row of every D1 table, and of every table in each live tenant's TenantLog (as
+ * `log:<tenant>:<table>`), each row as its JSON text, in primary-key order: what "changes
+ * nothing" is checked against.
+ */
 export async function snapshotDb(): Promise<Snapshot> {
   const tables = await dbTables();
   const results = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM "${t}" ORDER BY 1`)));
-  return Object.fromEntries(tables.map((t, i) => [t, (results[i]!.results as unknown[]).map((r) => JSON.stringify(r))]));
+  const snapshot: Snapshot = Object.fromEntries(tables.map((t, i) => [t, (results[i]!.results as unknown[]).map((r) => JSON.stringify(r))]));
+  const tenants = await env.DB.prepare("SELECT id, seq FROM tenants WHERE deleted_at IS NULL").all<{ id: string; seq: number }>();
+  for (const { id, seq } of tenants.results) {
+    const dump = await dumpDurableObject(env.TENANT_LOG.getByName(String(seq)));
+    for (const [table, rows] of Object.entries(dump.tables)) snapshot[`log:${id}:${table}`] = rows.map((r) => JSON.stringify(r));
+  }
+  return snapshot;
 }
 
 /** What differs between two snapshots, as readable lines (empty when equal). */
@@ -183,34 +197,138 @@ export async function dumpDb(): Promise<string> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Waiting for the background consumers
+// Tenants' logs (data plane v2): each tenant's deliveries live in its TenantLog
+
+export type TenantLogStub = ReturnType<Env["TENANT_LOG"]["getByName"]>;
+
+/** The tenant's never-reused seq, which names its TenantLog. */
+export async function tenantSeqOf(tenantId: string): Promise<number> {
+  const row = await env.DB.prepare("SELECT seq FROM tenants WHERE id = ?").bind(tenantId).first<{ seq: number }>();
+  if (!row) throw new Error(`no tenant ${tenantId}`);
+  return row.seq;
+}
+
+/** The tenant's TenantLog (as src/core/tenant-logs.ts names it). */
+export async function tenantLogOf(tenantId: string): Promise<TenantLogStub> {
+  return env.TENANT_LOG.getByName(String(await tenantSeqOf(tenantId)));
+}
+
+export interface StorageDump {
+  /** Every key and value of the object's KV storage. */
+  kv: [string, unknown][];
+  /** Every row of every SQLite table, by table name. */
+  tables: Record<string, Record<string, unknown>[]>;
+  alarm: number | null;
+}
+
+/** All a Durable Object holds: KV, every SQLite table (its own bookkeeping `_cf_*` excepted), its alarm. */
+export async function dumpDurableObject(stub: DurableObjectStub | TenantLogStub): Promise<StorageDump> {
+  return runInDurableObject(stub as DurableObjectStub, async (_instance: unknown, state: DurableObjectState) => {
+    const kv = [...state.storage.kv.list()] as [string, unknown][];
+    const tables: Record<string, Record<string, unknown>[]> = {};
+    for (const { name } of state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' ORDER BY name").toArray()) {
+      tables[name] = state.storage.sql.exec(`SELECT * FROM "${name}"`).toArray() as Record<string, unknown>[];
+    }
+    return { kv, tables, alarm: await state.storage.getAlarm() };
+  });
+}
+
+/** The logged request headers of every attempt a TenantLog holds (inline first attempts and later ones). */
+export function loggedRequests(dump: StorageDump): { method: string; url: string; headers: Record<string, string> }[] {
+  const out: { method: string; url: string; headers: Record<string, string> }[] = [];
+  for (const [name, rows] of Object.entries(dump.tables)) {
+    const column = /^deliveries_d\d+$/.test(name) ? "a1_request" : /^attempts_d\d+$/.test(name) ? "request" : null;
+    if (!column) continue;
+    for (const row of rows) if (typeof row[column] === "string") out.push(JSON.parse(row[column] as string));
+  }
+  return out;
+}
+
+/** What a tenant's log still has to do before its deliveries stop changing. */
+export interface LogWork {
+  /** Deliveries of live endpoints with no row yet: their first message is still out. */
+  untried: number;
+  /** Pending deliveries with a next attempt at or before the horizon (parked waiters, NULL, excluded). */
+  due: number;
+  /** Dead letters (and operational events) the alarm has not handed to D1 yet. */
+  outbox: number;
+  /** Replays the alarm is still continuing. */
+  replays: number;
+}
+
+const noWork = (w: LogWork) => w.untried + w.due + w.outbox + w.replays === 0;
+
+/** Reads the log's outstanding work straight from its storage (`horizon`: count pending deliveries due by then). */
+export async function logWork(stub: TenantLogStub, horizon = Number.MAX_SAFE_INTEGER): Promise<LogWork> {
+  return runInDurableObject(stub as unknown as DurableObjectStub, (_instance: unknown, state: DurableObjectState) => {
+    const sql = state.storage.sql;
+    const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((r) => r.name));
+    // A log that was never written to has no tables yet (its migrations run on first use).
+    if (!tables.has("days")) return { untried: 0, due: 0, outbox: 0, replays: 0 };
+    const work: LogWork = {
+      untried: 0,
+      due: 0,
+      outbox: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n,
+      replays: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM replays").one().n,
+    };
+    for (const { day } of sql.exec<{ day: number }>("SELECT day FROM days").toArray()) {
+      const [events, deliveries] = [`events_d${day}`, `deliveries_d${day}`];
+      work.untried += sql
+        .exec<{ n: number }>(
+          `SELECT COUNT(*) AS n FROM ${events} e, json_each(e.matched) j
+           WHERE e.test = 0 AND j.value IN (SELECT ordinal FROM endpoints WHERE deleted = 0)
+             AND NOT EXISTS (SELECT 1 FROM ${deliveries} d WHERE d.ordinal = j.value AND d.event_seq = e.seq)`,
+        )
+        .one().n;
+      work.due += sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${deliveries} WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?`, horizon).one().n;
+    }
+    return work;
+  });
+}
+
+/** Runs the log's alarm now (it hands the outbox to D1, continues replays, re-drives overdue work). */
+export async function runLogAlarm(stub: TenantLogStub): Promise<void> {
+  await runInDurableObject(stub, (instance: TenantLog) => instance.alarm());
+}
 
 /**
- * Drives every un-fanned event and due delivery of every tenant (the local consumers may
- * do it first; both are idempotent), then waits until D1 stops changing for `quietMs`.
+ * Waits until the log has nothing left to do up to `horizon` (its background consumer and
+ * alarm do the work; an outbox is flushed at once by running the alarm). Times out naming
+ * what is left.
  */
-export async function quiesce(quietMs = 80, timeoutMs = 8000): Promise<void> {
+async function settleLog(stub: TenantLogStub, label: string, horizon: () => number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  await waitFor(
-    async () => {
-      const unfanned = await env.DB.prepare("SELECT seq FROM events WHERE fanned_out = 0").all<{ seq: number }>();
-      for (const e of unfanned.results) await runFanout(e.seq);
-      const due = await env.DB.prepare(
-        "SELECT seq, generation FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?",
-      )
-        .bind(Date.now() + 1000)
-        .all<{ seq: number; generation: number }>();
-      for (const d of due.results) await runDelivery(d.seq, d.generation);
-      const left = await env.DB.prepare(
-        "SELECT (SELECT COUNT(*) FROM events WHERE fanned_out = 0) + (SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?1) AS n",
-      )
-        .bind(Date.now() + 1000)
-        .first<{ n: number }>();
-      return left!.n === 0;
-    },
-    "the pipeline to settle",
-    timeoutMs,
-  );
+  for (;;) {
+    const work = await logWork(stub, horizon());
+    if (noWork(work)) return;
+    if (Date.now() > deadline) throw new Error(`${label} did not settle in ${timeoutMs} ms: ${JSON.stringify(work)}`);
+    if (work.outbox > 0 || work.replays > 0) await runLogAlarm(stub);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Waits until every delivery of the tenant is settled: none untried, none pending with a
+ * next attempt (retries included; parked waiters excepted), its dead letters in D1, no replay
+ * in progress. The local consumer does the work in the background.
+ */
+export async function settleTenant(tenantId: string, timeoutMs = 30_000): Promise<void> {
+  await settleLog(await tenantLogOf(tenantId), `tenant ${tenantId}`, () => Number.MAX_SAFE_INTEGER, timeoutMs);
+}
+
+/**
+ * Waits until the background work of every tenant with a live endpoint is done (nothing
+ * untried, nothing due within a second, every outbox flushed), then until D1 stops changing
+ * for `quietMs`. Retries scheduled later are not waited for.
+ */
+export async function quiesce(quietMs = 80, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const { results: tenants } = await env.DB.prepare(
+    "SELECT DISTINCT t.id, t.seq FROM tenants t JOIN endpoints e ON e.tenant_id = t.id WHERE t.deleted_at IS NULL AND e.deleted_at IS NULL ORDER BY t.seq",
+  ).all<{ id: string; seq: number }>();
+  for (const t of tenants) {
+    await settleLog(env.TENANT_LOG.getByName(String(t.seq)), `tenant ${t.id}`, () => Date.now() + 1000, Math.max(1000, deadline - Date.now()));
+  }
   let last = JSON.stringify(await snapshotDb());
   for (;;) {
     await new Promise((r) => setTimeout(r, quietMs));
@@ -341,7 +459,7 @@ export async function receiverRequests(prefix: string): Promise<{ method: string
 }
 
 // ---------------------------------------------------------------------------------------
-// Deps with a chosen configuration and queues that only record
+// Deps with a chosen configuration and a deliveries queue that only records
 
 export interface RecordingQueue {
   queue: Queue;
@@ -365,34 +483,72 @@ export function recordingQueue(): RecordingQueue {
 }
 
 /**
- * `pipelineDeps(env)` with config overrides and recording queues. The env is a child of the
- * real one with the queues defined on it (defineProperty: assigning through the
- * cloudflare:workers env would replace the Worker's real bindings).
+ * `pipelineDeps(env)` with config overrides and a recording deliveries queue. The env is a
+ * child of the real one with the queue and the vars behind the overrides defined on it
+ * (defineProperty: assigning through the cloudflare:workers env would replace the Worker's
+ * real bindings), so the consumer, which reads its config from `deps.env`, sees the same
+ * configuration as `deps.config`.
  */
-export function configuredDeps(config: Partial<Config>): { deps: Deps; fanout: RecordingQueue; delivery: RecordingQueue } {
-  const fanout = recordingQueue();
+export function configuredDeps(config: Partial<Config>): { deps: Deps; delivery: RecordingQueue } {
   const delivery = recordingQueue();
   const child = Object.create(env) as Env;
-  Object.defineProperty(child, "FANOUT_QUEUE", { value: fanout.queue, enumerable: true });
-  Object.defineProperty(child, "DELIVERY_QUEUE", { value: delivery.queue, enumerable: true });
-  const base = pipelineDeps(env);
-  return { deps: { ...base, env: child, config: { ...base.config, ...config } }, fanout, delivery };
+  const define = (name: string, value: unknown) => Object.defineProperty(child, name, { value, enumerable: true });
+  define("DELIVERY_QUEUE", delivery.queue);
+  if (config.allowPrivateUrls !== undefined) define("ALLOW_PRIVATE_URLS", String(config.allowPrivateUrls));
+  if (config.secretsKeys !== undefined) {
+    define("SECRETS_KEY", config.secretsKeys[0] ?? "");
+    define("SECRETS_KEY_PREVIOUS", config.secretsKeys[1] ?? "");
+  }
+  const base = pipelineDeps(child);
+  return { deps: { ...base, config: { ...base.config, ...config } }, delivery };
 }
 
-/** Ingests an event and fans it out with recording queues: its deliveries wait in D1, unsent. */
-export async function ingestQuietly(tenantId: string, type: string, data: unknown): Promise<{ seq: number; id: string; deliveries: { seq: number; generation: number; endpointId: string }[] }> {
+export interface QuietDelivery {
+  endpointId: string;
+  ordinal: number;
+  /** Its public id (`dlv_…`), as the API shows it. */
+  deliveryId: string;
+  /** A delivery message naming this delivery alone, at the generation ingest gave it. */
+  message: LogDeliverMessage;
+}
+
+/**
+ * Ingests an event with a recording queue: its deliveries wait in the tenant's log, unsent,
+ * until the test hands their messages to the consumer (`deliverWith`).
+ */
+export async function ingestQuietly(tenantId: string, type: string, data: unknown): Promise<{ seq: number; id: string; tenantSeq: number; deliveries: QuietDelivery[] }> {
   const { deps } = configuredDeps({});
   const { event } = await ingestEvent({ ...deps, now: Date.now() }, tenantId, JSON.stringify({ type, data }), undefined);
-  await fanOutEvent({ ...deps, now: Date.now() }, { kind: "fanout", e: event.seq }, 1);
-  const { results } = await env.DB.prepare("SELECT seq, generation, endpoint_id AS endpointId FROM deliveries WHERE event_seq = ? ORDER BY seq")
-    .bind(event.seq)
-    .all<{ seq: number; generation: number; endpointId: string }>();
-  return { seq: event.seq, id: event.id, deliveries: results };
+  const t = await tenantSeqOf(tenantId);
+  const logged = await env.TENANT_LOG.getByName(String(t)).getEvent(event.seq);
+  if (!logged) throw new Error(`event ${event.id} is not in the log of ${tenantId}`);
+  return {
+    seq: event.seq,
+    id: event.id,
+    tenantSeq: t,
+    deliveries: logged.deliveries.map((d) => ({
+      endpointId: d.endpointId,
+      ordinal: d.ordinal,
+      deliveryId: logDeliveryId({ createdAt: d.createdAt, tenantSeq: t, eventSeq: d.e, ordinal: d.ordinal }),
+      message: { kind: "deliver", t, e: d.e, p: [d.ordinal], g: d.generation },
+    })),
+  };
 }
 
-/** Runs the delivery consumer's per-message path for one delivery with these deps. */
-export async function deliverWith(deps: Deps, d: { seq: number; generation: number }): Promise<void> {
-  const now = Date.now();
-  const contexts = await loadDeliveryContexts(deps.db, [d.seq], now);
-  await processDelivery({ ...deps, now }, { kind: "deliver", d: d.seq, g: d.generation }, contexts.get(d.seq));
+/**
+ * Runs the delivery consumer (src/consumers/deliveries.ts) on one delivery's message with
+ * these deps' env (its config and recording queue). Answers whether the message was acked.
+ * `consumer`: the handler of another module instance (a fresh isolate's, with empty caches).
+ */
+export async function deliverWith(
+  deps: Deps,
+  d: { message: LogDeliverMessage },
+  consumer: typeof handleLogDeliveryBatch = handleLogDeliveryBatch,
+): Promise<{ acked: boolean; retried: boolean }> {
+  let acked = false;
+  let retried = false;
+  const message = { id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body: d.message, ack: () => void (acked = true), retry: () => void (retried = true) };
+  const batch = { queue: "switchyard-deliveries", messages: [message], ackAll: () => message.ack(), retryAll: () => message.retry() } as unknown as MessageBatch<LogDeliverMessage>;
+  await consumer(batch, deps.env);
+  return { acked, retried };
 }

@@ -15,10 +15,12 @@
  * Reproduce a failure with the seed fast-check prints:
  *   npx vitest run --project integration test/integration/hardening-hostile-input
  */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  tenantLogOf,
   call,
   dbTables,
   diffSnapshots,
@@ -433,16 +435,24 @@ describe("hostile input on every route of /openapi.json", () => {
     );
   });
 
-  it("the D1 snapshot covers every application table and sees a one-column change", async () => {
+  it("the snapshot covers every D1 table and each tenant's log, and sees a one-column change in either", async () => {
     const tables = await dbTables();
-    expect(tables).toEqual(expect.arrayContaining(["tenants", "api_keys", "event_types", "endpoints", "endpoint_secrets", "events", "deliveries", "attempts", "dead_letters", "portal_sessions"]));
+    expect(tables).toEqual(expect.arrayContaining(["tenants", "api_keys", "event_types", "endpoints", "endpoint_secrets", "dead_letters", "portal_sessions"]));
     expect(tables.filter((t) => t.startsWith("_cf_") || t === "d1_migrations")).toEqual([]);
     const w = await seedWorld("snap");
+    await quiesce(); // the world's deliveries are recorded in the background
     const before = await snapshotDb();
     await env.DB.prepare("UPDATE endpoints SET description = description || '.' WHERE id = ?").bind(w.endpointId).run();
     const diff = diffSnapshots(before, await snapshotDb());
-    expect(diff.length).toBe(2);
+    expect(diff.length, diff.join("\n")).toBe(2);
     expect(diff.every((line) => line.startsWith("endpoints:"))).toBe(true);
+    // The tenant's log is in the snapshot: its endpoint row there changes too.
+    expect(Object.keys(before).some((k) => k.startsWith(`log:${w.tenantId}:endpoints`))).toBe(true);
+    const logBefore = await snapshotDb();
+    await runInDurableObject(await tenantLogOf(w.tenantId), (_i: unknown, state: DurableObjectState) => void state.storage.sql.exec("UPDATE endpoints SET version = version + 100 WHERE id = ?", w.endpointId));
+    const logDiff = diffSnapshots(logBefore, await snapshotDb());
+    expect(logDiff.length, logDiff.join("\n")).toBe(2);
+    expect(logDiff.every((line) => line.startsWith(`log:${w.tenantId}:endpoints:`))).toBe(true);
   });
 
   it("the document lists the API's routes", () => {

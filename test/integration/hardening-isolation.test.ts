@@ -13,26 +13,32 @@
  *   - global routes: B's dead letter by id → 404 (as for a missing one); `tenant_id=B` in a
  *     query or body → 403; `endpoint_id` of B → nothing of B's;
  *   - every answer (positive controls included) holds none of B's ids or data unless the
- *     request itself carried that id; B's rows in D1 and B's receivers see no change.
+ *     request itself carried that id; B's rows in D1, everything B's TenantLog stores, and
+ *     B's receivers see no change.
  * Also: no token, a malformed token, a revoked key and a deleted tenant's key → 401.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { env } from "cloudflare:workers";
 import {
   call,
+  dumpDurableObject,
   fillPath,
   openapiRoutes,
   problemDefect,
   quiesce,
   receiverRequests,
   receiverUrl,
+  runLogAlarm,
   seedWorld,
+  tenantLogOf,
   worldParams,
   type RawResponse,
   type Route,
   type World,
 } from "./hardening-helpers";
 import { uid, uniqueTypeName } from "./helpers";
+
+vi.setConfig({ testTimeout: 120_000 });
 
 type Kind = "public" | "admin-only" | "tenant" | "shared-read" | "scoped-global";
 
@@ -134,7 +140,12 @@ function leaks(b: World, request: string, res: RawResponse): string[] {
     .map(([k]) => k);
 }
 
-/** B's rows, every table: by tenant_id, and the secrets and attempts of B's endpoints and deliveries. */
+/**
+ * B's rows in every D1 table (by tenant_id, and the secrets of B's endpoints), and every
+ * table and key of B's TenantLog (its events, deliveries, attempts, endpoint snapshots,
+ * rollups, outbox…). The log's alarm runs first, so rollups B's own deliveries left in
+ * memory are written before the snapshot, not mistaken for a change made by A.
+ */
 async function rowsOf(b: World): Promise<string> {
   const q = (sql: string, ...args: unknown[]) => env.DB.prepare(sql).bind(...args).all();
   const parts = await Promise.all([
@@ -142,13 +153,14 @@ async function rowsOf(b: World): Promise<string> {
     q("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY id", b.tenantId),
     q("SELECT * FROM endpoints WHERE tenant_id = ? ORDER BY id", b.tenantId),
     q("SELECT * FROM endpoint_secrets WHERE endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = ?) ORDER BY seq", b.tenantId),
-    q("SELECT * FROM events WHERE tenant_id = ? ORDER BY seq", b.tenantId),
-    q("SELECT * FROM deliveries WHERE tenant_id = ? ORDER BY seq", b.tenantId),
-    q("SELECT * FROM attempts WHERE delivery_seq IN (SELECT seq FROM deliveries WHERE tenant_id = ?) ORDER BY delivery_seq, n", b.tenantId),
     q("SELECT * FROM dead_letters WHERE tenant_id = ? ORDER BY seq", b.tenantId),
     q("SELECT * FROM portal_sessions WHERE tenant_id = ? ORDER BY id", b.tenantId),
   ]);
-  return JSON.stringify(parts.map((p) => p.results));
+  const log = await tenantLogOf(b.tenantId);
+  await runLogAlarm(log);
+  const { kv, tables } = await dumpDurableObject(log);
+  expect(Object.keys(tables).filter((t) => /^deliveries_d\d+$/.test(t)).length, "B's log holds its deliveries").toBeGreaterThan(0);
+  return JSON.stringify({ d1: parts.map((p) => p.results), log: { kv, tables } });
 }
 
 interface Outcome {
@@ -325,7 +337,7 @@ describe("tenant isolation matrix generated from /openapi.json", () => {
     }
   });
 
-  it("after the whole matrix, B's rows in D1 and B's receivers are exactly as before", async () => {
+  it("after the whole matrix, B's rows in D1, everything B's log stores, and B's receivers are exactly as before", async () => {
     await quiesce(1100);
     expect(await rowsOf(b)).toBe(bRowsBefore);
     expect(await bReceiverCount()).toBe(bReceiverBefore);

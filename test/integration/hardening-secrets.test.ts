@@ -2,11 +2,12 @@
  * Secrets (issue 13, item 7):
  *   - after endpoints with generated and supplied secrets (all three signature profiles, a
  *     rotation with a grace period), bearer and basic auth, FIFO and rate-limited endpoints
- *     (so their EndpointDOs hold state), deliveries and test sends (so attempts record
- *     their headers), API keys and a portal link: a dump of every D1 table (every column
- *     of every row) and of every EndpointDO and the Sweeper's storage holds no secret,
+ *     (so the tenant's TenantLog holds their snapshots and lines), deliveries and test sends
+ *     (so attempts record their headers), API keys and a portal link: a dump of every D1
+ *     table (every column of every row) and of the storage of every Durable Object involved
+ *     (the tenant's TenantLog and `_operator`'s: every table, KV and alarm) holds no secret,
  *     token, password, API key, SECRETS_KEY or portal token — in clear, in base64,
- *     base64url or hex;
+ *     base64url or hex (DESIGN.md "Storage and retention");
  *   - API keys are stored only as their SHA-256 hash;
  *   - SECRETS_KEY rotation K1 → K2: with [K2, K1] every delivery still signs (verified by
  *     the `standardwebhooks` package and by recomputing the hex profiles' HMAC), the
@@ -18,15 +19,29 @@
  *   npx vitest run --project integration test/integration/hardening-secrets
  */
 import { env } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
 import { Webhook } from "standardwebhooks";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/api/app";
+import { handleLogDeliveryBatch } from "../../src/consumers/deliveries";
 import { createEndpoint, getSecrets, rotateSecret } from "../../src/core/endpoints";
 import { reencryptSecrets } from "../../src/cron/reencrypt";
 import { sha256Hex } from "../../src/domain/constant-time";
 import { boxPrefix } from "../../src/domain/secret-box";
-import { call, configuredDeps, deliverWith, dumpDb, ingestQuietly, problemDefect, quiesce, receiverRequests, receiverUrl } from "./hardening-helpers";
+import {
+  call,
+  configuredDeps,
+  deliverWith,
+  dumpDb,
+  dumpDurableObject,
+  ingestQuietly,
+  loggedRequests,
+  problemDefect,
+  quiesce,
+  receiverRequests,
+  receiverUrl,
+  tenantLogOf,
+  type StorageDump,
+} from "./hardening-helpers";
 import { createEventType, uid } from "./helpers";
 
 const TEST_SECRETS_KEY = "c3dpdGNoeWFyZC1kZXYta2V5LW5vdC1mb3ItcHJvZCE=";
@@ -57,21 +72,11 @@ function forms(secret: string): string[] {
   return [...out].filter((f) => f.length >= 12);
 }
 
-/** Every key and value of every EndpointDO named and of the Sweeper, and their SQL tables. */
-async function dumpDurableObjects(endpointIds: string[]): Promise<string> {
-  const parts: unknown[] = [];
-  const dump = async (stub: DurableObjectStub) =>
-    runInDurableObject(stub, async (_instance: unknown, state: DurableObjectState) => {
-      const kv = [...state.storage.kv.list()];
-      const tables = state.storage.sql
-        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'")
-        .toArray()
-        .map((t) => ({ table: t.name, rows: state.storage.sql.exec(`SELECT * FROM "${t.name}"`).toArray() }));
-      return { kv, tables, alarm: await state.storage.getAlarm() };
-    });
-  for (const id of endpointIds) parts.push(await dump(env.ENDPOINT_DO.getByName(id) as unknown as DurableObjectStub));
-  parts.push(await dump(env.SWEEPER.getByName("sweeper") as unknown as DurableObjectStub));
-  return JSON.stringify(parts);
+/** The storage of every Durable Object the tenant's traffic touched: its own TenantLog and `_operator`'s. */
+async function dumpTenantLogs(tenantId: string): Promise<{ own: StorageDump; text: string }> {
+  const own = await dumpDurableObject(await tenantLogOf(tenantId));
+  const operator = await dumpDurableObject(await tenantLogOf("_operator"));
+  return { own, text: JSON.stringify([own, operator]) };
 }
 
 /** Verifies a recorded request with the public `standardwebhooks` package; throws when invalid. */
@@ -155,8 +160,12 @@ describe("secrets at rest", () => {
     expect(arrived.some((r) => r.headers.authorization === `Basic ${btoa(`${basicUser}:${basicPass}`)}`)).toBe(true);
 
     const d1 = await dumpDb();
-    const dos = await dumpDurableObjects(endpointIds);
-    expect(dos).toContain("lastStart"); // the rate-limited endpoint's DO did keep state
+    const { own: log, text: dos } = await dumpTenantLogs(tenant);
+    // The log did keep state: the FIFO and rate-limited endpoints' snapshots, and every
+    // attempt with the request headers it sent (so a stored secret would be in this dump).
+    expect(log.tables.endpoints!.map((e) => [e.ordering, e.rate_limit])).toEqual(expect.arrayContaining([["fifo", null], ["none", 50]]));
+    const logged = loggedRequests(log);
+    expect(logged.length).toBeGreaterThanOrEqual(endpointIds.length * 4);
     const found: string[] = [];
     for (const [name, secret] of Object.entries(secrets)) {
       for (const form of forms(secret)) {
@@ -170,14 +179,17 @@ describe("secrets at rest", () => {
     const rows = (await env.DB.prepare("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY id").bind(tenant).all<Record<string, unknown>>()).results;
     expect(rows.map((r) => r.key_hash).sort()).toEqual((await Promise.all(keys.map(sha256Hex))).sort());
     for (const r of rows) expect(Object.keys(r).sort()).toEqual(["created_at", "id", "key_hash", "name", "tenant_id"]);
-    // The logged request headers of the attempts are redacted where they carried a secret.
-    const headers = (await env.DB.prepare("SELECT request_headers FROM attempts a JOIN deliveries d ON d.seq = a.delivery_seq WHERE d.tenant_id = ?").bind(tenant).all<{ request_headers: string }>()).results;
-    expect(headers.length).toBeGreaterThanOrEqual(endpointIds.length * 4);
-    for (const h of headers) {
-      const parsed = JSON.parse(h.request_headers) as Record<string, string>;
-      if (parsed.authorization !== undefined) expect(parsed.authorization).toBe("[redacted]");
-      for (const k of ["webhook-signature", "x-switchyard-signature"]) if (parsed[k] !== undefined) expect(parsed[k]).toBe("[redacted]");
+    // The logged request headers of the attempts (in the tenant's log) are redacted where they carried a secret.
+    let redactedAuth = 0;
+    for (const { headers } of logged) {
+      if (headers.authorization !== undefined) {
+        expect(headers.authorization).toBe("[redacted]");
+        redactedAuth += 1;
+      }
+      for (const k of ["webhook-signature", "x-switchyard-signature"]) if (headers[k] !== undefined) expect(headers[k]).toBe("[redacted]");
     }
+    // Six endpoints send auth (bearer or basic), each three events and a test: all logged, redacted.
+    expect(redactedAuth).toBe(6 * 4);
   });
 
   it("SECRETS_KEY rotation: [K2, K1] signs every delivery, the re-encrypt job moves every box to K2, then K2 alone signs and reads", async () => {
@@ -220,12 +232,18 @@ describe("secrets at rest", () => {
 
     /** Delivers one event to every endpoint with these keys; checks each signature at the receiver. */
     let round = 0;
-    const deliverAndVerify = async (keys: string[]) => {
+    const deliverAndVerify = async (keys: string[], consumer?: Parameters<typeof deliverWith>[2]) => {
       round += 1;
       const ev = await ingestQuietly(tenant, type, { round });
+      expect(ev.deliveries.map((d) => d.endpointId).sort()).toEqual(eps.map((e) => e.id).sort());
       const deps = withKeys(keys);
-      for (const d of ev.deliveries) await deliverWith(deps, d);
-      const statuses = (await env.DB.prepare(`SELECT status, attempts FROM deliveries WHERE event_seq = ?`).bind(ev.seq).all()).results;
+      for (const d of ev.deliveries) expect(await deliverWith(deps, d, consumer), `round ${round}: the consumer acked`).toEqual({ acked: true, retried: false });
+      const statuses = [];
+      for (const d of ev.deliveries) {
+        const detail = await call("GET", `/v1/tenants/${tenant}/deliveries/${d.deliveryId}`);
+        expect(detail.status, detail.text).toBe(200);
+        statuses.push({ status: detail.json.status, attempts: detail.json.attempts.length });
+      }
       expect(statuses, `round ${round} with ${keys.length} key(s)`).toEqual(ev.deliveries.map(() => ({ status: "delivered", attempts: 1 })));
       for (const e of eps) {
         const got = (await receiverRequests(`${prefix}/${e.label}`)).filter((r) => r.path === `${prefix}/${e.label}` && r.headers["webhook-id"] === ev.id);
@@ -268,8 +286,14 @@ describe("secrets at rest", () => {
     const after = await boxes();
     expect(after.filter((b) => !b.startsWith(k2Prefix)), "boxes still under K1").toEqual([]);
     await deliverAndVerify([K2, K1]);
-    // K1 retired.
-    await deliverAndVerify([K2]);
+    // K1 retired. Changing a Worker secret deploys a new version, whose isolates start with
+    // empty caches: the consumer's per-isolate send settings (sealed boxes, keyed by endpoint
+    // version, which re-encryption does not change) are read from D1 afresh. A fresh module
+    // instance of the consumer stands for that isolate.
+    const fresh = "../../src/consumers/deliveries.ts?isolate=after-rotation";
+    const { handleLogDeliveryBatch: freshConsumer } = (await import(/* @vite-ignore */ fresh)) as typeof import("../../src/consumers/deliveries");
+    expect(freshConsumer).not.toBe(handleLogDeliveryBatch);
+    await deliverAndVerify([K2], freshConsumer);
     const read = await getSecrets(withKeys([K2]), tenant, eps[0]!.id);
     expect(read.map((s) => s.secret)).toEqual([second, oldFirst]);
 
@@ -315,9 +339,10 @@ describe("secrets at rest", () => {
       expect(res.headers.get("retry-after")).toBeTruthy();
       expect(res.text).not.toContain(TEST_SECRETS_KEY);
     }
-    // The refused test send recorded nothing: no test delivery is left pending.
-    const testRows = await env.DB.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE endpoint_id = ? AND test = 1`).bind(ep.json.id).first<{ n: number }>();
-    expect(testRows!.n).toBe(0);
+    // The refused test send recorded nothing: no test delivery in the endpoint's log.
+    const logged = await call("GET", `${base}/${ep.json.id}/deliveries`);
+    expect(logged.status, logged.text).toBe(200);
+    expect(logged.json.data).toEqual([]);
     // Routes that need no key still work.
     expect((await send("GET", `${base}/${ep.json.id}`)).status).toBe(200);
     const health = await app.fetch(new Request("http://x/health"), noKey());

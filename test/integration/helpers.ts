@@ -2,8 +2,8 @@
  * @module Helpers shared by the management API tests: calling the Worker, creating
  * resources, asserting problem documents, and driving the two consumers.
  */
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { worker } from "../support/worker-handlers";
 import { expect } from "vitest";
 
 export const ADMIN_TOKEN = "test-admin-token";
@@ -154,52 +154,40 @@ export async function waitFor<T>(check: () => Promise<T | undefined | null | fal
   }
 }
 
-let messageId = 0;
-const message = (body: unknown) => ({ id: `m${++messageId}`, timestamp: new Date(), attempts: 1, body });
+/** The tenant's TenantLog (named by its never-reused seq). */
+export async function tenantLog(tenantId: string) {
+  const row = await env.DB.prepare("SELECT seq FROM tenants WHERE id = ?").bind(tenantId).first<{ seq: number }>();
+  expect(row, `tenant ${tenantId}`).not.toBeNull();
+  return env.TENANT_LOG.getByName(String(row!.seq));
+}
 
+/** The event's seq in its tenant's log. */
 export async function eventSeq(tenantId: string, eventId: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT seq FROM events WHERE tenant_id = ? AND id = ?").bind(tenantId, eventId).first<{ seq: number }>();
-  expect(row, `event ${eventId}`).not.toBeNull();
-  return row!.seq;
-}
-
-/** Runs the fan-out consumer for one event. */
-export async function runFanout(seq: number): Promise<void> {
-  const r = await worker.queue("switchyard-fanout", [message({ kind: "fanout", e: seq })]);
-  expect(r.outcome).toBe("ok");
-}
-
-/** Runs the delivery consumer for one delivery at its current generation. */
-export async function runDelivery(seq: number, generation: number): Promise<void> {
-  const r = await worker.queue("switchyard-deliveries", [message({ kind: "deliver", d: seq, g: generation })]);
-  expect(r.outcome).toBe("ok");
+  const seq = await (await tenantLog(tenantId)).findEventSeq(eventId);
+  expect(seq, `event ${eventId}`).toBeDefined();
+  return seq!;
 }
 
 /**
- * Drives every event and due delivery of the tenant until nothing is pending and due
- * (the automatic local consumers may do some of the work first; both are idempotent).
+ * Waits until no delivery of the tenant is due (the Worker's own consumer delivers in the
+ * background; retries scheduled for later count as settled), then runs the tenant log's
+ * alarm if one is set, so its outbox (dead letters, operational events) is flushed.
  */
-export async function settle(tenantId: string, timeoutMs = 8000): Promise<void> {
+export async function settle(tenantId: string, timeoutMs = 20_000): Promise<void> {
   await waitFor(
     async () => {
-      const unfanned = await env.DB.prepare("SELECT seq FROM events WHERE tenant_id = ? AND fanned_out = 0 ORDER BY seq").bind(tenantId).all<{ seq: number }>();
-      for (const e of unfanned.results) await runFanout(e.seq);
-      const due = await env.DB.prepare(
-        "SELECT seq, generation FROM deliveries WHERE tenant_id = ? AND status = 'pending' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ? ORDER BY seq",
-      )
-        .bind(tenantId, Date.now() + 1000)
-        .all<{ seq: number; generation: number }>();
-      for (const d of due.results) await runDelivery(d.seq, d.generation);
-      const left = await env.DB.prepare(
-        "SELECT (SELECT COUNT(*) FROM events WHERE tenant_id = ?1 AND fanned_out = 0) + (SELECT COUNT(*) FROM deliveries WHERE tenant_id = ?1 AND status = 'pending' AND next_attempt_at IS NOT NULL) AS n",
-      )
-        .bind(tenantId)
-        .first<{ n: number }>();
-      return left!.n === 0;
+      const endpoints = await api(`/v1/tenants/${tenantId}/endpoints?limit=250`);
+      for (const ep of endpoints.body.data as { id: string }[]) {
+        const log = await api(`/v1/tenants/${tenantId}/endpoints/${ep.id}/deliveries?status=pending&limit=250`);
+        const due = (log.body.data as { next_attempt_at: string | null }[]).some((d) => d.next_attempt_at !== null && Date.parse(d.next_attempt_at) <= Date.now() + 2000);
+        if (due) return false;
+      }
+      return true;
     },
     `tenant ${tenantId} to settle`,
     timeoutMs,
   );
+  await runDurableObjectAlarm(await tenantLog(tenantId));
 }
 
 /** Posts one event and settles the tenant; returns the event id. */

@@ -1,23 +1,22 @@
 /**
- * @module Helpers of the pipeline tests: API calls, D1 reads, the receiver's log, and
- * `deps` objects whose queues (and optionally EndpointDO namespace) are fakes, so a test
- * can drive the consumers one step at a time and see every message they send.
+ * @module Helpers of the pipeline tests: API calls, log reads (through the API or a
+ * tenant's TenantLog), D1 reads of the control plane, the receiver's log, and `deps`
+ * objects whose deliveries queue is a fake, so a test can drive the consumer one step at a
+ * time and see every message it sends.
  *
- * Every send the Worker makes to the real queues is also consumed by the local
- * consumers in the background, so tests that use the real queues poll D1 with a bounded
- * wait, and tests that need exact control call the pipeline functions with fake queues.
+ * Every send the Worker makes to the real queue is also consumed by the local consumer in
+ * the background, so tests that use the real queue poll with a bounded wait, and tests
+ * that need exact control run the consumer with a fake queue.
  */
 import { env, exports } from "cloudflare:workers";
 import { worker } from "../support/worker-handlers";
 import { expect, inject } from "vitest";
 import type { Deps } from "../../src/api/context";
 import { getConfig, type Config } from "../../src/config";
+import { handleLogDeliveryBatch } from "../../src/consumers/deliveries";
 import { ingestEvent } from "../../src/core/events";
-import { loadDeliveryContexts } from "../../src/db/queries/deliveries";
-import { processDelivery } from "../../src/pipeline/deliver";
 import { pipelineDeps } from "../../src/pipeline/deps";
-import { fanOutEvent } from "../../src/pipeline/fanout";
-import type { DeliverMessage, FanoutMessage } from "../../src/pipeline/messages";
+import type { LogDeliverMessage } from "../../src/tenant-log/types";
 import type { Recorded } from "../support/receiver";
 
 export const receiver = (): string => inject("receiverUrl");
@@ -138,45 +137,25 @@ export function fakeQueue(refuse = false): FakeQueue {
   return fake;
 }
 
-/** An EndpointDO namespace whose objects ignore `wake` (nothing is started behind the test's back). */
-export function inertEndpointDOs(): { namespace: Env["ENDPOINT_DO"]; woken: string[] } {
-  const woken: string[] = [];
-  const namespace = {
-    getByName: (name: string) => ({
-      wake: async (id: string) => {
-        woken.push(id);
-      },
-      admit: () => {
-        throw new Error(`inert EndpointDO ${name} asked to admit`);
-      },
-      finished: async () => {},
-    }),
-  } as unknown as Env["ENDPOINT_DO"];
-  return { namespace, woken };
-}
-
 export interface TestDeps {
   deps: Deps;
-  fanout: FakeQueue;
   delivery: FakeQueue;
 }
 
 /**
- * `pipelineDeps(env)` with fake queues (and optionally an inert EndpointDO namespace,
- * config overrides and a clock). The rest of `env` (D1, real DOs, Sweeper) is the real one.
+ * `pipelineDeps(env)` with a fake deliveries queue (and optionally config overrides and a
+ * clock). The rest of `env` (D1, the TenantLogs) is the real one; a TenantLog's own alarm
+ * still sends to the real queue.
  */
-export function testDeps(options: { now?: number; config?: Partial<Config>; endpointDOs?: Env["ENDPOINT_DO"]; fanout?: FakeQueue; delivery?: FakeQueue } = {}): TestDeps {
-  const fanout = options.fanout ?? fakeQueue();
+export function testDeps(options: { now?: number; config?: Partial<Config>; delivery?: FakeQueue } = {}): TestDeps {
   const delivery = options.delivery ?? fakeQueue();
-  const overrides: Partial<Env> = { FANOUT_QUEUE: fanout.queue, DELIVERY_QUEUE: delivery.queue };
-  if (options.endpointDOs) overrides.ENDPOINT_DO = options.endpointDOs;
   // defineProperty, not assignment: `env` from cloudflare:workers forwards writes made
-  // through its prototype chain to the Worker's real env, which would swap the real queues
-  // for these fakes for every later invocation.
+  // through its prototype chain to the Worker's real env, which would swap the real queue
+  // for this fake for every later invocation.
   const fakeEnv = Object.create(env) as Env;
-  for (const [k, v] of Object.entries(overrides)) Object.defineProperty(fakeEnv, k, { value: v, enumerable: true });
+  Object.defineProperty(fakeEnv, "DELIVERY_QUEUE", { value: delivery.queue, enumerable: true });
   const base = pipelineDeps(env, options.now ?? Date.now());
-  return { deps: { ...base, env: fakeEnv, config: { ...getConfig(env), ...options.config } }, fanout, delivery };
+  return { deps: { ...base, env: fakeEnv, config: { ...getConfig(env), ...options.config } }, delivery };
 }
 
 export interface FakeBatch<B> {
@@ -216,120 +195,129 @@ export function fakeBatch<B>(queue: string, items: { body: B; attempts?: number 
 }
 
 /** The deliver messages a fake queue received. */
-export function deliverMessages(q: FakeQueue): (DeliverMessage & { delaySeconds?: number })[] {
-  return q.sent.filter((m) => (m.body as { kind?: string }).kind === "deliver").map((m) => ({ ...(m.body as DeliverMessage), delaySeconds: m.delaySeconds }));
+export function deliverMessages(q: FakeQueue): (LogDeliverMessage & { delaySeconds?: number })[] {
+  return q.sent.filter((m) => (m.body as { kind?: string }).kind === "deliver").map((m) => ({ ...(m.body as LogDeliverMessage), delaySeconds: m.delaySeconds }));
 }
 
-export function fanoutMessages(q: FakeQueue): FanoutMessage[] {
-  return q.sent.filter((m) => (m.body as { kind?: string }).kind === "fanout").map((m) => m.body as FanoutMessage);
-}
-
-/** Ingests an event through core (no HTTP), with the deps' queues. Returns the event seq and id. */
+/** Ingests an event through core (no HTTP), with the deps' queue. Returns the event's seq in its log and its id. */
 export async function ingest(deps: Deps, tenantId: string, type: string, data: unknown = {}, extra: { id?: string; key?: string } = {}): Promise<{ seq: number; id: string }> {
   const body = JSON.stringify({ type, data, ...(extra.id ? { id: extra.id } : {}) });
   const result = await ingestEvent({ ...deps, now: Date.now() }, tenantId, body, extra.key);
   return { seq: result.event.seq, id: result.event.id };
 }
 
-/** Ingest then fan out with the same (fake) deps: the deliveries exist in D1, their messages in `delivery.sent`. */
-export async function ingestAndFanOut(t: TestDeps, tenantId: string, type: string, data: unknown = {}): Promise<{ seq: number; id: string }> {
-  const ev = await ingest(t.deps, tenantId, type, data);
-  await fanOutEvent({ ...t.deps, now: Date.now() }, { kind: "fanout", e: ev.seq }, 1);
-  return ev;
+/**
+ * Runs deliver messages through the v2 consumer with these deps' queue: what it sends
+ * (retries, released heads, `later` jobs) lands in the fake, acks and retries in the batch.
+ */
+export async function consume(t: TestDeps, messages: LogDeliverMessage[], attempts = 1): Promise<FakeBatch<LogDeliverMessage>> {
+  const fb = fakeBatch("deliveries", messages.map((body) => ({ body, attempts })));
+  await handleLogDeliveryBatch(fb.batch, t.deps.env);
+  return fb;
 }
 
-/** Runs one delivery message through the consumer's per-message path with these deps. */
-export async function deliver(deps: Deps, msg: { d: number; g: number }, now = Date.now()): Promise<void> {
-  const contexts = await loadDeliveryContexts(deps.db, [msg.d], now);
-  await processDelivery({ ...deps, now }, { kind: "deliver", d: msg.d, g: msg.g }, contexts.get(msg.d));
+/** Takes the deliver messages the fake queue holds (it is emptied), to run them next. */
+export function takeDeliverMessages(q: FakeQueue): (LogDeliverMessage & { delaySeconds?: number })[] {
+  const taken = deliverMessages(q);
+  q.sent.length = 0;
+  return taken;
 }
 
 // ---------------------------------------------------------------------------
-// D1 reads
+// Reads: the log through the API, D1 for the control plane
 
-export interface DeliveryDbRow {
-  seq: number;
-  tenant_id: string;
-  endpoint_id: string;
-  event_seq: number;
+export async function tenantSeqOf(tenantId: string): Promise<number> {
+  const row = await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(tenantId).first<{ seq: number }>();
+  if (!row) throw new Error(`no tenant ${tenantId}`);
+  return row.seq;
+}
+
+/** The tenant's TenantLog. */
+export async function logOf(tenantId: string) {
+  return env.TENANT_LOG.getByName(String(await tenantSeqOf(tenantId)));
+}
+
+export interface DeliveryItem {
+  id: string;
+  event_id: string;
   event_type: string;
-  status: string;
+  endpoint_id: string;
+  status: "pending" | "delivered" | "failed";
   reason: string | null;
   attempts: number;
-  generation: number;
-  next_attempt_at: number | null;
-  line_seq: number | null;
+  test: boolean;
+  created_at: string;
+  last_attempt_at: string | null;
+  next_attempt_at: string | null;
   response_status: number | null;
 }
 
-export async function deliveriesOfEndpoint(endpointId: string): Promise<DeliveryDbRow[]> {
-  const { results } = await env.DB.prepare(`SELECT * FROM deliveries WHERE endpoint_id = ? ORDER BY seq`).bind(endpointId).all<DeliveryDbRow>();
-  return results;
+/** Every delivery of the endpoint as the API lists it, oldest event first. */
+export async function deliveriesOfEndpoint(tenantId: string, endpointId: string): Promise<DeliveryItem[]> {
+  const items: DeliveryItem[] = [];
+  let cursor: string | null = null;
+  do {
+    const res: ApiResult = await call("GET", `/v1/tenants/${tenantId}/endpoints/${endpointId}/deliveries?limit=250${cursor ? `&cursor=${cursor}` : ""}`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    items.push(...(res.body.data as DeliveryItem[]));
+    cursor = res.body.next_cursor;
+  } while (cursor);
+  return items.reverse();
 }
 
-export async function deliveryRow(seq: number): Promise<DeliveryDbRow> {
-  const row = await env.DB.prepare(`SELECT * FROM deliveries WHERE seq = ?`).bind(seq).first<DeliveryDbRow>();
-  if (!row) throw new Error(`no delivery ${seq}`);
-  return row;
-}
-
-export interface AttemptDbRow {
+export interface AttemptItem {
   n: number;
-  started_at: number;
+  started_at: string;
+  duration_ms: number;
   response_status: number | null;
-  location: string | null;
+  response_body: string | null;
   error: string | null;
-  request_headers: string;
+  location: string | null;
 }
 
-export async function attemptsOf(deliverySeq: number): Promise<AttemptDbRow[]> {
-  const { results } = await env.DB.prepare(`SELECT * FROM attempts WHERE delivery_seq = ? ORDER BY n`).bind(deliverySeq).all<AttemptDbRow>();
-  return results;
+/** One delivery with its request and attempts, as the API shows it. */
+export async function deliveryDetail(tenantId: string, deliveryId: string): Promise<DeliveryItem & { request: { method: string; url: string; headers: Record<string, string>; body: string }; attempts: AttemptItem[] }> {
+  const res = await call("GET", `/v1/tenants/${tenantId}/deliveries/${deliveryId}`);
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body;
 }
 
 export interface DeadLetterDbRow {
   seq: number;
   tenant_id: string;
   endpoint_id: string | null;
-  delivery_seq: number | null;
-  event_seq: number | null;
+  delivery_id: string | null;
   event_id: string | null;
   event_type: string | null;
   reason: string;
   attempts: number;
   last_response_status: number | null;
   queue: string | null;
+  generation: number | null;
 }
 
-export async function deadLettersOf(where: { deliverySeq?: number; eventSeq?: number; endpointId?: string }): Promise<DeadLetterDbRow[]> {
-  const [col, val] =
-    where.deliverySeq !== undefined ? ["delivery_seq", where.deliverySeq] : where.eventSeq !== undefined ? ["event_seq", where.eventSeq] : ["endpoint_id", where.endpointId];
+/** D1's dead letters of a delivery or an endpoint (a TenantLog's alarm hands them over). */
+export async function deadLettersOf(where: { deliveryId?: string; endpointId?: string }): Promise<DeadLetterDbRow[]> {
+  const [col, val] = where.deliveryId !== undefined ? ["delivery_id", where.deliveryId] : ["endpoint_id", where.endpointId];
   const { results } = await env.DB.prepare(`SELECT * FROM dead_letters WHERE ${col} = ? ORDER BY seq`).bind(val).all<DeadLetterDbRow>();
   return results;
 }
 
-export interface EventDbRow {
-  seq: number;
-  id: string;
-  tenant_id: string;
-  type: string;
-  data: string;
-  fanned_out: number;
-  created_at: number;
-}
-
-export async function eventRow(seq: number): Promise<EventDbRow | null> {
-  return env.DB.prepare(`SELECT * FROM events WHERE seq = ?`).bind(seq).first<EventDbRow>();
-}
-
-/** `_operator` events of a type whose data names `field = value`. */
-export async function operatorEvents(type: string, field: string, value: string): Promise<EventDbRow[]> {
-  const { results } = await env.DB.prepare(
-    `SELECT * FROM events WHERE tenant_id = '_operator' AND type = ? AND json_extract(data, '$.' || ?) = ? ORDER BY seq`,
-  )
-    .bind(type, field, value)
-    .all<EventDbRow>();
-  return results;
+/** `_operator` events of a type whose data names `field = value` (read from its TenantLog). */
+export async function operatorEvents(type: string, field: string, value: string): Promise<{ id: string; type: string; data: Record<string, unknown> }[]> {
+  const log = await logOf("_operator");
+  const found: { id: string; type: string; data: Record<string, unknown> }[] = [];
+  let before: number | undefined;
+  do {
+    const page = await log.listEvents({ type, before, limit: 250 });
+    for (const item of page.items) {
+      const ev = await log.getEvent(item.seq);
+      const data = ev ? (JSON.parse(ev.dataJson) as Record<string, unknown>) : {};
+      if (String(data[field]) === value) found.push({ id: item.id, type: item.type, data });
+    }
+    before = page.next ?? undefined;
+  } while (before !== undefined);
+  return found.reverse();
 }
 
 export async function endpointRow(id: string): Promise<{ status: string; disabled_reason: string | null; failing_since: number | null }> {

@@ -1,40 +1,54 @@
 /**
- * Nothing accepted is lost: a refused `fanout` send at ingest, and the Sweeper alarm that
- * re-drives un-fanned events and deliveries whose message was lost.
+ * Nothing accepted is lost (data plane v2): a refused `deliveries` send at ingest, and the
+ * TenantLog alarm's duties that replaced the Sweeper — sending a keyed event whose first
+ * send failed about a minute later, and re-driving a pending delivery whose message was
+ * lost once it is 15 minutes overdue. The log is read through the API and the tenant's
+ * TenantLog; the clock is moved where the object takes `now` (ingest, `unsent`, `record`).
  */
-import { runDurableObjectAlarm, runInDurableObject, createExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/api/app";
+import { ingestEvent } from "../../src/core/events";
+import type { AttemptRecord } from "../../src/domain/attempt";
+import { AppError } from "../../src/errors";
+import type { LogDeliverMessage } from "../../src/tenant-log/types";
 import {
   call,
-  deliverMessages,
+  consume,
   deliveriesOfEndpoint,
-  deliveryRow,
+  deliveryDetail,
   ensureType,
-  eventRow,
   fakeQueue,
-  ingestAndFanOut,
+  ingest,
+  logOf,
   newEndpoint,
   newTenant,
-  qmsg,
+  patchEndpoint,
   receiver,
   receiverLog,
-  runQueue,
+  sleep,
+  takeDeliverMessages,
+  tenantSeqOf,
   testDeps,
   uniq,
   waitFor,
 } from "./pipeline-helpers";
 
-vi.setConfig({ testTimeout: 20_000 });
+vi.setConfig({ testTimeout: 60_000 });
+
+/** Bounds of every poll: a loaded 2-core CI machine runs the whole suite at once. */
+const WAIT_MS = 20_000;
+const MINUTE = 60_000;
 
 const TYPE = "recover.thing.happened";
+const PARKED_TYPE = "recover.thing.parked";
 
-/** POSTs an event through the Worker's app with an env whose fan-out queue refuses every send. */
+/** POSTs an event through the Worker's app with an env whose deliveries queue refuses every send. */
 async function postWithRefusingQueue(tid: string, body: unknown, headers: Record<string, string> = {}) {
   const refusing = fakeQueue(true);
   const fakeEnv = Object.create(env) as Env;
-  Object.defineProperty(fakeEnv, "FANOUT_QUEUE", { value: refusing.queue });
+  Object.defineProperty(fakeEnv, "DELIVERY_QUEUE", { value: refusing.queue, enumerable: true });
   const res = await createApp().fetch(
     new Request(`http://x/v1/tenants/${tid}/events`, {
       method: "POST",
@@ -47,27 +61,52 @@ async function postWithRefusingQueue(tid: string, body: unknown, headers: Record
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
-async function eventsOfTenant(tid: string) {
-  const { results } = await env.DB.prepare(`SELECT seq, id, fanned_out, idempotency_key FROM events WHERE tenant_id = ? ORDER BY seq`)
-    .bind(tid)
-    .all<{ seq: number; id: string; fanned_out: number; idempotency_key: string | null }>();
-  return results;
+/**
+ * Ingests a keyed event through core as of `now` with a refusing queue: it answers 503 and
+ * the keyed event stays, owed by the alarm from `now` + 1 minute (`unsent(e, now)`).
+ */
+async function ingestRefusedAt(tid: string, now: number, data: unknown, key: string): Promise<void> {
+  const t = testDeps({ now, delivery: fakeQueue(true) });
+  const refused = await ingestEvent(t.deps, tid, JSON.stringify({ type: TYPE, data }), key).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(refused).toBeInstanceOf(AppError);
+  expect((refused as AppError).status).toBe(503);
 }
 
-const sweeper = () => env.SWEEPER.getByName("sweeper");
-
-/** Runs one Sweeper alarm now (arming it first if nothing is set). */
-async function runSweep(): Promise<void> {
-  await sweeper().arm();
-  expect(await runDurableObjectAlarm(sweeper())).toBe(true);
+/** The tenant's events as the API lists them, newest first. */
+async function eventsOf(tid: string): Promise<{ id: string; type: string; created_at: string }[]> {
+  const res = await call("GET", `/v1/tenants/${tid}/events?limit=250`);
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body.data;
 }
 
-describe("a refused fan-out send at ingest", () => {
-  it("answers 503 with Retry-After; a keyed event stays stored and a repeat POST answers 200 and fans it out", async () => {
+/** The tenant's alarm time (null when none is set). */
+async function alarmOf(tid: string): Promise<number | null> {
+  return runInDurableObject(await logOf(tid), (_instance, state) => state.storage.getAlarm());
+}
+
+/** A retryable failure recorded as of `startedAt` (the object takes the attempt's own times). */
+const failedAttempt = (startedAt: number, url: string): AttemptRecord => ({
+  n: 1,
+  startedAt,
+  durationMs: 15,
+  responseStatus: 500,
+  responseBody: "boom",
+  error: null,
+  location: null,
+  requestMethod: "POST",
+  requestUrl: url,
+  requestHeaders: { "webhook-signature": "[redacted]" },
+});
+
+describe("a refused deliveries send at ingest", () => {
+  it("answers 503 with Retry-After; a keyed event stays stored and a repeat POST answers 200 and sends it", async () => {
     const tid = await newTenant("refuse");
     await ensureType(TYPE);
     const key = uniq("refuse");
-    await newEndpoint(tid, { url: `${receiver()}/ok/${key}` });
+    const ep = await newEndpoint(tid, { url: `${receiver()}/ok/${key}` });
     const body = { type: TYPE, data: { n: 1 } };
 
     const refused = await postWithRefusingQueue(tid, body, { "idempotency-key": key });
@@ -75,89 +114,140 @@ describe("a refused fan-out send at ingest", () => {
     expect(refused.headers.get("content-type")).toContain("application/problem+json");
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(refused.body).toMatchObject({ status: 503 });
-    const stored = await eventsOfTenant(tid);
+    const stored = await eventsOf(tid);
     expect(stored).toHaveLength(1);
-    expect(stored[0]).toMatchObject({ fanned_out: 0, idempotency_key: key });
+    const event = await call("GET", `/v1/tenants/${tid}/events/${stored[0]!.id}`);
+    expect(event.status).toBe(200);
+    expect(event.body).toMatchObject({ type: TYPE, data: { n: 1 }, deliveries: [{ endpoint_id: ep.id, status: "pending", attempts: 0 }] });
+    expect(await receiverLog(`/ok/${key}`)).toEqual([]);
 
-    // The client retries with the same key (real queues now): 200 with the original event, fanned out.
+    // The client retries with the same key (the real queue now): 200 with the original event, sent.
     const repeat = await call("POST", `/v1/tenants/${tid}/events`, body, { "idempotency-key": key });
     expect(repeat.status).toBe(200);
     expect(repeat.body.id).toBe(stored[0]!.id);
-    await waitFor("the repeated event to be delivered", async () => (await receiverLog(`/ok/${key}`)).length === 1);
+    await waitFor("the repeated event to be delivered", async () => (await receiverLog(`/ok/${key}`)).length === 1, WAIT_MS);
     expect((await receiverLog(`/ok/${key}`))[0]!.headers["webhook-id"]).toBe(stored[0]!.id);
-    expect(await eventsOfTenant(tid)).toEqual([expect.objectContaining({ id: stored[0]!.id, fanned_out: 1 })]);
+    expect((await eventsOf(tid)).map((e) => e.id)).toEqual([stored[0]!.id]);
+    const delivered = await waitFor("the delivery to read delivered", async () => {
+      const [d] = await deliveriesOfEndpoint(tid, ep.id);
+      return d?.status === "delivered" && d;
+    }, WAIT_MS);
+    expect(delivered).toMatchObject({ event_id: stored[0]!.id, attempts: 1 });
   });
 
   it("without an idempotency key removes the stored event before answering 503, so a retry cannot double it", async () => {
     const tid = await newTenant("refuse-nokey");
     await ensureType(TYPE);
-    await newEndpoint(tid, { url: `${receiver()}/ok/${uniq("nokey")}` });
-    const refused = await postWithRefusingQueue(tid, { type: TYPE, data: { n: 2 } });
+    const key = uniq("nokey");
+    const ep = await newEndpoint(tid, { url: `${receiver()}/ok/${key}` });
+    const body = { type: TYPE, data: { n: 2 } };
+    const refused = await postWithRefusingQueue(tid, body);
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).not.toBeNull();
-    expect(await eventsOfTenant(tid)).toEqual([]);
+    expect(await eventsOf(tid)).toEqual([]);
+    expect(await deliveriesOfEndpoint(tid, ep.id)).toEqual([]);
+    // Nothing of it is owed: the log's alarm sends nothing.
+    await runDurableObjectAlarm(await logOf(tid));
+
+    // The client's retry (the real queue now) makes the one and only event, delivered once.
+    const retried = await call("POST", `/v1/tenants/${tid}/events`, body);
+    expect(retried.status).toBe(202);
+    await waitFor("the retried event to be delivered", async () => (await receiverLog(`/ok/${key}`)).length === 1, WAIT_MS);
+    await sleep(500);
+    expect((await receiverLog(`/ok/${key}`)).map((r) => r.headers["webhook-id"])).toEqual([retried.body.id]);
+    expect((await eventsOf(tid)).map((e) => e.id)).toEqual([retried.body.id]);
+    expect((await deliveriesOfEndpoint(tid, ep.id)).map((d) => d.event_id)).toEqual([retried.body.id]);
   });
 });
 
-describe("the Sweeper", () => {
-  it("fans out a keyed event whose client never came back once it is a minute old, and leaves younger and dead-lettered ones", async () => {
-    const tid = await newTenant("sweep-fan");
+describe("the TenantLog's alarm", () => {
+  it("sends a keyed event whose client never came back once it is a minute old, and leaves a younger one until its minute", async () => {
+    const tid = await newTenant("unsent");
     await ensureType(TYPE);
-    const key = uniq("sweepfan");
+    const key = uniq("unsent");
     const ep = await newEndpoint(tid, { url: `${receiver()}/ok/${key}` });
-    expect((await postWithRefusingQueue(tid, { type: TYPE, data: { n: "old" } }, { "idempotency-key": `${key}-old` })).status).toBe(503);
-    expect((await postWithRefusingQueue(tid, { type: TYPE, data: { n: "young" } }, { "idempotency-key": `${key}-young` })).status).toBe(503);
-    expect((await postWithRefusingQueue(tid, { type: TYPE, data: { n: "dead" } }, { "idempotency-key": `${key}-dead` })).status).toBe(503);
-    const [old, young, dead] = await eventsOfTenant(tid);
-    await env.DB.prepare(`UPDATE events SET created_at = created_at - 61000 WHERE seq IN (?, ?)`).bind(old!.seq, dead!.seq).run();
-    await env.DB.prepare(`UPDATE events SET fanned_out = 2 WHERE seq = ?`).bind(dead!.seq).run();
+    const now = Date.now();
+    await ingestRefusedAt(tid, now - MINUTE - 1000, { n: "old" }, `${key}-old`);
+    await ingestRefusedAt(tid, now, { n: "young" }, `${key}-young`);
+    const [old, young] = (await eventsOf(tid)).reverse();
+    expect(old).toMatchObject({ type: TYPE, created_at: new Date(now - MINUTE - 1000).toISOString() });
+    expect(young).toMatchObject({ type: TYPE, created_at: new Date(now).toISOString() });
 
-    await runSweep();
-    await waitFor("the old event to be delivered", async () => (await deliveriesOfEndpoint(ep.id)).some((d) => d.status === "delivered"));
-    const rows = await deliveriesOfEndpoint(ep.id);
-    expect(rows.map((r) => r.event_seq)).toEqual([old!.seq]);
+    // The old one is owed since a second ago: its alarm is due (it may have fired already).
+    await runDurableObjectAlarm(await logOf(tid));
+    await waitFor("the old event to be delivered", async () => (await deliveriesOfEndpoint(tid, ep.id)).some((d) => d.status === "delivered"), WAIT_MS);
+    const deliveries = await deliveriesOfEndpoint(tid, ep.id);
+    expect(deliveries.map((d) => [d.event_id, d.status, d.attempts])).toEqual([
+      [old!.id, "delivered", 1],
+      [young!.id, "pending", 0],
+    ]);
     expect((await receiverLog(`/ok/${key}`)).map((r) => r.headers["webhook-id"])).toEqual([old!.id]);
-    expect((await eventRow(old!.seq))?.fanned_out).toBe(1);
-    expect((await eventRow(young!.seq))?.fanned_out).toBe(0);
-    expect((await eventRow(dead!.seq))?.fanned_out).toBe(2);
-    // Work is still pending (the young event), so the alarm re-armed itself.
-    expect(await runInDurableObject(sweeper(), (_instance, state) => state.storage.getAlarm())).not.toBeNull();
+    // The young one is still owed: the alarm is set for its minute at the latest.
+    const alarm = await alarmOf(tid);
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeLessThanOrEqual(now + MINUTE + 1000);
   });
 
-  it("re-enqueues a pending delivery whose message was lost with a new generation, and never touches parked or recently due ones", async () => {
-    const tid = await newTenant("sweep-del");
+  it("re-drives a pending delivery whose message was lost once it is 15 minutes overdue, with a new generation, and never touches parked or recently due ones", async () => {
+    const tid = await newTenant("redrive");
     await ensureType(TYPE);
-    const key = uniq("sweepdel");
-    const ep = await newEndpoint(tid, { url: `${receiver()}/ok/${key}` });
-    // Fan out with a fake delivery queue: these messages are "lost".
+    await ensureType(PARKED_TYPE);
+    const key = uniq("redrive");
+    const ep = await newEndpoint(tid, { url: `${receiver()}/ok/${key}`, filter: { types: [TYPE] } });
+    const parkedEp = await newEndpoint(tid, { url: `${receiver()}/ok/${key}-parked`, filter: { types: [PARKED_TYPE] } });
+    // Ingest with a fake queue: these messages are "lost" (never run) unless a test step runs them.
     const t = testDeps();
-    const lostEv = await ingestAndFanOut(t, tid, TYPE, { n: "lost" });
-    await ingestAndFanOut(t, tid, TYPE, { n: "recent" });
-    await ingestAndFanOut(t, tid, TYPE, { n: "parked" });
-    const [lost, recent, parked] = await deliveriesOfEndpoint(ep.id);
-    expect(deliverMessages(t.delivery)).toHaveLength(3);
+    const lostEv = await ingest(t.deps, tid, TYPE, { n: "lost" });
+    const recentEv = await ingest(t.deps, tid, TYPE, { n: "recent" });
+    const parkedEv = await ingest(t.deps, tid, PARKED_TYPE, { n: "parked" });
+    const messages = takeDeliverMessages(t.delivery);
+    expect(messages.map((m) => m.e)).toEqual([lostEv.seq, recentEv.seq, parkedEv.seq]);
+    const ordinal = messages[0]!.p[0]!;
+    const parkedOrdinal = messages[2]!.p[0]!;
+    const tenantSeq = await tenantSeqOf(tid);
+    const log = await logOf(tid);
+
+    // The parked one: its endpoint is paused before its message is claimed.
+    await patchEndpoint(tid, parkedEp.id, { status: "paused" });
+    const parkedRun = await consume(t, [{ kind: "deliver", t: tenantSeq, e: parkedEv.seq, p: [parkedOrdinal], g: 0 }]);
+    expect(parkedRun.acked.size).toBe(1);
+    expect(takeDeliverMessages(t.delivery)).toEqual([]);
+
+    // Two first attempts failed; their retry messages were lost. One was due 16 minutes ago, one 5.
     const now = Date.now();
-    await env.DB.batch([
-      env.DB.prepare(`UPDATE deliveries SET next_attempt_at = ? WHERE seq = ?`).bind(now - 16 * 60_000, lost!.seq),
-      env.DB.prepare(`UPDATE deliveries SET next_attempt_at = ? WHERE seq = ?`).bind(now - 5 * 60_000, recent!.seq),
-      env.DB.prepare(`UPDATE deliveries SET next_attempt_at = NULL WHERE seq = ?`).bind(parked!.seq),
+    const lostDue = now - 16 * MINUTE;
+    const recentDue = now - 5 * MINUTE;
+    const recorded = await log.record([
+      { e: lostEv.seq, ordinal, generation: 0, attemptsBefore: 0, runStart: 0, attempt: failedAttempt(lostDue - 5000, ep.url), status: "pending", reason: null, nextAttemptAt: lostDue },
+      { e: recentEv.seq, ordinal, generation: 0, attemptsBefore: 0, runStart: 0, attempt: failedAttempt(recentDue - 5000, ep.url), status: "pending", reason: null, nextAttemptAt: recentDue },
     ]);
+    expect(recorded.recorded).toBe(2);
+    expect(recorded.retries.map((r) => r.e)).toEqual([lostEv.seq, recentEv.seq]); // never sent: lost
 
-    await runSweep();
-    const rearmed = await deliveryRow(lost!.seq);
-    expect(rearmed.generation).toBe(lost!.generation + 1);
-    expect(rearmed.next_attempt_at).toBeGreaterThanOrEqual(now);
-    await waitFor("the rescued delivery to be delivered", async () => (await deliveryRow(lost!.seq)).status === "delivered");
-    expect((await receiverLog(`/ok/${key}`)).map((r) => r.headers["webhook-id"])).toEqual([lostEv.id]);
+    // The alarm (armed by the record for the lost one's overdue time, which has passed).
+    await runDurableObjectAlarm(log);
+    const [lostItem] = await deliveriesOfEndpoint(tid, ep.id);
+    await waitFor("the rescued delivery to be delivered", async () => (await deliveryDetail(tid, lostItem!.id)).status === "delivered", WAIT_MS);
+    expect(await log.getDelivery(ordinal, lostEv.seq)).toMatchObject({ status: "delivered", generation: 1, attempts: 2 });
+    const got = await receiverLog(`/ok/${key}`);
+    expect(got.map((r) => [r.headers["webhook-id"], r.headers["webhook-attempt"]])).toEqual([[lostEv.id, "2"]]);
 
-    // The lost message turning up after all is stale now: nothing more is sent.
-    const late = await runQueue("switchyard-deliveries", [qmsg({ kind: "deliver", d: lost!.seq, g: lost!.generation })]);
-    expect(late.explicitAcks).toHaveLength(1);
+    // The lost message turning up after all is stale now: acked, nothing more is sent.
+    const late: LogDeliverMessage = { kind: "deliver", t: tenantSeq, e: lostEv.seq, p: [ordinal], g: 0 };
+    const lateRun = await consume(t, [late]);
+    expect(lateRun.acked.size).toBe(1);
+    expect(lateRun.retried.size).toBe(0);
+    expect(takeDeliverMessages(t.delivery)).toEqual([]);
     expect(await receiverLog(`/ok/${key}`)).toHaveLength(1);
 
-    expect(await deliveryRow(recent!.seq)).toMatchObject({ status: "pending", generation: recent!.generation, next_attempt_at: now - 5 * 60_000 });
-    expect(await deliveryRow(parked!.seq)).toMatchObject({ status: "pending", generation: parked!.generation, next_attempt_at: null });
-    // The recently due one is still scheduled: the alarm re-armed itself.
-    expect(await runInDurableObject(sweeper(), (_instance, state) => state.storage.getAlarm())).not.toBeNull();
+    // The recently due one is left to its own message: same generation, same due time.
+    expect(await log.getDelivery(ordinal, recentEv.seq)).toMatchObject({ status: "pending", generation: 0, attempts: 1, nextAttemptAt: recentDue });
+    // The parked one waits for its resume, untouched.
+    expect(await log.getDelivery(parkedOrdinal, parkedEv.seq)).toMatchObject({ status: "pending", generation: 0, attempts: 0, nextAttemptAt: null });
+    expect(await receiverLog(`/ok/${key}-parked`)).toEqual([]);
+    // The recently due one becomes overdue in 10 minutes: the alarm is set for it at the latest.
+    const alarm = await alarmOf(tid);
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeLessThanOrEqual(recentDue + 15 * MINUTE + 1000);
   });
 });

@@ -1,6 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { api, createEndpoint, createEventType, createTenant, eventSeq, postAndSettle, postEvent, runDelivery, runFanout, settle, uniqueTypeName } from "./helpers";
+import { api, createEndpoint, createEventType, createTenant, postAndSettle, postEvent, settle, tenantLog, uniqueTypeName } from "./helpers";
 import { endpointFields, PortalClient, textOf } from "./portal-helpers";
 
 const receiver = () => inject("receiverUrl");
@@ -132,10 +133,8 @@ describe("the endpoint page", () => {
     const t = await createTenant();
     const type = await createEventType(uniqueTypeName("portal"));
     const ep = await createEndpoint(t, { url: `${receiver()}/status/503/portal-wait`, retry_schedule: [240, 240] });
-    const ev = await postEvent(t, { type, data: { n: 1 } });
-    await runFanout(await eventSeq(t, ev.id));
-    const d = await env.DB.prepare("SELECT seq, generation FROM deliveries WHERE endpoint_id = ?").bind(ep.id).first<{ seq: number; generation: number }>();
-    await runDelivery(d!.seq, d!.generation);
+    await postEvent(t, { type, data: { n: 1 } });
+    await settle(t);
     const client = await PortalClient.open(t);
     const text = textOf((await client.get(`/portal/endpoints/${ep.id}`)).html);
     expect(text).toMatch(/Waiting to retry in (3|4|5) min/);
@@ -256,7 +255,11 @@ describe("escaping", () => {
     });
     await postAndSettle(t, type, { note: evil });
     const did = await firstDelivery(t, ep.id);
-    await env.DB.prepare("UPDATE attempts SET response_body = ?").bind(`${evil} response`).run();
+    // A receiver that answered markup: written into the stored first attempt of each day's deliveries.
+    await runInDurableObject(await tenantLog(t), (_instance, state: DurableObjectState) => {
+      const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'deliveries_d%'").toArray();
+      for (const { name } of tables) state.storage.sql.exec(`UPDATE ${name} SET a1_response_body = ?`, `${evil} response`);
+    });
     const client = await PortalClient.open(t);
     const pages = [
       await client.get("/portal"),

@@ -7,7 +7,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { AttemptRecord } from "../../src/db/queries/deliveries";
+import type { AttemptRecord } from "../../src/domain/attempt";
 import type { TenantLog } from "../../src/tenant-log/tenant-log";
 import type { EndpointSnapshot, IngestInput, Outcome } from "../../src/tenant-log/types";
 import { dayOf, dayTables, dropDayTables } from "../../src/tenant-log/day-tables";
@@ -111,8 +111,14 @@ describe("TenantLog ingest", () => {
     expect(keyed.rows).toBe(2);
     const again = await ingest(stub, { ...keyedInput, id: "evt-other" });
     expect(again).toMatchObject({ kind: "duplicate", event: { seq: keyed.result.kind === "accepted" ? keyed.result.event.seq : -1, id: keyedInput.id } });
-    // Its first send may have failed: the untried deliveries are named again.
-    expect(again.kind === "duplicate" && again.jobs).toEqual([{ e: again.event.seq, p: [1], g: 0 }]);
+    // Its first send went out: a repeat sends nothing more (two copies in flight may send twice).
+    expect(again.kind === "duplicate" && again.jobs).toEqual([]);
+    // Its first send failed (recorded unsent): a repeat names the untried deliveries again, once.
+    await stub.unsent(again.event.seq, Date.now());
+    const owed = await ingest(stub, keyedInput);
+    expect(owed.kind === "duplicate" && owed.jobs).toEqual([{ e: again.event.seq, p: [1], g: 0 }]);
+    const sentNow = await ingest(stub, keyedInput);
+    expect(sentNow.kind === "duplicate" && sentNow.jobs).toEqual([]);
     expect((await ingest(stub, { ...keyedInput, bodyHash: "different" })).kind).toBe("conflict");
     // Seqs are acceptance order.
     const a = await ingest(stub, event());
@@ -239,6 +245,25 @@ describe("TenantLog claim and record", () => {
     const claimed = await stub.claim(accepted.jobs, Date.now());
     expect(claimed.verdicts).toEqual([{ kind: "parked", e: accepted.event.seq, ordinal }]);
     expect(claimed.events).toEqual([]);
+  });
+});
+
+describe("TenantLog claim size", () => {
+  it("answers at most 8 MiB of payload per claim; the rest is `later` at once (the consumer holds its whole batch in one isolate)", async () => {
+    const stub = log();
+    const a = await stub.syncEndpoint(endpoint("ep_big"));
+    const big = JSON.stringify({ blob: "x".repeat(1024 * 1024 - 11) }); // 1 MiB exactly
+    const seqs: number[] = [];
+    for (let i = 0; i < 10; i++) seqs.push((await ingest(stub, event({ dataJson: big }))).event.seq);
+    const { verdicts, events } = await stub.claim(seqs.map((e) => ({ e, p: [a], g: 0 })), Date.now());
+    expect(verdicts.filter((v) => v.kind === "go")).toHaveLength(8);
+    expect(verdicts.filter((v) => v.kind === "later")).toEqual([
+      { kind: "later", e: seqs[8], ordinal: a, delayMs: 0 },
+      { kind: "later", e: seqs[9], ordinal: a, delayMs: 0 },
+    ]);
+    expect(events.reduce((n, ev) => n + ev.dataJson.length, 0)).toBeLessThanOrEqual(8 * 1024 * 1024);
+    // Asked again, the rest go.
+    expect((await stub.claim(seqs.slice(8).map((e) => ({ e, p: [a], g: 0 })), Date.now())).verdicts.map((v) => v.kind)).toEqual(["go", "go"]);
   });
 });
 

@@ -1,26 +1,26 @@
 /**
  * The final accounting of the reliability tests (issue 13): after faults or load, is
- * anything lost? Pure code over plain data, so the integration tests (reading D1 inside
- * workerd) and the load test (reading the API of a Worker under `wrangler dev`) share it.
+ * anything lost? Pure code over plain data, so the integration tests (reading the API and
+ * the tenants' TenantLogs inside workerd) and the load test (reading the API of a Worker
+ * under `wrangler dev`) share it.
  *
- * Rules checked (DESIGN "Architecture" and "Delivery rules"):
- * - every accepted event was fanned out and has exactly one delivery per matching endpoint,
- *   and no delivery to an endpoint that does not match;
+ * Rules checked (DESIGN "Architecture — data plane v2" and "Delivery rules"):
+ * - every accepted event has exactly one delivery per matching endpoint (matched inside
+ *   ingest: an untried delivery counts, as `pending`), and no delivery to an endpoint that
+ *   does not match;
  * - every delivery is `delivered`, or `failed` with exactly one dead letter;
  *   none is `pending` past its `next_attempt_at` (stuck); with `final`, none is pending at all;
  * - the receiver saw each delivered event at its endpoint at least once, and every
  *   recorded attempt (a request that was made) at least once;
- * - duplicates: requests the receiver saw beyond the attempts D1 recorded (the
+ * - duplicates: requests the receiver saw beyond the attempts the log recorded (the
  *   at-least-once double sends the design allows: a crash after a 2xx, two copies at once).
  */
 
 export interface AccountedEvent {
   id: string;
   tenantId: string;
-  /** Ids of the endpoints the event matches (active at fan-out, filter matching). */
+  /** Ids of the endpoints the event matches (active or disabled when it was accepted, filter matching). */
   expectedEndpoints: string[];
-  /** 0 not yet, 1 done, 2 failed (the fan-out reached its DLQ). Omit when unknown. */
-  fannedOut?: number;
 }
 
 export interface AccountedDelivery {
@@ -31,6 +31,7 @@ export interface AccountedDelivery {
   reason: string | null;
   /** The count of attempts recorded. */
   attempts: number;
+  /** Epoch ms; an untried delivery is due from its event's acceptance; null while parked. */
   nextAttemptAt: number | null;
 }
 
@@ -101,7 +102,6 @@ export function account(input: AccountingInput): AccountingReport {
   const eventIds = new Set<string>();
   for (const ev of input.events) {
     eventIds.add(ev.id);
-    if (ev.fannedOut !== undefined && ev.fannedOut !== 1) problem(`event ${ev.id}: fanned_out = ${ev.fannedOut}`);
     const got = byEvent.get(ev.id) ?? [];
     const perEndpoint = new Map<string, number>();
     for (const d of got) perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);

@@ -8,26 +8,28 @@ export interface DeadLetterRow {
   seq: number;
   tenantId: string;
   endpointId: string | null;
-  deliverySeq: number | null;
-  eventSeq: number | null;
+  deliveryId: string | null;
   eventId: string | null;
   eventType: string | null;
   reason: DeliveryReason;
   attempts: number;
   lastResponseStatus: number | null;
-  queue: "fanout" | "deliveries" | null;
+  queue: "deliveries" | null;
   createdAt: number;
+  /** The delivery's key in its TenantLog: tenant seq, event seq, endpoint ordinal. */
+  tenantSeq: number | null;
+  logEventSeq: number | null;
+  endpointOrdinal: number | null;
 }
 
-const COLUMNS = "seq, tenant_id, endpoint_id, delivery_seq, event_seq, event_id, event_type, reason, attempts, last_response_status, queue, created_at";
+const COLUMNS = "seq, tenant_id, endpoint_id, delivery_id, event_id, event_type, reason, attempts, last_response_status, queue, created_at, tenant_seq, log_event_seq, endpoint_ordinal";
 
 function toRow(r: Record<string, unknown>): DeadLetterRow {
   return {
     seq: r.seq as number,
     tenantId: r.tenant_id as string,
     endpointId: (r.endpoint_id as string | null) ?? null,
-    deliverySeq: (r.delivery_seq as number | null) ?? null,
-    eventSeq: (r.event_seq as number | null) ?? null,
+    deliveryId: (r.delivery_id as string | null) ?? null,
     eventId: (r.event_id as string | null) ?? null,
     eventType: (r.event_type as string | null) ?? null,
     reason: r.reason as DeliveryReason,
@@ -35,6 +37,9 @@ function toRow(r: Record<string, unknown>): DeadLetterRow {
     lastResponseStatus: (r.last_response_status as number | null) ?? null,
     queue: (r.queue as DeadLetterRow["queue"]) ?? null,
     createdAt: r.created_at as number,
+    tenantSeq: (r.tenant_seq as number | null) ?? null,
+    logEventSeq: (r.log_event_seq as number | null) ?? null,
+    endpointOrdinal: (r.endpoint_ordinal as number | null) ?? null,
   };
 }
 
@@ -87,13 +92,16 @@ export async function deleteDeadLetter(db: Db, seq: number): Promise<void> {
   await db.$client.prepare(`DELETE FROM dead_letters WHERE seq = ?`).bind(seq).run();
 }
 
-/** Re-runs a failed fan-out: the event goes back to `fanned_out = 0` and its dead letter is removed. */
-export async function reopenFanout(db: Db, dl: DeadLetterRow): Promise<boolean> {
-  const [reopened] = await db.$client.batch([
-    db.$client.prepare(`UPDATE events SET fanned_out = 0 WHERE seq = ? AND fanned_out = 2`).bind(dl.eventSeq),
-    db.$client.prepare(`DELETE FROM dead_letters WHERE seq = ?`).bind(dl.seq),
-  ]);
-  return (reopened?.meta.changes ?? 0) > 0;
+/**
+ * A retried delivery has no dead letter any more (DESIGN.md "Deliveries": retry), whatever
+ * its generation: the endpoint's dead letters of events `first`..`last` (one event, or a
+ * replay's range of failed deliveries). Through the log-key index.
+ */
+export async function deleteLogDeadLetters(db: Db, tenantSeq: number, ordinal: number, events: { first: number; last: number }): Promise<void> {
+  await db.$client
+    .prepare(`DELETE FROM dead_letters WHERE tenant_seq = ? AND log_event_seq BETWEEN ? AND ? AND endpoint_ordinal = ?`)
+    .bind(tenantSeq, events.first, events.last, ordinal)
+    .run();
 }
 
 /** A dead letter a TenantLog's outbox hands to D1 (data plane v2, docs/data-plane-v2.md). */
@@ -110,6 +118,8 @@ export interface LogDeadLetter {
   attempts: number;
   lastResponseStatus: number | null;
   createdAt: number;
+  /** The queue whose trouble ended it (`deliveries` for a `consumer_error`); absent otherwise. */
+  queue?: "deliveries";
 }
 
 /**
@@ -122,8 +132,8 @@ export async function insertLogDeadLetters(db: Db, tenantSeq: number, rows: LogD
   const field = (name: keyof LogDeadLetter) => `json_extract(j.value, '$.${name}')`;
   await db.$client
     .prepare(
-      `INSERT INTO dead_letters (tenant_id, endpoint_id, event_id, event_type, reason, attempts, last_response_status, created_at, tenant_seq, log_event_seq, endpoint_ordinal, generation)
-       SELECT t.id, ${field("endpointId")}, ${field("eventId")}, ${field("eventType")}, ${field("reason")}, ${field("attempts")}, ${field("lastResponseStatus")}, ${field("createdAt")},
+      `INSERT INTO dead_letters (tenant_id, endpoint_id, delivery_id, event_id, event_type, reason, attempts, last_response_status, queue, created_at, tenant_seq, log_event_seq, endpoint_ordinal, generation)
+       SELECT t.id, ${field("endpointId")}, ${field("deliveryId")}, ${field("eventId")}, ${field("eventType")}, ${field("reason")}, ${field("attempts")}, ${field("lastResponseStatus")}, ${field("queue")}, ${field("createdAt")},
               t.seq, ${field("eventSeq")}, ${field("ordinal")}, ${field("generation")}
        FROM json_each(?1) j JOIN tenants t ON t.seq = ?2 AND t.deleted_at IS NULL
        WHERE true

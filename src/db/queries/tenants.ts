@@ -39,12 +39,9 @@ export async function updateTenant(
   return db.update(tenants).set(patch).where(and(eq(tenants.id, tenantId), isNull(tenants.deletedAt))).returning().get();
 }
 
-/** A deleted tenant's endpoints stop at once: marked deleted, pending deliveries parked (cancelled). */
+/** A deleted tenant's endpoints stop at once (its log is emptied by the caller). */
 export async function retireTenantEndpoints(db: Db, tenantId: string, now: number): Promise<void> {
-  await db.$client.batch([
-    db.$client.prepare(`UPDATE endpoints SET deleted_at = ?2 WHERE tenant_id = ?1 AND deleted_at IS NULL`).bind(tenantId, now),
-    db.$client.prepare(`UPDATE deliveries SET next_attempt_at = NULL WHERE tenant_id = ? AND status = 'pending'`).bind(tenantId),
-  ]);
+  await db.$client.prepare(`UPDATE endpoints SET deleted_at = ?2 WHERE tenant_id = ?1 AND deleted_at IS NULL`).bind(tenantId, now).run();
 }
 
 /**

@@ -4,17 +4,18 @@
  */
 import type { FC } from "hono/jsx";
 import type { EndpointRow } from "../../db/queries/endpoints";
-import type { AttemptRow, DeliveryListItem } from "../../db/queries/log";
+import type { DeliveryView } from "../../core/deliveries";
+import type { AttemptRecord } from "../../domain/attempt";
 import { href } from "../context";
 import { Badge, Flash, PostForm, Time } from "../layout";
 import { attemptError, deliveryState, httpStatus, reasonWords } from "../words";
 
 export interface DeliveryPageProps {
   deliveryId: string;
-  delivery: DeliveryListItem;
+  delivery: DeliveryView;
   event: { id: string; type: string; data: string; occurredAt: number | null; createdAt: number };
   endpoint: EndpointRow;
-  attempts: AttemptRow[];
+  attempts: AttemptRecord[];
   request: { method: string; url: string; headers: Record<string, string>; body: string };
   readOnly: boolean;
   now: number;
@@ -31,7 +32,7 @@ export function pretty(json: string): string {
   }
 }
 
-const Attempt: FC<{ a: AttemptRow }> = ({ a }) => {
+const Attempt: FC<{ a: AttemptRecord }> = ({ a }) => {
   const ok = a.responseStatus !== null && a.responseStatus >= 200 && a.responseStatus < 300;
   return (
     <li>

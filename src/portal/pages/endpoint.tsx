@@ -6,7 +6,7 @@
 import type { FC } from "hono/jsx";
 import type { EndpointRow } from "../../db/queries/endpoints";
 import type { EventTypeRow } from "../../db/queries/event-types";
-import type { DeliveryListItem } from "../../db/queries/log";
+import type { DeliveryView } from "../../core/deliveries";
 import { DEFAULT_RETRY_SCHEDULE } from "../../domain/retry-schedule";
 import { matchesFilter } from "../../domain/filter";
 import { seqId } from "../../domain/ids";
@@ -42,7 +42,7 @@ export interface EndpointPageProps {
   now: number;
   catalog: EventTypeRow[];
   stats: { counts: { pending: number; delivered: number; failed: number }; successRate: number | null; latency: { p50: number | null; p95: number | null } };
-  log: { items: DeliveryListItem[]; nextCursor: string | null; filters: LogFilterValues; paged: boolean; problem: string | null };
+  log: { items: DeliveryView[]; nextCursor: string | null; filters: LogFilterValues; paged: boolean; problem: string | null };
   notice?: string | null;
   problem?: string | null;
   secrets?: { secret: string; expiresAt: number | null }[];
@@ -348,7 +348,7 @@ const LogSection: FC<{ e: EndpointRow; catalog: EventTypeRow[]; log: EndpointPag
               <li>
                 <div class="item-head">
                   <Badge tone={state.tone}>{state.label}</Badge>
-                  <a href={href("/deliveries", seqId("dlv", d.seq))}>
+                  <a href={href("/deliveries", d.id)}>
                     <code>{d.eventType}</code>
                   </a>
                   {d.test && <Badge tone="off">Test</Badge>}

@@ -2,7 +2,7 @@
  * @module `npm run test:faults`: proves that our own trouble never fails or drops a
  * delivery. Runs the instrumented Worker through Miniflare's API and the bench receiver,
  * posts events at a steady rate as a careful client would, makes D1, every Durable Object
- * namespace, every queue producer and `SECRETS_KEY` fail for a window (the fault plan of
+ * namespace (TENANT_LOG), every queue producer and `SECRETS_KEY` fail for a window (the fault plan of
  * bench/instrumented-worker.ts, injected at the bindings, so this keeps working whichever
  * store holds the log), then waits for the pipeline to settle and accounts for every
  * delivery through the API and the receiver.
@@ -91,7 +91,7 @@ const listing = (o: Record<string, number>) =>
 
 /** Faultless posting before and after the window: the pipeline's state going in and coming out of trouble. */
 const MARGIN_MS = 3000;
-/** Rate-limited endpoints' limit per second: far above their share of the load, so it paces little, but each of their deliveries asks a Durable Object first. */
+/** Rate-limited endpoints' limit per second: far above their share of the load, so it paces little, but each of their deliveries takes a rate slot in its TenantLog. */
 const RATE_LIMIT = 50;
 const POLL_MS = 3000;
 const POST_TIMEOUT_MS = 30_000;
@@ -155,7 +155,7 @@ async function deliveriesOf(worker: RunningWorker, ep: Endpoint, status?: ApiDel
 // ---------------------------------------------------------------------------------------
 // World: tenants and endpoints with exact, wildcard and group filters, plus (with 3 or more
 // endpoints per tenant) one FIFO and one rate-limited endpoint per tenant, whose deliveries
-// pass a Durable Object before they are sent.
+// take their TenantLog's FIFO line and rate slots.
 
 function filterKinds(f: EndpointFilter): string[] {
   return [
@@ -272,6 +272,8 @@ interface Result {
     failed: number;
     failedByReason: Record<string, number>;
     pending: number;
+    /** Of those, never attempted (no row in the log yet: their message was lost or is still queued). */
+    pendingUntried: number;
     missing: number;
     /** Deliveries the log has beyond one per expected (event, endpoint). */
     unexpected: number;
@@ -361,9 +363,9 @@ async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningRece
     return byPair;
   };
 
-  // Settled: nothing pending and every expected delivery has an outcome. A log that only
-  // writes deliveries at fan-out shows none pending for an event not yet fanned out, hence
-  // the second check.
+  // Settled: nothing pending and every expected delivery has an outcome. The TenantLog lists
+  // a delivery not yet attempted as pending (its event's matched list stands for it); the
+  // second check also catches an expected delivery the log does not list at all.
   let settledAt: number | null = null;
   let lastLog = 0;
   for (;;) {
@@ -399,7 +401,7 @@ async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningRece
   const arrivals = new Map<string, number>();
   for (const [, id, path] of arrivalsList) arrivals.set(`${id} ${path}`, (arrivals.get(`${id} ${path}`) ?? 0) + 1);
 
-  const d: Result["deliveries"] = { expected: expected.size, delivered: 0, failed: 0, failedByReason: {}, pending: 0, missing: 0, unexpected: 0, extraAttempts: 0 };
+  const d: Result["deliveries"] = { expected: expected.size, delivered: 0, failed: 0, failedByReason: {}, pending: 0, pendingUntried: 0, missing: 0, unexpected: 0, extraAttempts: 0 };
   const r: Result["receiver"] = { arrivals: arrivalsList.length, arrived: 0, notArrived: 0, duplicates: 0, beyondAttempts: 0, unexpected: 0 };
   const examples: Record<string, string[]> = {};
   const example = (what: string, key: string) => {
@@ -421,6 +423,7 @@ async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningRece
       example(`failed ${reason}`, key);
     } else {
       d.pending++;
+      if (row.attempts === 0) d.pendingUntried++;
       example("pending", key);
     }
     d.unexpected += Math.max(0, rows.length - 1);
@@ -458,7 +461,15 @@ async function load(cfg: RunConfig, worker: RunningWorker, receiver: RunningRece
   const problems = [
     ...(refused ? [`${refused} events never accepted: ${listing(refusedFor)} (e.g. ${refusedExamples.join("; ")})`] : []),
     ...(d.missing ? [`${d.missing} expected deliveries do not exist (e.g. ${examples.missing!.join(", ")})`] : []),
-    ...(d.pending ? [`${d.pending} deliveries still pending (e.g. ${examples.pending!.join(", ")})`] : []),
+    ...(d.pending
+      ? [
+          `${d.pending} deliveries still pending (e.g. ${examples.pending!.join(", ")})` +
+            (d.pendingUntried
+              ? `; ${d.pendingUntried} of them never attempted: their message was lost (e.g. an ingest whose answer was lost after the TenantLog stored the event: ` +
+                `its repeat answers 200 without re-sending), so only the TenantLog's alarm re-drives them, once overdue by 15 minutes (--settle 1000 waits for it)`
+              : ""),
+        ]
+      : []),
     ...Object.entries(d.failedByReason).map(([reason, n]) => `${n} deliveries failed with ${reason} (e.g. ${examples[`failed ${reason}`]!.join(", ")})`),
     ...(r.notArrived ? [`${r.notArrived} expected deliveries never reached the receiver (e.g. ${examples["never arrived"]!.join(", ")})`] : []),
   ];
@@ -506,7 +517,7 @@ function summary(res: Result): string {
     `events: ${e.posted} posted, ${e.accepted} accepted after ${e.ingestRetries} ingest retries${e.ingestRetries ? ` (${listing(e.retriedFor)})` : ""}${e.refused ? `; ${e.refused} never accepted (${listing(e.refusedFor)})` : ""}`,
     `faults injected: ${TARGETS.map((t) => `${t} ${res.faults.byTarget[t] ?? 0}${byPhase(t) ? ` (${byPhase(t)})` : ""}`).join("; ")}`,
     `queues: ${q.consumerRetries} message retries, ${q.batchRetries} whole-batch retries, ${q.redelivered} redelivered; DLQ messages: ${listing(q.dlqMessages) || "none"}`,
-    `deliveries (API): ${d.expected} expected → ${d.delivered} delivered, ${d.failed} failed${d.failed ? ` (${listing(d.failedByReason)})` : ""}, ${d.pending} pending, ${d.missing} missing; ${d.unexpected} unexpected${d.unexpected ? ` (e.g. ${res.unexpectedExamples.join(", ")})` : ""}; ${d.extraAttempts} attempts recorded beyond the first`,
+    `deliveries (API): ${d.expected} expected → ${d.delivered} delivered, ${d.failed} failed${d.failed ? ` (${listing(d.failedByReason)})` : ""}, ${d.pending} pending${d.pendingUntried ? ` (${d.pendingUntried} never attempted)` : ""}, ${d.missing} missing; ${d.unexpected} unexpected${d.unexpected ? ` (e.g. ${res.unexpectedExamples.join(", ")})` : ""}; ${d.extraAttempts} attempts recorded beyond the first`,
     `receiver: ${r.arrived} of ${d.expected} arrived (${r.arrivals} requests); ${r.duplicates} duplicate sends, ${r.beyondAttempts} beyond the recorded attempts, ${r.unexpected} unexpected`,
     res.settled ? `settled ${res.settleS} s after the faults stopped` : `NOT settled within ${ARGS.settle} s of the faults stopping`,
     res.ok ? "RESULT: nothing lost, nothing failed" : `RESULT: FAILED\n${res.problems.map((p) => `  - ${p}`).join("\n")}`,

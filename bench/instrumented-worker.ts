@@ -34,7 +34,9 @@
  * no D1/queue/DO), GET /__bench/d1probe (local D1 calibration), POST /__bench/sql (meta of
  * statements on the throwaway database, for bench/write-costs.ts), GET /__bench/d1size (the
  * D1 database's bytes), POST /__bench/dosize (the SQLite bytes of some tenants' TenantLogs,
- * `ctx.storage.sql.databaseSize`: bytes per delivery), POST /__bench/alarms (when their
+ * `ctx.storage.sql.databaseSize`: bytes per delivery), GET /__bench/batches[?reset=1] (each
+ * consumer batch's start, end, size, messages per tenant, acks and retries), POST
+ * /__bench/tenantseqs (tenant id → seq), POST /__bench/alarms (when their
  * alarms are set for), POST /__bench/timeshift (runs object
  * methods with the clock moved forward, e.g. an ingest a retention period later and the alarm
  * that drops the expired day: the purge's rows, measured), GET|POST /__bench/faults
@@ -540,7 +542,26 @@ const BATCH_BUCKETS: readonly [label: string, max: number][] = [
 ];
 const batchBucket = (n: number) => BATCH_BUCKETS.find(([, max]) => n <= max)?.[0] ?? ">100";
 
-function wrapBatch<B>(batch: MessageBatch<B>, queueName: string): MessageBatch<B> {
+/**
+ * One consumer batch as it ran (GET /__bench/batches): when its invocation began and ended,
+ * its messages per tenant seq (`body.t`), and how many it acked and retried. The local
+ * simulator runs one batch per queue at a time, so the trace shows which invocation held the
+ * queue and for how long (`npm run bench -- --noisy`).
+ */
+export interface BatchTrace {
+  queue: string;
+  start: number;
+  end: number | null;
+  size: number;
+  byTenant: Record<string, number>;
+  acked: number;
+  retried: number;
+}
+/** The latest batches, oldest first (bounded: a long run keeps its last MAX_TRACE). */
+let batchTrace: BatchTrace[] = [];
+const MAX_TRACE = 20_000;
+
+function wrapBatch<B>(batch: MessageBatch<B>, queueName: string, trace?: BatchTrace): MessageBatch<B> {
   const c = (counters.queues.consumed[queueName] ??= { batches: 0, messages: 0, redelivered: 0, acked: 0, retried: 0, retryAll: 0, sizes: {} });
   c.batches++;
   c.messages += batch.messages.length;
@@ -561,10 +582,12 @@ function wrapBatch<B>(batch: MessageBatch<B>, queueName: string): MessageBatch<B
     },
     ack: () => {
       c.acked++;
+      if (trace) trace.acked++;
       m.ack();
     },
     retry: (o?: QueueRetryOptions) => {
       c.retried++;
+      if (trace) trace.retried++;
       m.retry(o);
     },
   }));
@@ -574,10 +597,12 @@ function wrapBatch<B>(batch: MessageBatch<B>, queueName: string): MessageBatch<B
     messages,
     ackAll: () => {
       c.acked += messages.length;
+      if (trace) trace.acked += messages.length;
       batch.ackAll();
     },
     retryAll: (o?: QueueRetryOptions) => {
       c.retryAll++;
+      if (trace) trace.retried += messages.length;
       batch.retryAll(o);
     },
   } as unknown as MessageBatch<B>;
@@ -1088,6 +1113,17 @@ export default {
         counters = freshCounters();
         return Response.json({ ok: true });
       }
+      if (url.pathname === "/__bench/batches") {
+        // The consumer batches traced since the last reset (see BatchTrace).
+        const out = { now: Date.now(), batches: batchTrace };
+        if (url.searchParams.get("reset") === "1") batchTrace = [];
+        return Response.json(out);
+      }
+      if (url.pathname === "/__bench/tenantseqs" && request.method === "POST") {
+        // Tenant id → seq (the `t` of their queue messages), for reading the batch trace.
+        const { tenants } = (await request.json()) as { tenants: string[] };
+        return Response.json(await tenantSeqs(env, tenants));
+      }
       if (url.pathname === "/__bench/d1size") {
         // The database's bytes as D1 reports them after a statement (`meta.size_after`).
         const r = await env.DB.prepare("SELECT 1").run();
@@ -1174,7 +1210,16 @@ export default {
     const name = batch.queue.replace(/^switchyard-/, "");
     bump(counters.invocations.queueBatches, name);
     const phase = name === "deliveries" ? "deliver" : name;
-    return phaseStore.run(phase, () => worker.queue(wrapBatch(batch, name) as Parameters<typeof worker.queue>[0], wrapEnv(env)));
+    const byTenant: Record<string, number> = {};
+    for (const m of batch.messages) bump(byTenant, String((m.body as { t?: unknown } | null)?.t ?? "?"));
+    const trace: BatchTrace = { queue: name, start: Date.now(), end: null, size: batch.messages.length, byTenant, acked: 0, retried: 0 };
+    batchTrace.push(trace);
+    if (batchTrace.length > MAX_TRACE) batchTrace = batchTrace.slice(-MAX_TRACE);
+    try {
+      return await phaseStore.run(phase, () => worker.queue(wrapBatch(batch, name, trace) as Parameters<typeof worker.queue>[0], wrapEnv(env)));
+    } finally {
+      trace.end = Date.now();
+    }
   },
 
   async scheduled(controller, env) {

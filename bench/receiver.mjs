@@ -1,7 +1,10 @@
 // The bench's webhook receiver, in its own process: answers 200 to every delivery and
 // records (arrival time, webhook-id, path). Plain JS so it starts fast and stays light.
 //
-//   any path          200 "ok", recorded unless it starts with /_
+//   any path          200 "ok", recorded unless it starts with /_ (the routes below)
+//   /hang/…           recorded on arrival (the time its request began) and never answered:
+//                     a receiver that is down in the worst way (`npm run bench -- --noisy`);
+//                     the sender's timeout ends it. Held sockets are closed on SIGTERM.
 //   GET  /_count?prefix=P&id=I   {count, unique, duplicates, first, last} of the arrivals
 //                                whose path starts with P and webhook-id with I
 //   GET  /_dump?prefix=P&id=I    [[t_ms, webhook_id, path], …]   (t_ms: wall clock, sub-ms)
@@ -55,6 +58,11 @@ const server = http.createServer((req, res) => {
   }
   const t = now();
   const id = req.headers["webhook-id"] ?? "";
+  if (url.startsWith("/hang/")) {
+    req.resume();
+    req.on("end", () => arrivals.push([t, Array.isArray(id) ? id[0] : id, url]));
+    return; // no answer, ever
+  }
   req.resume(); // read the body, as a real receiver would
   req.on("end", () => {
     arrivals.push([t, Array.isArray(id) ? id[0] : id, url]);

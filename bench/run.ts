@@ -5,6 +5,13 @@
  *   npx tsx bench/run.ts [--events 2000] [--concurrency 32] [--rate 200] [--light-rate 20] [--duration 10]
  *                        [--mode miniflare|dev] [--sweep] [--json] [--out results.json] [--keep]
  *                        [--queue-batch-size n] [--queue-batch-timeout s] [--gated]
+ *   npx tsx bench/run.ts --noisy [--json] [--noisy-backlog 5000] [--noisy-rate 20] [--noisy-duration 60]
+ *                        [--noisy-timeout-ms 15000]
+ *
+ * --noisy (issue 18) runs only the noisy-neighbour scenario, on its own fresh Worker: tenant
+ * A's one endpoint never answers (timeout 15 s) and has a 5 000-delivery backlog, then tenant
+ * B posts 20 events/s to a healthy endpoint for 60 s; it reports B's e2e latency over the
+ * whole run and after A's circuit opened, and how many of A's attempts it took to open.
  *
  * --mode=miniflare (default) runs the instrumented entry through Miniflare's API;
  * --mode=dev runs it under `wrangler dev`. Both use wrangler.toml's D1, Queues and Durable
@@ -16,15 +23,15 @@
  * operations and Worker requests; after the loads, the TenantLogs' bytes and (with the clock
  * moved past RETENTION_DAYS) what dropping the day costs.
  */
-import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ADMIN_TOKEN, ROOT, cpuMs, miniflareModule, threadCpuMs, prepareState, selfCpuMs, startReceiver, startWorker, type Mode, type RunningReceiver, type RunningWorker } from "./harness";
 import { ceilings, LIMITS, PRICES, usdPerMillion, usdPerMillionLifetime, type CostBreakdown, type PerDelivery } from "./prices";
-import type { DoStorageStat, TimeShiftStep } from "./instrumented-worker";
-import { createWorld, payload, planEvents, type PlannedEvent, type World } from "./world";
+import type { BatchTrace, DoStorageStat, TimeShiftStep } from "./instrumented-worker";
+import { createEventTypes, createWorld, EVENT_TYPES, payload, planEvents, prng, type PlannedEvent, type World } from "./world";
 
 // ---------------------------------------------------------------------------------------
 // Arguments.
@@ -46,6 +53,11 @@ const { values: argv } = parseArgs({
     "queue-batch-timeout": { type: "string" },
     "queue-batch-size": { type: "string" },
     gated: { type: "boolean", default: false },
+    noisy: { type: "boolean", default: false },
+    "noisy-backlog": { type: "string", default: "5000" },
+    "noisy-rate": { type: "string", default: "20" },
+    "noisy-duration": { type: "string", default: "60" },
+    "noisy-timeout-ms": { type: "string", default: "15000" },
   },
   strict: true,
 });
@@ -76,9 +88,15 @@ const ARGS = {
    * mix has plain endpoints only.
    */
   gated: argv.gated!,
+  /** Issue 18: only the noisy-neighbour scenario (see noisyRun). */
+  noisy: argv.noisy!,
+  noisyBacklog: Number(argv["noisy-backlog"]),
+  noisyRate: Number(argv["noisy-rate"]),
+  noisyDuration: Number(argv["noisy-duration"]),
+  noisyTimeoutMs: Number(argv["noisy-timeout-ms"]),
 };
 if (ARGS.mode !== "miniflare" && ARGS.mode !== "dev") throw new Error(`--mode must be miniflare or dev, not ${ARGS.mode}`);
-for (const k of ["events", "concurrency", "rate", "lightRate", "duration", "tenants", "endpoints"] as const) {
+for (const k of ["events", "concurrency", "rate", "lightRate", "duration", "tenants", "endpoints", "noisyBacklog", "noisyRate", "noisyDuration", "noisyTimeoutMs"] as const) {
   if (!Number.isFinite(ARGS[k]) || ARGS[k] <= 0) throw new Error(`--${k} must be a positive number`);
 }
 
@@ -193,11 +211,14 @@ interface Ingested {
   sent: number;
   accepted: number;
   status: number;
+  /** The start of the answer's body when it was not 2xx (or the fetch error). */
+  error?: string;
 }
 
 async function post(worker: RunningWorker, e: PlannedEvent): Promise<Ingested> {
   const sent = now();
   let status = 0;
+  let error: string | undefined;
   try {
     const res = await fetch(`${worker.url}/v1/tenants/${e.tenant}/events`, {
       method: "POST",
@@ -205,11 +226,14 @@ async function post(worker: RunningWorker, e: PlannedEvent): Promise<Ingested> {
       body: e.body,
     });
     status = res.status;
-    await res.arrayBuffer();
-  } catch {
+    if (res.ok) await res.arrayBuffer();
+    else error = (await res.text()).slice(0, 300);
+  } catch (err) {
     status = -1;
+    error = String(err).slice(0, 300);
   }
-  return { id: e.id, sent, accepted: now(), status };
+  const accepted = now();
+  return error === undefined ? { id: e.id, sent, accepted, status } : { id: e.id, sent, accepted, status, error };
 }
 
 /** Closed loop: `concurrency` clients post back to back. */
@@ -348,7 +372,10 @@ async function runLoad(
   if (skipped) say(`${label}: ${skipped} events skipped: ${opts.concurrency} posts were already in flight when they were due (offered rate above capacity)`);
   const ok = new Map(ingested.filter((r) => r.status === 202 || r.status === 200).map((r) => [r.id, r]));
   const ingestErrors = ingested.length - ok.size;
-  if (ingestErrors) say(`${label}: ${ingestErrors} events were not accepted (statuses ${[...new Set(ingested.filter((r) => !ok.has(r.id)).map((r) => r.status))].join(", ")})`);
+  if (ingestErrors) {
+    const bad = ingested.filter((r) => !ok.has(r.id));
+    say(`${label}: ${ingestErrors} events were not accepted (statuses ${[...new Set(bad.map((r) => r.status))].join(", ")}; e.g. ${[...new Set(bad.map((r) => r.error ?? ""))].slice(0, 2).join(" | ")})`);
+  }
   const expectedPairs = new Set<string>();
   for (const e of events) {
     if (ok.has(e.id)) for (const path of e.expected) expectedPairs.add(`${e.id} ${path}`);
@@ -1324,6 +1351,286 @@ async function gate(worker: RunningWorker, world: World): Promise<Set<string>> {
 }
 
 // ---------------------------------------------------------------------------------------
+// --noisy (issue 18): a dead endpoint with a backlog next to a healthy tenant.
+//
+// Tenant A has one endpoint whose receiver never answers (bench/receiver.mjs `/hang/`,
+// timeout_ms --noisy-timeout-ms) and gets --noisy-backlog events posted first, as fast as
+// --concurrency clients go; then tenant B posts --noisy-rate events/s to one healthy endpoint
+// for --noisy-duration s. The opening of A's circuit is read two ways: A's endpoint
+// `circuit_state` in the API (polled every POLL ms: when it was first seen), and the exact
+// time the TenantLog opened it, from the id of the `switchyard.endpoint.circuit_opened`
+// operational event (`evt_circuit_<endpoint>_<opened at ms>`, src/consumers/circuits.ts).
+// A's attempts are the receiver's `/hang/` requests (each recorded when it began); which
+// consumer invocation held the queue, and for how long, is the instrumented entry's batch trace.
+
+/**
+ * What source a run measured (src/ is edited while runs go on): a hash of every file under
+ * src/ (path and content) and the newest one's modification time, read just before and just
+ * after the Worker is bundled.
+ */
+function srcFingerprint(): { hash: string; newest: string; newestAt: string } {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory()) walk(f);
+      else files.push(f);
+    }
+  };
+  walk(path.join(ROOT, "src"));
+  files.sort();
+  const h = createHash("sha256");
+  let newest = { f: "", t: 0 };
+  for (const f of files) {
+    h.update(path.relative(ROOT, f)).update("\0").update(readFileSync(f)).update("\0");
+    const t = statSync(f).mtimeMs;
+    if (t > newest.t) newest = { f, t };
+  }
+  return { hash: h.digest("hex").slice(0, 12), newest: path.relative(ROOT, newest.f), newestAt: new Date(newest.t).toISOString() };
+}
+
+const NOISY_A = "noisy-a";
+const NOISY_B = "noisy-b";
+const NOISY_POLL_MS = 200;
+
+interface NoisyResult {
+  json: Record<string, unknown>;
+  text: string;
+  complete: boolean;
+  /** For --out: the raw timeline (batch trace, A's requests, B's times). */
+  detail: unknown;
+}
+
+async function benchApi<T>(worker: RunningWorker, method: string, pathname: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${worker.url}${pathname}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${pathname}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** `n` events for one tenant with one endpoint (its receiver path `path`), ids `${prefix}${i}`. */
+function tenantEvents(tenant: string, prefix: string, n: number, path: string, seed: number): PlannedEvent[] {
+  const rand = prng(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const type = EVENT_TYPES[Math.floor(rand() * EVENT_TYPES.length)]!.name;
+    const id = `${prefix}${i}`;
+    return { i, id, tenant, type, body: JSON.stringify({ id, type, data: payload(i, type) }), expected: [path] };
+  });
+}
+
+async function noisyRun(ctx: { worker: RunningWorker; receiver: RunningReceiver }): Promise<NoisyResult> {
+  const { worker, receiver } = ctx;
+  const timeoutMs = ARGS.noisyTimeoutMs;
+  await createEventTypes(worker.url, ADMIN_TOKEN);
+  for (const id of [NOISY_A, NOISY_B]) await benchApi(worker, "POST", "/v1/tenants", { id, name: `Bench ${id}` });
+  const pathA = `/hang/${NOISY_A}/0`;
+  const pathB = `/r/${NOISY_B}/0`;
+  // Catch-all endpoints, circuits at their defaults.
+  const epA = await benchApi<{ id: string; timeout_ms: number; circuit: { enabled: boolean; open_after: number; cool_off_s: number } }>(worker, "POST", `/v1/tenants/${NOISY_A}/endpoints`, {
+    url: `${receiver.url}${pathA}`,
+    description: "bench --noisy: never answers",
+    timeout_ms: timeoutMs,
+  });
+  const epB = await benchApi<{ id: string }>(worker, "POST", `/v1/tenants/${NOISY_B}/endpoints`, { url: `${receiver.url}${pathB}`, description: "bench --noisy: healthy" });
+  const circuit = epA.circuit;
+  say(`noisy: A's endpoint ${epA.id} (timeout ${epA.timeout_ms} ms, circuit ${JSON.stringify(circuit)}) → ${pathA}; B's ${epB.id} → ${pathB}`);
+  const seqs = await (await fetch(`${worker.url}/__bench/tenantseqs`, { method: "POST", body: JSON.stringify({ tenants: [NOISY_A, NOISY_B] }) })).json() as { id: string; seq: number }[];
+  const seqA = String(seqs.find((x) => x.id === NOISY_A)?.seq ?? "?");
+  const seqB = String(seqs.find((x) => x.id === NOISY_B)?.seq ?? "?");
+
+  // Warm-up (not measured): B's log (its first ingest creates the day's tables), the consumer's
+  // caches, the connections. A's log is not warmed: any event of A's is an attempt at the hang.
+  const warm = tenantEvents(NOISY_B, "nbwarm-", 10, pathB, 9);
+  await burst(worker, warm, 4);
+  await waitForArrivals(receiver, "nbwarm-", warm.length, "noisy warm-up");
+  await quiesce(worker);
+  await counters(worker, true);
+  await fetch(`${worker.url}/__bench/batches?reset=1`);
+
+  // A's circuit as the API shows it, from before A's first event to the end.
+  let polling = true;
+  const transitions: { t: number; state: string }[] = [];
+  let lastNotOpenRead: number | null = null;
+  let openSeenAt: number | null = null;
+  let polls = 0;
+  const poller = (async () => {
+    while (polling) {
+      const asked = now();
+      try {
+        const ep = await benchApi<{ circuit_state: string }>(worker, "GET", `/v1/tenants/${NOISY_A}/endpoints/${epA.id}`);
+        polls++;
+        const t = now();
+        if (transitions.at(-1)?.state !== ep.circuit_state) transitions.push({ t, state: ep.circuit_state });
+        if (ep.circuit_state === "open" && openSeenAt === null) openSeenAt = t;
+        if (openSeenAt === null) lastNotOpenRead = asked;
+      } catch (err) {
+        say(`noisy: polling A's endpoint failed (${(err as Error).message})`);
+      }
+      await sleep(NOISY_POLL_MS);
+    }
+  })();
+
+  const aEvents = tenantEvents(NOISY_A, "na-", ARGS.noisyBacklog, pathA, 11);
+  say(`noisy: posting A's backlog of ${aEvents.length} events (${ARGS.concurrency} concurrent clients)`);
+  const tA0 = now();
+  const aPosted = await burst(worker, aEvents, ARGS.concurrency);
+  const tA1 = now();
+  const aAccepted = aPosted.filter((r) => r.status === 202 || r.status === 200).length;
+  const refusals = (rs: Ingested[]) => {
+    const bad = rs.filter((r) => r.status !== 202 && r.status !== 200 && r.status !== SKIPPED);
+    const by: Record<string, number> = {};
+    for (const r of bad) by[r.status] = (by[r.status] ?? 0) + 1;
+    const examples = [...new Set(bad.map((r) => `${r.status} ${r.error ?? ""}`.trim()))].slice(0, 3);
+    return { n: bad.length, text: bad.length ? `${bad.length} refused (${Object.entries(by).map(([k, v]) => `${k} ×${v}`).join(", ")}; e.g. ${examples.join(" | ")})` : "none refused" };
+  };
+  say(`noisy: A's backlog posted in ${r1((tA1 - tA0) / 1000)} s (${aAccepted} accepted); A's circuit: ${openSeenAt === null ? "not open yet" : `open since ${r1((openSeenAt - tA0) / 1000)} s`}`);
+
+  const bEvents = tenantEvents(NOISY_B, "nb-", Math.round(ARGS.noisyRate * ARGS.noisyDuration), pathB, 12);
+  say(`noisy: B posts ${bEvents.length} events at ${ARGS.noisyRate}/s`);
+  const bAll = await paced(worker, bEvents, ARGS.noisyRate, ARGS.concurrency);
+  const tB1 = now();
+  const bIngested = bAll.filter((r) => r.status !== SKIPPED);
+  const bOk = new Map(bIngested.filter((r) => r.status === 202 || r.status === 200).map((r) => [r.id, r]));
+  say(`noisy: B done posting (${bOk.size} accepted, ${bAll.length - bIngested.length} skipped, ${bIngested.length - bOk.size} refused); waiting for its deliveries`);
+  const arrivedB = await waitForArrivals(receiver, "nb-", bOk.size, "noisy B");
+  polling = false;
+  await poller;
+  const tEnd = now();
+
+  // The opening, exactly: the operational event's id carries the log's opening time.
+  let openedAt: number | null = null;
+  let openings = 0;
+  try {
+    const { data } = await benchApi<{ data: { id: string; occurred_at: string | null }[] }>(worker, "GET", `/v1/tenants/_operator/events?type=switchyard.endpoint.circuit_opened&limit=250`);
+    const mine = data.filter((e) => e.id.startsWith(`evt_circuit_${epA.id}_`)).map((e) => Number(e.id.slice(`evt_circuit_${epA.id}_`.length)));
+    openings = mine.length;
+    if (mine.length) openedAt = Math.min(...mine);
+  } catch (err) {
+    say(`noisy: reading the circuit_opened events failed (${(err as Error).message}); using the API poll`);
+  }
+  const tOpen = openedAt ?? openSeenAt;
+
+  // A's attempts: every request the hang path saw (each recorded when it began).
+  const aReqs = (await (await fetch(`${receiver.url}/_dump?prefix=${encodeURIComponent(`/hang/${NOISY_A}/`)}`)).json() as [number, string, string][]).map((a) => a[0]).sort((x, y) => x - y);
+  const attemptsToOpen = tOpen === null ? null : aReqs.filter((t) => t <= tOpen).length;
+  const attemptsBeforeSeen = openSeenAt === null ? null : aReqs.filter((t) => t <= openSeenAt!).length;
+  const firstAttempt = aReqs[0] ?? null;
+
+  // B's latency: receiver arrival minus the POST's 202 (as e2e_* everywhere in the bench).
+  const arrivals = await receiverDump(receiver, "nb-");
+  const seen = new Map<string, number>();
+  let duplicates = 0;
+  for (const [t, id, p] of arrivals) {
+    if (p !== pathB) continue;
+    if (seen.has(id)) duplicates++;
+    else seen.set(id, t);
+  }
+  const whole: number[] = [];
+  const after: number[] = [];
+  const before: number[] = [];
+  const afterFromSent: number[] = [];
+  const slowAfter: { accepted: number; arrived: number }[] = [];
+  for (const [id, acc] of bOk) {
+    const t = seen.get(id);
+    if (t === undefined) continue;
+    const e2e = t - acc.accepted;
+    whole.push(e2e);
+    if (tOpen !== null && acc.accepted >= tOpen) {
+      after.push(e2e);
+      afterFromSent.push(t - acc.sent);
+      if (e2e > 2000) slowAfter.push({ accepted: acc.accepted, arrived: t });
+    } else before.push(e2e);
+  }
+  const missingB = bOk.size - seen.size;
+
+  // The consumer's batches: which invocation held the queue, and for how long.
+  const trace = ((await (await fetch(`${worker.url}/__bench/batches`)).json()) as { batches: BatchTrace[] }).batches.filter((b) => b.queue === "deliveries");
+  const c = await counters(worker);
+  const dur = (b: BatchTrace) => (b.end ?? tEnd) - b.start;
+  const rel = (t: number) => r1((t - tA0) / 1000);
+  const attemptsIn = (b: BatchTrace) => aReqs.filter((t) => t >= b.start && t <= (b.end ?? tEnd)).length;
+  const hanging = trace.filter((b) => dur(b) >= timeoutMs * 0.9);
+  const beforeOpen = tOpen === null ? trace : trace.filter((b) => b.start < tOpen);
+  const afterOpen = tOpen === null ? [] : trace.filter((b) => b.start >= tOpen);
+  const sumA = (bs: BatchTrace[]) => bs.reduce((a, b) => a + (b.byTenant[seqA] ?? 0), 0);
+  const sumB = (bs: BatchTrace[]) => bs.reduce((a, b) => a + (b.byTenant[seqB] ?? 0), 0);
+  const busyMs = (bs: BatchTrace[]) => bs.reduce((a, b) => a + dur(b), 0);
+  // After the opening: until when the queue still held A's backlog (the last batch with 10 or
+  // more of A's messages); A's messages after that are stragglers (capped copies answered
+  // `later`, the timed-out attempts' retries), one or two per batch.
+  const drainBatches = afterOpen.filter((b) => (b.byTenant[seqA] ?? 0) >= 10);
+  const drainEnd = drainBatches.at(-1)?.end ?? null;
+  const stragglers = drainEnd === null ? afterOpen : afterOpen.filter((b) => b.start >= drainEnd);
+  // When the B events that were waiting at the opening (accepted before it) had all arrived.
+  const waitingArrived = tOpen === null ? null : Math.max(-Infinity, ...[...bOk.values()].filter((r) => r.accepted < tOpen).map((r) => seen.get(r.id) ?? -Infinity));
+  const probeDue = openedAt === null ? null : openedAt + circuit.cool_off_s * 1000;
+  const describe = (b: BatchTrace) =>
+    `${String(rel(b.start)).padStart(6)} s  ${String(r1(dur(b) / 1000)).padStart(5)} s  ${String(b.size).padStart(3)} msgs (A ${b.byTenant[seqA] ?? 0}, B ${b.byTenant[seqB] ?? 0})  acked ${b.acked}, retried ${b.retried}; A requests begun in it: ${attemptsIn(b)}`;
+  const long = trace.filter((b) => dur(b) >= 1000);
+
+  const p = (xs: number[], q: number) => (xs.length ? r1(pct(xs, q)) : null);
+  const json = {
+    noisy_e2e_p99_ms: p(after, 99),
+    noisy_e2e_p99_whole_ms: p(whole, 99),
+    noisy_e2e_p50_ms: p(after, 50),
+    noisy_e2e_p50_whole_ms: p(whole, 50),
+    noisy_attempts_to_open: attemptsToOpen,
+    noisy_open_after: circuit.open_after,
+    noisy_timeout_ms: timeoutMs,
+    noisy_opened_s: tOpen === null || firstAttempt === null ? null : r1((tOpen - firstAttempt) / 1000),
+    noisy_a_accepted: aAccepted,
+    noisy_b_events: bOk.size,
+    noisy_b_refused: refusals(bAll).n,
+    noisy_b_after_open: after.length,
+    noisy_b_missing: missingB,
+    noisy_b_duplicates: duplicates,
+    noisy_a_attempts: aReqs.length,
+    noisy_hanging_batches: hanging.length,
+  };
+
+  const lines = [
+    `--noisy (issue 18): tenant A ${ARGS.noisyBacklog} events to one endpoint that never answers (timeout ${timeoutMs} ms, circuit ${JSON.stringify(circuit)}); then tenant B ${ARGS.noisyRate}/s for ${ARGS.noisyDuration} s to a healthy one`,
+    `times in s from A's first POST; the local queue runs one consumer batch at a time`,
+    `A's backlog: ${aAccepted}/${aEvents.length} accepted in ${r1((tA1 - tA0) / 1000)} s, ${refusals(aPosted).text}`,
+    `B posted ${rel(bAll[0]?.sent ?? tA1)}–${rel(tB1)} s: ${bOk.size} accepted, ${bAll.length - bIngested.length} skipped, ${refusals(bAll).text}; run ended ${rel(tEnd)} s`,
+    `A's first attempt began at ${firstAttempt === null ? "—" : rel(firstAttempt)} s; its circuit opened at ${openedAt === null ? "? (no circuit_opened event)" : `${rel(openedAt)} s (the log's time, from the circuit_opened event; ${openings} opening(s) reported)`}; ` +
+      `the API first showed "open" at ${openSeenAt === null ? "never" : `${rel(openSeenAt)} s (the read before, at ${lastNotOpenRead === null ? "—" : rel(lastNotOpenRead)} s, still showed it closed; ${polls} reads)`}`,
+    `A's circuit in the API: ${transitions.map((x) => `${x.state} @ ${rel(x.t)} s`).join(" → ")}`,
+    `A's attempts: ${aReqs.length} requests at the hang receiver (begun at ${aReqs.map((t) => rel(t)).join(", ")} s); ${attemptsToOpen ?? "—"} begun before the opening (${attemptsBeforeSeen ?? "—"} before the API showed it); target ≤ open_after + 2 = ${circuit.open_after + 2}`,
+    `recorded failed attempts (outcomes handed to record): ${JSON.stringify(c.failedAttempts)}`,
+    `B's e2e (arrival − 202): whole run p50 ${p(whole, 50)} ms, p99 ${p(whole, 99)} ms, max ${whole.length ? r1(Math.max(...whole)) : "—"} ms (${whole.length} events); ` +
+      `accepted before the opening: ${before.length} events, p99 ${p(before, 99) ?? "—"} ms; after: ${after.length} events, p50 ${p(after, 50) ?? "—"} ms, p99 ${p(after, 99) ?? "—"} ms ` +
+      `(from the POST sent: p99 ${p(afterFromSent, 99) ?? "—"} ms), ${slowAfter.length} over 2 s${slowAfter.length ? ` (accepted ${rel(Math.min(...slowAfter.map((x) => x.accepted)))}–${rel(Math.max(...slowAfter.map((x) => x.accepted)))} s)` : ""}`,
+    `B: ${arrivedB.unique}/${bOk.size} arrived, ${missingB} missing, ${duplicates} duplicates`,
+    `consumer batches (deliveries queue): ${trace.length}; before the opening ${beforeOpen.length} (${sumA(beforeOpen)} A / ${sumB(beforeOpen)} B messages, ${(busyMs(beforeOpen) / 1000).toFixed(2)} s busy); ` +
+      `after it ${afterOpen.length} (${sumA(afterOpen)} A / ${sumB(afterOpen)} B messages, ${(busyMs(afterOpen) / 1000).toFixed(2)} s busy)`,
+    drainEnd === null
+      ? `after the opening no batch held 10 or more of A's messages`
+      : `A's backlog parked after the opening: ${drainBatches.length} batches with ≥ 10 of A's messages (${sumA(drainBatches)} A / ${sumB(drainBatches)} B), ${rel(drainBatches[0]!.start)}–${rel(drainEnd)} s, ${(busyMs(drainBatches) / 1000).toFixed(2)} s busy; ` +
+        `after that ${sumA(stragglers)} of A's messages in ${stragglers.filter((b) => (b.byTenant[seqA] ?? 0) > 0).length} batches (capped copies answered later, retries of the timed-out attempts)`,
+    `B's events accepted before the opening had all arrived by ${waitingArrived === null || !Number.isFinite(waitingArrived) ? "—" : `${rel(waitingArrived)} s`}; ` +
+      `A's half-open probe was due at ${probeDue === null ? "—" : `${rel(probeDue)} s (opening + cool_off_s)${probeDue > tEnd ? ", after the run ended" : ""}`}`,
+    `batches that held the queue ≥ 0.9 × the timeout: ${hanging.length}`,
+    `batches of 1 s or more (start, duration, size, …):`,
+    ...long.slice(0, 25).map((b) => `  ${describe(b)}`),
+    ...(long.length > 25 ? [`  … ${long.length - 25} more`] : []),
+    `queue: ${JSON.stringify(c.queues.consumed.deliveries ?? {})}; sent ${JSON.stringify(c.queues.sent)}`,
+    `targets: attempts to open ${attemptsToOpen ?? "—"} ≤ ${circuit.open_after + 2}: ${attemptsToOpen !== null && attemptsToOpen <= circuit.open_after + 2 ? "met" : "MISSED"}; ` +
+      `B p99 after opening ${p(after, 99) ?? "—"} ms ≤ 2000: ${after.length && pct(after, 99) <= 2000 ? "met" : "MISSED"}; ` +
+      `B p99 whole run ${p(whole, 99) ?? "—"} ms ≤ 2 × ${timeoutMs}: ${whole.length && pct(whole, 99) <= 2 * timeoutMs ? "met" : "MISSED"}`,
+  ];
+  return {
+    json,
+    text: lines.join("\n"),
+    complete: missingB === 0 && tOpen !== null,
+    detail: { t0: tA0, openedAt, openSeenAt, transitions, aRequests: aReqs, seqA, seqB, batches: trace, bLatency: [...bOk.values()].map((r) => ({ id: r.id, sent: r.sent, accepted: r.accepted, arrived: seen.get(r.id) ?? null })) },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 // Main.
 
 async function main() {
@@ -1343,9 +1650,29 @@ async function main() {
   try {
     receiver = await startReceiver();
     say(`receiver on ${receiver.url} (pid ${receiver.pid}); starting the Worker`);
+    const srcBefore = ARGS.noisy ? srcFingerprint() : null;
     worker = await startWorker(ARGS.mode, state, ARGS.queueOverride);
-    if (Object.keys(ARGS.queueOverride).length) say(`EXPERIMENT: consumer settings overridden with ${JSON.stringify(ARGS.queueOverride)} (not wrangler.toml's)`);
+    const srcAfter = ARGS.noisy ? srcFingerprint() : null;
+    if (Object.keys(ARGS.queueOverride).length) say(`consumers' batch settings overridden with ${JSON.stringify(ARGS.queueOverride)} (wrangler.toml: max_batch_size 100, max_batch_timeout 0)`);
     const ctx: { worker: RunningWorker; receiver: RunningReceiver; gatedPaths?: Set<string> } = { worker, receiver };
+    if (ARGS.noisy) {
+      const res = await noisyRun(ctx);
+      res.text +=
+        `\nsource measured: src/ ${srcAfter!.hash} (newest file ${srcAfter!.newest}, ${srcAfter!.newestAt})` +
+        (srcBefore!.hash !== srcAfter!.hash ? `; WARNING: src/ changed while the Worker was bundled (was ${srcBefore!.hash})` : "");
+      if (ARGS.out) writeFileSync(ARGS.out, JSON.stringify({ at: new Date().toISOString(), args: ARGS, json: res.json, text: res.text, loadStart: LOAD_START, loadEnd: os.loadavg(), detail: res.detail }, null, 2));
+      const loads = `load average ${LOAD_START.map((x) => x.toFixed(2)).join(" ")} → ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}, ${os.cpus().length} CPUs`;
+      if (ARGS.json) {
+        process.stderr.write(`${res.text}\n${loads}\n`);
+        process.stdout.write(`${JSON.stringify(res.json)}\n`);
+      } else process.stdout.write(`${res.text}\n${loads}\n\n${JSON.stringify(res.json)}\n`);
+      if (!res.complete) {
+        say("FAILED: some of B's deliveries never arrived, or A's circuit never opened");
+        process.exitCode = 1;
+      }
+      say(`done in ${r1((Date.now() - T0) / 1000)} s`);
+      return;
+    }
     say(`Worker on ${worker.url}; creating the world`);
     const world = await createWorld(worker.url, ADMIN_TOKEN, receiver.url, { tag: "w", tenants: ARGS.tenants, endpointsPerTenant: ARGS.endpoints });
     const { unstable_readConfig } = await import("wrangler");

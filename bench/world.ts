@@ -85,6 +85,13 @@ async function must(res: Promise<Response>, what: string, okStatuses: number[] =
   return r;
 }
 
+/** Creates the bench's event types; 409 (created by an earlier world of this run) is fine. */
+export async function createEventTypes(workerUrl: string, token: string): Promise<void> {
+  for (const t of EVENT_TYPES) {
+    await must(call(workerUrl, token, "POST", "/v1/event-types", { name: t.name, group: t.group, description: `bench ${t.name}` }), `event type ${t.name}`, [201, 409]);
+  }
+}
+
 /** Creates the event types (once per database), tenants and endpoints; `tag` keeps worlds apart. */
 export async function createWorld(
   workerUrl: string,
@@ -92,10 +99,7 @@ export async function createWorld(
   receiverUrl: string,
   opts: { tag: string; tenants: number; endpointsPerTenant: number },
 ): Promise<World> {
-  for (const t of EVENT_TYPES) {
-    // 409: created by an earlier world of this run.
-    await must(call(workerUrl, token, "POST", "/v1/event-types", { name: t.name, group: t.group, description: `bench ${t.name}` }), `event type ${t.name}`, [201, 409]);
-  }
+  await createEventTypes(workerUrl, token);
   const tenants: string[] = [];
   const filters = new Map<string, EndpointFilter[]>();
   const jobs: (() => Promise<void>)[] = [];

@@ -3,10 +3,25 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as endpoints from "../core/endpoints";
-import { ENDPOINT_LIMITS as L } from "../core/endpoints";
+import { circuitStateOf, ENDPOINT_LIMITS as L } from "../core/endpoints";
 import type { EndpointRow } from "../db/queries/endpoints";
 import { deps, requireTenant, type AppEnv } from "./context";
-import { decodeCursor, errorResponses, iso, jsonBody, jsonResponse, ListQuery, listOf, page, TenantParams, Timestamp, unavailableResponse } from "./schemas";
+import {
+  CircuitInput,
+  CircuitSettings,
+  CircuitStateField,
+  decodeCursor,
+  errorResponses,
+  iso,
+  jsonBody,
+  jsonResponse,
+  ListQuery,
+  listOf,
+  page,
+  TenantParams,
+  Timestamp,
+  unavailableResponse,
+} from "./schemas";
 
 const Auth = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("bearer"), token: z.string().min(1).max(4096) }),
@@ -34,6 +49,7 @@ const EndpointFields = {
   rate_limit: z.number().int().min(1).max(L.rateLimitMax).nullable().optional(),
   timeout_ms: z.number().int().min(L.timeoutMinMs).max(L.timeoutMaxMs).optional(),
   retry_schedule: z.array(z.number().int().min(1).max(L.retryWaitMaxS)).max(L.retryEntriesMax).nullable().optional(),
+  circuit: CircuitInput.nullable().optional(),
 };
 
 const EndpointCreate = z.strictObject({
@@ -66,6 +82,8 @@ export const Endpoint = z
     rate_limit: z.number().int().nullable(),
     timeout_ms: z.number().int(),
     retry_schedule: z.array(z.number().int()).nullable(),
+    circuit: CircuitSettings,
+    circuit_state: CircuitStateField,
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -79,7 +97,8 @@ const Secrets = z
 
 export const EndpointParams = TenantParams.extend({ eid: z.string().openapi({ param: { name: "eid", in: "path" } }) });
 
-export const toEndpoint = (e: EndpointRow) => ({
+/** The endpoint as the API shows it; `now` decides whether an open circuit is already half open. */
+export const toEndpoint = (e: EndpointRow, now: number) => ({
   id: e.id,
   tenant_id: e.tenantId,
   url: e.url,
@@ -96,6 +115,8 @@ export const toEndpoint = (e: EndpointRow) => ({
   rate_limit: e.rateLimit,
   timeout_ms: e.timeoutMs,
   retry_schedule: e.retrySchedule,
+  circuit: e.circuit,
+  circuit_state: circuitStateOf(e, now),
   created_at: iso(e.createdAt)!,
   updated_at: iso(e.updatedAt)!,
 });
@@ -118,8 +139,9 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
     async (c) => {
       const { tid } = c.req.valid("param");
       requireTenant(c, tid);
-      const { row, secret } = await endpoints.createEndpoint(deps(c), tid, c.req.valid("json"));
-      return c.json({ ...toEndpoint(row), secret }, 201);
+      const d = deps(c);
+      const { row, secret } = await endpoints.createEndpoint(d, tid, c.req.valid("json"));
+      return c.json({ ...toEndpoint(row, d.now), secret }, 201);
     },
   );
 
@@ -136,9 +158,10 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
       const { tid } = c.req.valid("param");
       requireTenant(c, tid);
       const { limit, cursor, status } = c.req.valid("query");
-      const rows = await endpoints.listEndpoints(deps(c), tid, { status, before: decodeCursor<string>(cursor, "string"), limit });
+      const d = deps(c);
+      const rows = await endpoints.listEndpoints(d, tid, { status, before: decodeCursor<string>(cursor, "string"), limit });
       const p = page(rows, limit, (e) => e.id);
-      return c.json({ data: p.data.map(toEndpoint), next_cursor: p.next_cursor }, 200);
+      return c.json({ data: p.data.map((e) => toEndpoint(e, d.now)), next_cursor: p.next_cursor }, 200);
     },
   );
 
@@ -154,7 +177,8 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
     async (c) => {
       const { tid, eid } = c.req.valid("param");
       requireTenant(c, tid);
-      return c.json(toEndpoint(await endpoints.getEndpoint(deps(c), tid, eid)), 200);
+      const d = deps(c);
+      return c.json(toEndpoint(await endpoints.getEndpoint(d, tid, eid), d.now), 200);
     },
   );
 
@@ -172,7 +196,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
       requireTenant(c, tid);
       const d = deps(c);
       const { after } = await endpoints.updateEndpoint(d, tid, eid, c.req.valid("json"));
-      return c.json(toEndpoint(after), 200);
+      return c.json(toEndpoint(after, d.now), 200);
     },
   );
 

@@ -3,6 +3,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { isCalendarDate } from "../core/dates";
+import { CIRCUIT_LIMITS, DEFAULT_CIRCUIT } from "../domain/circuit";
 import { HOST_ID_PATTERN } from "../domain/ids";
 import { invalid } from "../errors";
 
@@ -34,6 +35,47 @@ export const conflictResponse = { 409: problem("Conflict") } as const;
 export const unavailableResponse = { 503: problem("A dependency refused; retry after Retry-After") } as const;
 export const tooLargeResponse = { 413: problem("Payload too large") } as const;
 export const goneResponse = { 410: problem("Gone: the delivery expired with its day of the log") } as const;
+
+const boundedInt = (min: number, max: number) => {
+  const message = `must be an integer from ${min} to ${max}`;
+  return z.number({ error: message }).int(message).min(min, message).max(max, message);
+};
+
+const CIRCUIT_DOC =
+  "The circuit breaker: after open_after consecutive attempts that timed out or could not connect (a 5xx does not count), " +
+  "the endpoint's deliveries wait for cool_off_s seconds (doubling on each re-opening, up to 3600), spending no attempt and failing nothing; then one delivery is sent as a probe. " +
+  "Success closes the circuit and releases the rest; failure re-opens it.";
+
+/** `circuit` in a create or PATCH body: replaced whole, each member left out takes its default; null resets every member to its default. */
+export const CircuitInput = z
+  .strictObject({
+    enabled: z.boolean({ error: "must be true or false" }).optional().openapi({ description: "false turns the breaker off (and closes an open circuit)", default: DEFAULT_CIRCUIT.enabled }),
+    open_after: boundedInt(CIRCUIT_LIMITS.openAfter.min, CIRCUIT_LIMITS.openAfter.max)
+      .optional()
+      .openapi({ description: "Consecutive timeouts or connection failures that open the circuit", default: DEFAULT_CIRCUIT.open_after }),
+    cool_off_s: boundedInt(CIRCUIT_LIMITS.coolOffS.min, CIRCUIT_LIMITS.coolOffS.max)
+      .optional()
+      .openapi({ description: "Seconds an open circuit waits before its probe (doubling per re-opening, at most 3600)", default: DEFAULT_CIRCUIT.cool_off_s }),
+  })
+  .openapi("CircuitInput", {
+    description: `${CIRCUIT_DOC} Replaced whole: a member left out takes its default, not its stored value; null resets all to the defaults.`,
+    example: { ...DEFAULT_CIRCUIT },
+  });
+
+/** `circuit` as every endpoint read shows it. */
+export const CircuitSettings = z
+  .object({
+    enabled: z.boolean(),
+    open_after: z.number().int().openapi({ minimum: CIRCUIT_LIMITS.openAfter.min, maximum: CIRCUIT_LIMITS.openAfter.max }),
+    cool_off_s: z.number().int().openapi({ minimum: CIRCUIT_LIMITS.coolOffS.min, maximum: CIRCUIT_LIMITS.coolOffS.max }),
+  })
+  .openapi("Circuit", { description: CIRCUIT_DOC, example: { ...DEFAULT_CIRCUIT } });
+
+/** Read-only `circuit_state`. */
+export const CircuitStateField = z.enum(["closed", "open", "half_open"]).openapi({
+  description:
+    "Read-only. open: deliveries wait for the cool-off; half_open: the cool-off has passed and one delivery goes (or went) as a probe; closed otherwise, and always while the breaker is turned off.",
+});
 
 export const HostId = z.string().regex(HOST_ID_PATTERN, "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$");
 

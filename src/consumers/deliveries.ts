@@ -1,14 +1,24 @@
 /**
  * @module The data plane v2 delivery consumer (DESIGN.md "Architecture — data plane v2",
  * docs/data-plane-v2.md "Messages, claim, record"): group the batch by tenant → ONE
- * `claim` per tenant → sign and send each `go` (≤ 6 at once, ≤ 2 to one endpoint) → ONE
- * `record` per tenant → enqueue its retries and released FIFO heads → ack. A webhook retry
- * is a new message; `msg.retry()` is only for our own trouble (D1, the TenantLog, a queue
- * send, SECRETS_KEY), so the queue's max_retries bounds our failures, never attempts.
+ * `claim` per tenant → sign and send each `go` (≤ 6 at once) → ONE `record` per tenant →
+ * enqueue its retries and released FIFO heads → ack. A webhook retry is a new message;
+ * `msg.retry()` is only for our own trouble (D1, the TenantLog, a queue send, SECRETS_KEY),
+ * so the queue's max_retries bounds our failures, never attempts.
+ *
+ * One invocation sends at most MAX_SENDS_PER_ENDPOINT requests to one endpoint at a time
+ * (DESIGN.md "Delivery rules", circuit breaker), and once one of them got no answer at all,
+ * none more: that endpoint's unsent deliveries of the batch go back as new messages a
+ * second or two later, no attempt spent, so a hanging endpoint holds an invocation for about
+ * one timeout, not for its whole share of the batch, while a healthy endpoint's backlog is
+ * sent in one invocation (deferring every send past the second would re-send a burst's
+ * messages over and over). Each outcome says whether the attempt got no answer
+ * (`unreachable`: what the TenantLog's circuit counts).
  *
  * Messages naming a deleted tenant are acked without calling its TenantLog (a call would
  * re-create the object: ./tenants). After each tenant's `record`, its attempts update the
- * endpoints' `failing_since` and auto-disable (./endpoint-health).
+ * endpoints' `failing_since` and auto-disable (./endpoint-health), and the circuits the
+ * record opened or closed reach D1's endpoint rows and `_operator` (./circuits).
  */
 import type { Deps } from "../api/context";
 import { endpointAuth, type EndpointAuth } from "../core/endpoints";
@@ -17,22 +27,27 @@ import type { DeliveryEvent } from "../domain/attempt";
 import { findEndpointById, validSecrets, type EndpointRow } from "../db/queries/endpoints";
 import { AsyncLruCache } from "../domain/async-cache";
 import { classifyAttempt, honouredRetryAfter } from "../domain/outcome";
+import { isUnreachable } from "../domain/circuit";
 import { DEFAULT_RETRY_SCHEDULE, nextRetryWait } from "../domain/retry-schedule";
+import { rateSpacingMs } from "../domain/rate-limit";
 import { checkEndpointUrl } from "../domain/url-policy";
 import { sendRequest, type OutboundRequest, type OutboundResult } from "../outbound/send";
 import { pipelineDeps, writeWithRetries } from "../pipeline/deps";
 import { attemptRecordOf, buildRequest } from "../pipeline/request";
 import type { AttemptRecord } from "../domain/attempt";
-import type { ClaimedEvent, ClaimVerdict, DeliveryJob, LogDeliverMessage, Outcome } from "../tenant-log/types";
+import type { CircuitChange, ClaimedEvent, ClaimVerdict, DeliveryJob, LogDeliverMessage, Outcome, RecordResult } from "../tenant-log/types";
 import { noteEndpointLoaded, trackEndpointHealth, type AttemptSeen } from "./endpoint-health";
+import { mirrorCircuits } from "./circuits";
 import { enqueueJobs } from "../core/jobs";
 import { distinctJobs, groupByTenant, retryLater } from "./messages";
 import { tenantsBySeq } from "./tenants";
 
 /** A Worker invocation holds at most 6 outbound connections (DESIGN "Platform facts"). */
 const MAX_SENDS = 6;
-/** So that one slow endpoint never holds all six lanes (DESIGN "Delivery rules", circuit breaker). */
-const MAX_SENDS_PER_ENDPOINT = 2;
+/** Requests to one endpoint at once per invocation: one slow endpoint never holds all six lanes (DESIGN "Delivery rules", circuit breaker). */
+export const MAX_SENDS_PER_ENDPOINT = 2;
+/** How soon a delivery held back from an unanswering endpoint comes back (its claim then parks it if the circuit opened). */
+const DEFERRED_DELAY_MS = { min: 1000, max: 2000 };
 
 type Go = Extract<ClaimVerdict, { kind: "go" }>;
 
@@ -59,7 +74,9 @@ type SendResult =
   /** An outcome to record: an attempt, or a failure without one (the URL policy refused the URL). */
   | { kind: "attempted"; outcome: Outcome }
   /** Our own trouble before the request (D1, SECRETS_KEY, signing): nothing was sent. */
-  | { kind: "trouble" };
+  | { kind: "trouble" }
+  /** Not sent: its endpoint left an attempt of this invocation unanswered. Sent again shortly as a new message. */
+  | { kind: "deferred" };
 
 export async function handleLogDeliveryBatch(batch: MessageBatch<LogDeliverMessage>, env: Env): Promise<void> {
   const deps = pipelineDeps(env);
@@ -103,24 +120,32 @@ async function claimFor(tenant: TenantWork): Promise<void> {
 
 /**
  * Sends every claimed delivery of the batch, whatever its tenant: at most MAX_SENDS at
- * once, at most MAX_SENDS_PER_ENDPOINT to one endpoint. Rate-limited starts come last,
- * so a lane waiting for its slot holds no earlier start back.
+ * once, at most MAX_SENDS_PER_ENDPOINT to one endpoint; once an endpoint left an attempt
+ * unanswered, its sends not yet started are `deferred`. Rate-limited starts come last, so a
+ * lane waiting for its slot holds no earlier start back.
  */
 async function sendAll(deps: Deps, sends: Send[]): Promise<void> {
   const queue = [...sends].sort((a, b) => a.go.startAt - b.go.startAt);
   const inFlight = new Map<string, number>();
+  const unanswering = new Set<string>();
+  const paced = new Map<string, number>();
   const running = new Set<Promise<void>>();
   while (queue.length > 0 || running.size > 0) {
+    for (let i = queue.length - 1; i >= 0; i--) {
+      if (unanswering.has(queue[i]!.go.endpointId)) queue.splice(i, 1)[0]!.result = { kind: "deferred" };
+    }
     const next = running.size < MAX_SENDS ? queue.findIndex((s) => (inFlight.get(s.go.endpointId) ?? 0) < MAX_SENDS_PER_ENDPOINT) : -1;
     if (next === -1) {
+      if (running.size === 0) break;
       await Promise.race(running);
       continue;
     }
     const [send] = queue.splice(next, 1) as [Send];
     const endpointId = send.go.endpointId;
     inFlight.set(endpointId, (inFlight.get(endpointId) ?? 0) + 1);
-    const lane: Promise<void> = attempt(deps, send.go, send.event).then((result) => {
+    const lane: Promise<void> = attempt(deps, send.go, send.event, paced).then((result) => {
       send.result = result;
+      if (result.kind === "attempted" && result.outcome.unreachable) unanswering.add(endpointId);
       inFlight.set(endpointId, inFlight.get(endpointId)! - 1);
       running.delete(lane);
     });
@@ -129,7 +154,12 @@ async function sendAll(deps: Deps, sends: Send[]): Promise<void> {
 }
 
 /** One delivery: everything that is ours first (settings, URL policy, keys, signing), then the request. */
-async function attempt(deps: Deps, go: Go, event: ClaimedEvent): Promise<SendResult> {
+/**
+ * `paced`: the latest start this invocation reserved per rate-limited endpoint. The claim
+ * spaced the admitted start times, but a start that ran late (a cold settings cache) would
+ * bring the next one closer than 1/r: each start keeps the spacing from the one before it.
+ */
+async function attempt(deps: Deps, go: Go, event: ClaimedEvent, paced: Map<string, number>): Promise<SendResult> {
   const n = go.attemptsBefore + 1;
   let settings: SendSettings;
   let built: { request: OutboundRequest; loggedHeaders: Record<string, string> };
@@ -142,14 +172,19 @@ async function attempt(deps: Deps, go: Go, event: ClaimedEvent): Promise<SendRes
     // Decrypted before the rate-slot wait, so only signing and the fetch stand between the
     // admitted start time and the real start.
     const keys = await signingKeys(deps, settings);
-    await sleepUntil(go.startAt);
+    let startAt = go.startAt;
+    if (settings.endpoint.rateLimit !== null) {
+      startAt = Math.max(startAt, Date.now(), (paced.get(go.endpointId) ?? -Infinity) + rateSpacingMs(settings.endpoint.rateLimit));
+      paced.set(go.endpointId, startAt);
+    }
+    await sleepUntil(startAt);
     built = await buildRequest({ config: deps.config, endpoint: settings.endpoint, event: deliveryEventOf(event), secrets: keys.secrets, auth: keys.auth, attempt: n, now: Date.now() });
   } catch (err) {
     console.error(`preparing delivery ${go.e}/${go.ordinal} failed; its message comes back later`, err);
     return { kind: "trouble" };
   }
   const sent = await sendRequest(built.request);
-  return { kind: "attempted", outcome: outcomeOf(go, settings.endpoint, sent, attemptRecordOf(n, sent, built.request, built.loggedHeaders)) };
+  return { kind: "attempted", outcome: { ...outcomeOf(go, settings.endpoint, sent, attemptRecordOf(n, sent, built.request, built.loggedHeaders)), unreachable: isUnreachable(sent.result) } };
 }
 
 /** How to send to an endpoint, from D1; the TenantLog decides whether and when. */
@@ -227,22 +262,37 @@ function outcomeOf(go: Go, endpoint: EndpointRow, sent: OutboundResult, attemptR
 async function settle(deps: Deps, tenant: TenantWork): Promise<void> {
   if (tenant.sends === null) return retryLater(tenant.messages);
   const outcomes = tenant.sends.flatMap((s) => (s.result?.kind === "attempted" ? [s.result.outcome] : []));
+  let circuits: CircuitChange[] = [];
+  const mirror = () => mirrorCircuits(deps, { t: tenant.t, tenantId: tenant.tenantId }, circuits, (endpointId) => urlOf(deps, tenant.sends!, endpointId));
   try {
-    const { retries, released } = outcomes.length > 0 ? await writeWithRetries(() => tenant.log.record(outcomes)) : { retries: [], released: [] };
+    const recorded: RecordResult = outcomes.length > 0 ? await writeWithRetries(() => tenant.log.record(outcomes)) : { recorded: 0, retries: [], released: [] };
+    circuits = recorded.circuits ?? [];
     const again = tenant.later.map(({ job, delayMs }) => ({ ...job, delayMs }));
-    await enqueueJobs(deps.env.DELIVERY_QUEUE, tenant.t, [...retries, ...again], released);
+    for (const s of tenant.sends) {
+      if (s.result?.kind === "deferred") again.push({ e: s.go.e, p: [s.go.ordinal], g: s.go.generation, delayMs: DEFERRED_DELAY_MS.min + Math.random() * (DEFERRED_DELAY_MS.max - DEFERRED_DELAY_MS.min) });
+    }
+    await enqueueJobs(deps.env.DELIVERY_QUEUE, tenant.t, [...recorded.retries, ...again], recorded.released);
   } catch (err) {
     console.error(`recording or enqueueing failed for tenant ${tenant.t}; its messages come back later`, err);
+    // A change the record made is reported once, here: the messages' copies find it recorded.
+    await mirror();
     return retryLater(tenant.messages);
   }
   // After the record: a copy of these messages would find its delivery recorded (stale), so
-  // this never holds the acks back; a write it loses is redone at the endpoint's next attempt.
-  await trackEndpointHealth(deps, { t: tenant.t, tenantId: tenant.tenantId }, attemptsSeen(tenant.sends));
+  // this never holds the acks back; a write it loses is redone at the endpoint's next attempt
+  // (a circuit's D1 row at its next change). The log decides; D1 and `_operator` mirror it.
+  await Promise.all([trackEndpointHealth(deps, { t: tenant.t, tenantId: tenant.tenantId }, attemptsSeen(tenant.sends)), mirror()]);
   // Nothing was sent for these, for our own trouble: they come back later.
-  const notSent = new Set(tenant.sends.filter((s) => s.result?.kind !== "attempted").map((s) => jobKey(s.go.e, s.go.ordinal, s.go.generation)));
+  const notSent = new Set(tenant.sends.filter((s) => s.result?.kind === "trouble" || s.result === undefined).map((s) => jobKey(s.go.e, s.go.ordinal, s.go.generation)));
   const [back, done] = partition(tenant.messages, (msg) => msg.body.p.some((ordinal) => notSent.has(jobKey(msg.body.e, ordinal, msg.body.g))));
   retryLater(back);
   for (const msg of done) msg.ack();
+}
+
+/** The URL of an endpoint this batch sent to (its send settings, cached; D1 when evicted since). */
+async function urlOf(deps: Deps, sends: readonly Send[], endpointId: string): Promise<string | null> {
+  const send = sends.find((s) => s.go.endpointId === endpointId);
+  return send ? (await sendSettings(deps, send.go)).endpoint.url : null;
 }
 
 /**

@@ -26,7 +26,8 @@
  */
 import type { Deps } from "../api/context";
 import { OPERATOR_TENANT } from "../core/tenants";
-import { ENDPOINT_DISABLED_TYPE, emitOperational } from "../core/operational";
+import { ENDPOINT_DISABLED_TYPE } from "../core/event-types";
+import { emitOperational } from "../core/operational";
 import { syncEndpoint } from "../core/tenant-logs";
 import { findEndpointById, type EndpointRow } from "../db/queries/endpoints";
 import { writeWithRetries } from "../pipeline/deps";

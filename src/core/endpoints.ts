@@ -2,6 +2,7 @@
  * @module Endpoint verbs: create, read, list, update, delete, secrets.
  */
 import type { Deps } from "../api/context";
+import { CIRCUIT_LIMITS, DEFAULT_CIRCUIT, type CircuitConfig } from "../domain/circuit";
 import { checkCustomHeaders, isSendableHeaderValue } from "../domain/custom-headers";
 import { isFilterPattern, type EndpointFilter } from "../domain/filter";
 import { newId } from "../domain/ids";
@@ -31,6 +32,8 @@ export interface EndpointInput {
   rate_limit?: number | null;
   timeout_ms?: number;
   retry_schedule?: number[] | null;
+  /** Replaced whole: a member left out takes its default (not the stored value); null is every default. */
+  circuit?: Partial<CircuitConfig> | null;
   secret?: string;
 }
 
@@ -46,8 +49,39 @@ export const ENDPOINT_LIMITS = {
   retryWaitMaxS: 86_400,
 } as const;
 
+/** The circuit as stored: the given members, the defaults for the rest (DESIGN: a named field is replaced whole). */
+export const normalizeCircuit = (c: Partial<CircuitConfig> | null | undefined): CircuitConfig => ({
+  enabled: c?.enabled ?? DEFAULT_CIRCUIT.enabled,
+  open_after: c?.open_after ?? DEFAULT_CIRCUIT.open_after,
+  cool_off_s: c?.cool_off_s ?? DEFAULT_CIRCUIT.cool_off_s,
+});
+
+function checkCircuit(c: CircuitConfig): FieldError[] {
+  const errors: FieldError[] = [];
+  const { openAfter, coolOffS } = CIRCUIT_LIMITS;
+  if (typeof c.enabled !== "boolean") errors.push({ path: "circuit.enabled", message: "must be true or false" });
+  if (!Number.isInteger(c.open_after) || c.open_after < openAfter.min || c.open_after > openAfter.max) {
+    errors.push({ path: "circuit.open_after", message: `must be an integer from ${openAfter.min} to ${openAfter.max}` });
+  }
+  if (!Number.isInteger(c.cool_off_s) || c.cool_off_s < coolOffS.min || c.cool_off_s > coolOffS.max) {
+    errors.push({ path: "circuit.cool_off_s", message: `must be an integer from ${coolOffS.min} to ${coolOffS.max}` });
+  }
+  return errors;
+}
+
+/**
+ * The circuit as readers see it (`circuit_state`): D1 holds what the delivery consumer last
+ * mirrored from the TenantLog (closed or open, and until when); an open circuit whose
+ * cool-off has passed is `half_open` (its probe may go, or is on its way). A breaker that is
+ * turned off is never open.
+ */
+export function circuitStateOf(e: Pick<EndpointRow, "circuit" | "circuitState" | "circuitOpenUntil">, now: number): "closed" | "open" | "half_open" {
+  if (!e.circuit.enabled || e.circuitState !== "open") return "closed";
+  return e.circuitOpenUntil !== null && e.circuitOpenUntil <= now ? "half_open" : "open";
+}
+
 /** The bounds above, checked here too so every caller (API, portal) gets one set of rules. */
-function checkLimits(e: Pick<EndpointRow, "description" | "rateLimit" | "timeoutMs" | "retrySchedule">): FieldError[] {
+function checkLimits(e: Pick<EndpointRow, "description" | "rateLimit" | "timeoutMs" | "retrySchedule" | "circuit">): FieldError[] {
   const L = ENDPOINT_LIMITS;
   const errors: FieldError[] = [];
   if (e.description.length > L.descriptionMax) errors.push({ path: "description", message: `must be at most ${L.descriptionMax} characters` });
@@ -63,6 +97,7 @@ function checkLimits(e: Pick<EndpointRow, "description" | "rateLimit" | "timeout
       if (!Number.isInteger(s) || s < 1 || s > L.retryWaitMaxS) errors.push({ path: `retry_schedule[${i}]`, message: `must be an integer from 1 to ${L.retryWaitMaxS}` });
     });
   }
+  errors.push(...checkCircuit(e.circuit));
   return errors;
 }
 
@@ -102,7 +137,7 @@ export function checkSecret(signature: SignatureProfile, secret: string, path = 
 /** Everything about an endpoint that the API validates beyond its shape. */
 function checkRules(
   deps: Deps,
-  e: Pick<EndpointRow, "url" | "filter" | "headers" | "description" | "rateLimit" | "timeoutMs" | "retrySchedule">,
+  e: Pick<EndpointRow, "url" | "filter" | "headers" | "description" | "rateLimit" | "timeoutMs" | "retrySchedule" | "circuit">,
   hasAuth: boolean,
 ): FieldError[] {
   const errors: FieldError[] = checkLimits(e);
@@ -136,6 +171,9 @@ export async function createEndpoint(deps: Deps, tenantId: string, input: Endpoi
     rateLimit: input.rate_limit ?? null,
     timeoutMs: input.timeout_ms ?? 15_000,
     retrySchedule: input.retry_schedule ?? null,
+    circuit: normalizeCircuit(input.circuit),
+    circuitState: "closed",
+    circuitOpenUntil: null,
     createdAt: deps.now,
     updatedAt: deps.now,
     deletedAt: null,
@@ -182,6 +220,7 @@ export async function updateEndpoint(deps: Deps, tenantId: string, endpointId: s
   if (patch.rate_limit !== undefined) next.rateLimit = patch.rate_limit;
   if (patch.timeout_ms !== undefined) next.timeoutMs = patch.timeout_ms;
   if (patch.retry_schedule !== undefined) next.retrySchedule = patch.retry_schedule;
+  if (patch.circuit !== undefined) next.circuit = normalizeCircuit(patch.circuit);
   if (patch.auth !== undefined) next.authType = patch.auth?.type ?? null;
   if (patch.status !== undefined) {
     next.status = patch.status;
@@ -200,8 +239,11 @@ export async function updateEndpoint(deps: Deps, tenantId: string, endpointId: s
   const urlCheck = checkEndpointUrl(next.url, deps.config.allowPrivateUrls);
   if (urlCheck.ok) next.url = urlCheck.url;
   if (patch.auth !== undefined) next.authBox = patch.auth ? await seal(deps.config, JSON.stringify(patch.auth)) : null;
-  const { id: _id, tenantId: _t, createdAt: _c, ...changes } = next;
-  const after = await q.updateEndpoint(deps.db, tenantId, endpointId, changes);
+  // The circuit's state is the delivery consumer's to write (mirrored from the TenantLog): an
+  // update never writes back what it read, except that a breaker turned off is closed.
+  const { id: _id, tenantId: _t, createdAt: _c, circuitState: _s, circuitOpenUntil: _u, ...changes } = next;
+  const closeCircuit = !next.circuit.enabled && before.circuitState !== "closed" ? { circuitState: "closed" as const, circuitOpenUntil: null } : {};
+  const after = await q.updateEndpoint(deps.db, tenantId, endpointId, { ...changes, ...closeCircuit });
   if (!after) throw notFound(`Endpoint ${endpointId}`);
   const tenantSeq = (await getTenant(deps, tenantId)).seq;
   const { log, ordinal } = await syncEndpoint(deps, tenantSeq, after);

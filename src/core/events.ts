@@ -15,9 +15,9 @@ import { deliveryView } from "./deliveries";
 import { sendJobs } from "./jobs";
 import { tenantLogOf } from "./tenant-logs";
 import { isCalendarDate } from "./dates";
-import { findEventType, isReservedType } from "./event-types";
+import { findEventTypeForIngest, isReservedType } from "./event-types";
 import { validateAgainst } from "./json-schema";
-import { getTenant } from "./tenants";
+import { getTenant, getTenantForIngest } from "./tenants";
 
 export interface IngestResult {
   status: 200 | 202;
@@ -59,7 +59,7 @@ export async function parseEventBody(deps: Deps, bodyText: string) {
   if (errors.length) throw invalid(errors);
   const type = b.type as string;
   // A failed read throws (503): our trouble never answers "unknown event type".
-  const eventType = isReservedType(type) ? undefined : await findEventType(deps, type);
+  const eventType = isReservedType(type) ? undefined : await findEventTypeForIngest(deps, type);
   if (!eventType) throw invalid([{ path: "type", message: `unknown event type ${type}` }]);
   if (eventType.archivedAt !== null) throw invalid([{ path: "type", message: `event type ${type} is archived` }]);
   if (eventType.schema) {
@@ -74,7 +74,7 @@ export async function parseEventBody(deps: Deps, bodyText: string) {
  * its delivery jobs are sent before the answer (DESIGN.md "No accepted event is lost").
  */
 export async function ingestEvent(deps: Deps, tenantId: string, bodyText: string, idempotencyHeader: string | undefined): Promise<IngestResult> {
-  const tenant = await getTenant(deps, tenantId);
+  const tenant = await getTenantForIngest(deps, tenantId);
   if (idempotencyHeader !== undefined && (idempotencyHeader.length === 0 || idempotencyHeader.length > 255)) {
     throw invalid([{ path: "Idempotency-Key", message: "must be 1–255 characters" }]);
   }
@@ -97,6 +97,7 @@ export async function ingestEvent(deps: Deps, tenantId: string, bodyText: string
     throw new AppError(503, "This tenant's log is full; events are refused until retention frees space.", { retryAfter: 3600, problem: "tenant-log-full" });
   }
   if (result.kind === "conflict") throw conflict("This idempotency key was used with a different type or data.");
+  if (result.kind === "gone") throw notFound(`Tenant ${tenantId}`);
   try {
     await sendJobs(deps.env, tenant.seq, result.jobs);
   } catch (err) {

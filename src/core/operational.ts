@@ -15,8 +15,6 @@ import { BUILT_IN_EVENT_TYPES } from "./event-types";
 import { tenantLogOf } from "./tenant-logs";
 import { OPERATOR_TENANT } from "./tenants";
 
-/** DESIGN.md "Operational events": data `{tenant_id, endpoint_id, url, disabled_reason, failing_since}`. */
-export const ENDPOINT_DISABLED_TYPE = "switchyard.endpoint.disabled";
 
 
 export interface OperationalEvent {

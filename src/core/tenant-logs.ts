@@ -6,6 +6,7 @@
  */
 import type { Deps } from "../api/context";
 import type { EndpointRow } from "../db/queries/endpoints";
+import { DEFAULT_CIRCUIT } from "../domain/circuit";
 import type { EndpointSnapshot } from "../tenant-log/types";
 
 export type TenantLogStub = ReturnType<Env["TENANT_LOG"]["getByName"]>;
@@ -17,6 +18,7 @@ export function tenantLogOf(env: Pick<Env, "TENANT_LOG">, tenantSeq: number): Te
 
 /** What decides whether and when the endpoint is sent to; how to send stays in D1. */
 export function snapshotOf(endpoint: EndpointRow): EndpointSnapshot {
+  const circuit = endpoint.circuit ?? DEFAULT_CIRCUIT;
   return {
     id: endpoint.id,
     version: endpoint.version,
@@ -24,6 +26,7 @@ export function snapshotOf(endpoint: EndpointRow): EndpointSnapshot {
     filter: endpoint.filter,
     ordering: endpoint.ordering,
     rateLimit: endpoint.rateLimit,
+    circuit: { enabled: circuit.enabled, openAfter: circuit.open_after, coolOffS: circuit.cool_off_s },
     deleted: endpoint.deletedAt !== null,
   };
 }

@@ -5,6 +5,8 @@ import type { Deps } from "../api/context";
 import { conflict, notFound } from "../errors";
 import { newId } from "../domain/ids";
 import * as q from "../db/queries/tenants";
+import { AsyncLruCache } from "../domain/async-cache";
+import { INGEST_CACHE_TTL_MS } from "./event-types";
 import { tenantLogOf } from "./tenant-logs";
 
 export const OPERATOR_TENANT = "_operator";
@@ -32,6 +34,14 @@ export async function getTenant(deps: Deps, tenantId: string) {
   return row;
 }
 
+/** Live tenants ingest read, per isolate (docs/decisions.md "Ingest caches"; a deleted tenant's log refuses events itself). */
+const ingestTenants = new AsyncLruCache<q.TenantRow>(10_000, INGEST_CACHE_TTL_MS);
+
+/** `getTenant` for ingest, cached for INGEST_CACHE_TTL_MS. A miss or a failed read is not cached: a tenant created elsewhere is seen at once. */
+export async function getTenantForIngest(deps: Deps, tenantId: string) {
+  return ingestTenants.get(tenantId, () => getTenant(deps, tenantId), deps.now);
+}
+
 export async function listTenants(deps: Deps, limit: number, cursor?: number) {
   return q.listTenants(deps.db, limit, cursor);
 }
@@ -53,6 +63,7 @@ export async function updateTenant(deps: Deps, tenantId: string, patch: { name?:
  */
 export async function deleteTenant(deps: Deps, tenantId: string) {
   if (tenantId === OPERATOR_TENANT) throw conflict("The _operator tenant cannot be deleted.");
+  ingestTenants.delete(tenantId);
   const row = await q.updateTenant(deps.db, tenantId, { deletedAt: deps.now });
   if (!row) throw notFound(`Tenant ${tenantId}`);
   await q.retireTenantEndpoints(deps.db, tenantId, deps.now);

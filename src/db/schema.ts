@@ -7,6 +7,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { DEFAULT_CIRCUIT, type CircuitConfig } from "../domain/circuit";
 
 export const tenants = sqliteTable(
   "tenants",
@@ -77,6 +78,16 @@ export const endpoints = sqliteTable(
     rateLimit: integer("rate_limit"),
     timeoutMs: integer("timeout_ms").notNull(),
     retrySchedule: text("retry_schedule", { mode: "json" }).$type<number[]>(),
+    /** The circuit breaker's settings as the API shows them (DESIGN.md "Delivery rules": circuit breaker). */
+    circuit: text("circuit", { mode: "json" }).$type<CircuitConfig>().notNull().default(DEFAULT_CIRCUIT),
+    /**
+     * The circuit as the delivery consumer last mirrored it from the TenantLog (which decides):
+     * written when a circuit opens or closes, without bumping `version`. Read-only in the API,
+     * which shows `half_open` once an open circuit's `circuit_open_until` has passed.
+     */
+    circuitState: text("circuit_state", { enum: ["closed", "open"] }).notNull().default("closed"),
+    /** When an open circuit lets its probe through (ms); null while closed. */
+    circuitOpenUntil: integer("circuit_open_until"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     deletedAt: integer("deleted_at"),

@@ -74,6 +74,9 @@ const FIELD_NAMES: Record<string, string> = {
   type: "Event type",
   data: "Data",
   auth: "Sign-in",
+  circuit: "Circuit breaker",
+  circuit_open_after: "Circuit breaker",
+  circuit_cool_off_s: "Circuit breaker",
 };
 
 /** "url: must be https" → "URL: must be https". */
@@ -209,7 +212,7 @@ export function registerEndpointPages(portal: Hono<PortalEnv>): void {
     const rows = await endpoints.listEndpoints(deps, tenantId, { before, limit: ENDPOINTS_PAGE_SIZE });
     const p = page(rows, ENDPOINTS_PAGE_SIZE, (e) => e.id);
     const withRates = await Promise.all(p.data.map(async (row) => ({ row, successRate: (await endpointStats(deps, tenantId, row.id, {})).successRate })));
-    return c.render(<EndpointsPage endpoints={withRates} nextCursor={p.next_cursor} firstPage={before === undefined} readOnly={readOnly} notice={noticeOf(c)} />, {
+    return c.render(<EndpointsPage endpoints={withRates} nextCursor={p.next_cursor} firstPage={before === undefined} readOnly={readOnly} notice={noticeOf(c)} now={deps.now} />, {
       title: "Endpoints",
       nav: "endpoints",
     });

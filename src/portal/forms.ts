@@ -3,6 +3,7 @@
  * endpoint form into the same input the API takes, and back. Pure: no context, no I/O.
  */
 import { ENDPOINT_LIMITS as L, type EndpointAuth, type EndpointInput } from "../core/endpoints";
+import { CIRCUIT_LIMITS, DEFAULT_CIRCUIT } from "../domain/circuit";
 import type { EndpointRow } from "../db/queries/endpoints";
 import type { FieldError } from "../errors";
 import { scheduleEntry } from "./words";
@@ -49,6 +50,10 @@ export interface EndpointFormValues {
   rateLimit: string;
   timeoutS: string;
   retrySchedule: string;
+  /** The circuit breaker: "on" or "off" (a choice, so a form without it keeps the default, on). */
+  circuit: "on" | "off";
+  circuitOpenAfter: string;
+  circuitCoolOffS: string;
 }
 
 export const EMPTY_ENDPOINT_FORM: EndpointFormValues = {
@@ -71,6 +76,9 @@ export const EMPTY_ENDPOINT_FORM: EndpointFormValues = {
   rateLimit: "",
   timeoutS: "15",
   retrySchedule: "",
+  circuit: DEFAULT_CIRCUIT.enabled ? "on" : "off",
+  circuitOpenAfter: String(DEFAULT_CIRCUIT.open_after),
+  circuitCoolOffS: String(DEFAULT_CIRCUIT.cool_off_s),
 };
 
 /** The form of an existing endpoint; `catalog` decides which types are ticked and which are typed patterns. */
@@ -98,6 +106,9 @@ export function endpointFormValues(e: EndpointRow, catalog: ReadonlySet<string>)
     rateLimit: e.rateLimit === null ? "" : String(e.rateLimit),
     timeoutS: String(e.timeoutMs / 1000),
     retrySchedule: e.retrySchedule === null ? "" : e.retrySchedule.length === 0 ? "none" : e.retrySchedule.map(scheduleEntry).join(", "),
+    circuit: e.circuit.enabled ? "on" : "off",
+    circuitOpenAfter: String(e.circuit.open_after),
+    circuitCoolOffS: String(e.circuit.cool_off_s),
   };
 }
 
@@ -124,6 +135,9 @@ export function readEndpointForm(form: FormBody): EndpointFormValues {
     rateLimit: field(form, "rate_limit").trim(),
     timeoutS: field(form, "timeout_s").trim(),
     retrySchedule: field(form, "retry_schedule").trim(),
+    circuit: field(form, "circuit") === "off" ? "off" : "on",
+    circuitOpenAfter: field(form, "circuit_open_after").trim(),
+    circuitCoolOffS: field(form, "circuit_cool_off_s").trim(),
   };
 }
 
@@ -213,6 +227,17 @@ export function endpointInput(v: EndpointFormValues): { input: EndpointInput & {
     fail("timeout_s", `The timeout is between ${L.timeoutMinMs / 1000} and ${L.timeoutMaxMs / 1000} seconds.`);
   }
 
+  // Empty numbers take the defaults, as a member left out of the API's `circuit` does.
+  const { openAfter: OA, coolOffS: CO } = CIRCUIT_LIMITS;
+  const openAfter = v.circuitOpenAfter ? Number(v.circuitOpenAfter) : DEFAULT_CIRCUIT.open_after;
+  if (!Number.isInteger(openAfter) || openAfter < OA.min || openAfter > OA.max) {
+    fail("circuit_open_after", `Pause after a whole number from ${OA.min} to ${OA.max} timeouts in a row.`);
+  }
+  const coolOffS = v.circuitCoolOffS ? Number(v.circuitCoolOffS) : DEFAULT_CIRCUIT.cool_off_s;
+  if (!Number.isInteger(coolOffS) || coolOffS < CO.min || coolOffS > CO.max) {
+    fail("circuit_cool_off_s", `The wait before trying again is a whole number of seconds from ${CO.min} to ${CO.max}.`);
+  }
+
   const schedule = parseRetrySchedule(v.retrySchedule);
   if (!schedule.ok) fail("retry_schedule", `Retry schedule: ${schedule.error}.`);
 
@@ -238,6 +263,7 @@ export function endpointInput(v: EndpointFormValues): { input: EndpointInput & {
     rate_limit: rateLimit,
     timeout_ms: Math.round(timeoutS * 1000),
     retry_schedule: schedule.ok ? schedule.value : null,
+    circuit: { enabled: v.circuit === "on", open_after: openAfter, cool_off_s: coolOffS },
   };
   return { input, errors };
 }
@@ -247,6 +273,8 @@ export function formFieldOf(path: string): string {
   const head = path.split(/[.[]/)[0] ?? "";
   if (head === "filter") return "events";
   if (head === "timeout_ms") return "timeout_s";
+  if (path === "circuit.open_after") return "circuit_open_after";
+  if (path === "circuit.cool_off_s") return "circuit_cool_off_s";
   return head;
 }
 

@@ -2,6 +2,7 @@
  * @module Plain words for the portal: delivery and endpoint states, durations, HTTP
  * answers, and subscription summaries, written for a reader who is not a developer.
  */
+import type { CircuitConfig } from "../domain/circuit";
 import type { EndpointFilter } from "../domain/filter";
 import type { DeliveryReason, DeliveryStatus } from "../db/schema";
 
@@ -30,20 +31,25 @@ export const reasonWords = (reason: DeliveryReason | null): string | null => (re
 
 export type Tone = "ok" | "bad" | "wait" | "off";
 
+export type CircuitState = "closed" | "open" | "half_open";
+
 /**
  * A delivery's state as the log shows it: "Delivered", "Failed",
- * "Waiting to retry in 4 min", "Sending now", "Waiting for the endpoint to resume".
+ * "Waiting to retry in 4 min", "Sending now", "Waiting for the endpoint to resume",
+ * "Waiting until your system answers again" (held by an open circuit).
  */
 export function deliveryState(
   d: { status: DeliveryStatus; attempts: number; nextAttemptAt: number | null },
   endpointStatus: "active" | "paused" | "disabled",
   now: number,
+  circuit: CircuitState = "closed",
 ): { label: string; tone: Tone } {
   if (d.status === "delivered") return { label: "Delivered", tone: "ok" };
   if (d.status === "failed") return { label: "Failed", tone: "bad" };
-  if (d.nextAttemptAt === null) {
-    return { label: endpointStatus === "paused" ? "Waiting for the endpoint to resume" : "Waiting in line", tone: "wait" };
-  }
+  if (d.nextAttemptAt === null && endpointStatus === "paused") return { label: "Waiting for the endpoint to resume", tone: "wait" };
+  // Behind an open circuit nothing goes (but the probe) until the receiver answers, whatever the schedule says.
+  if (circuit !== "closed" && endpointStatus === "active") return { label: "Waiting until your system answers again", tone: "wait" };
+  if (d.nextAttemptAt === null) return { label: "Waiting in line", tone: "wait" };
   const wait = d.nextAttemptAt - now;
   if (wait <= 1000) return { label: d.attempts === 0 ? "Sending now" : "Retrying now", tone: "wait" };
   return { label: `${d.attempts === 0 ? "Sending" : "Waiting to retry"} in ${duration(wait)}`, tone: "wait" };
@@ -95,6 +101,20 @@ export const ENDPOINT_STATUS: Record<"active" | "paused" | "disabled", { label: 
   paused: { label: "Paused", tone: "off" },
   disabled: { label: "Disabled", tone: "bad" },
 };
+
+/** The circuit breaker's state as a badge; null while closed (nothing to say). */
+export const CIRCUIT_BADGE: Record<CircuitState, { label: string; tone: Tone } | null> = {
+  closed: null,
+  open: { label: "Circuit open", tone: "bad" },
+  half_open: { label: "Trying again", tone: "wait" },
+};
+
+/** The breaker's settings: "On: pauses after 3 timeouts in a row, then tries again after 1 min", or "Off". */
+export function circuitSettingsWords(c: CircuitConfig): string {
+  if (!c.enabled) return "Off: we keep sending even when your system stops answering";
+  const times = c.open_after === 1 ? "1 timeout" : `${c.open_after} timeouts`;
+  return `On: pauses sending after ${times} or failed connections in a row, then tries one delivery again after ${scheduleEntry(c.cool_off_s)}`;
+}
 
 /** What an endpoint is subscribed to, as short phrases: ["All events"], ["report.*", "group inspections"], … */
 export function subscriptionWords(filter: EndpointFilter): { receives: string[]; except: string[] } {

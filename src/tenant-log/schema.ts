@@ -7,6 +7,7 @@
  */
 import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { StoredFilter } from "../db/schema";
+import type { CircuitSettings } from "./types";
 
 /**
  * What decides whether and when an endpoint is sent to, synced from D1 by the API before
@@ -22,6 +23,8 @@ export const endpoints = sqliteTable("endpoints", {
   ordering: text("ordering", { enum: ["none", "fifo"] }).notNull(),
   rateLimit: integer("rate_limit"),
   deleted: integer("deleted", { mode: "boolean" }).notNull(),
+  /** The circuit breaker's settings (migration 0007); NULL in rows synced before it reads as the default. */
+  circuit: text("circuit", { mode: "json" }).$type<CircuitSettings>(),
 });
 
 /** The UTC days whose log tables exist (day = floor(ms / 86 400 000)), with the first event seq of each. */
@@ -113,4 +116,32 @@ export const unsent = sqliteTable("unsent", {
  */
 export const disabling = sqliteTable("disabling", {
   ordinal: integer("ordinal").primaryKey(),
+});
+
+/**
+ * Each endpoint's circuit breaker (DESIGN.md "Delivery rules": circuit breaker), only while
+ * it is not pristine: consecutive unreachable attempts counted, open (half-open once
+ * `open_until` has passed), a probe out, or parked deliveries still to release after it
+ * closed. A closed circuit with nothing counted has no row, so the success path writes
+ * nothing here; a row is written when an unreachable attempt is counted and at each change
+ * of state (rare rows). Loaded into memory with the endpoints.
+ */
+export const circuits = sqliteTable("circuits", {
+  ordinal: integer("ordinal").primaryKey(),
+  state: text("state", { enum: ["closed", "open"] }).notNull(),
+  /** Consecutive attempts that timed out or could not connect. */
+  failures: integer("failures").notNull(),
+  /** When an open circuit lets one probe through. */
+  openUntil: integer("open_until"),
+  /** When this outage's circuit opened (its `switchyard.endpoint.circuit_opened` is named by it). */
+  openedAt: integer("opened_at"),
+  /** Re-openings after failed probes in a row: each doubles the cool-off (≤ 3 600 s). */
+  reopenings: integer("reopenings").notNull(),
+  /** The probe's event seq: released by the alarm (not started) or admitted by a claim (started). */
+  probeSeq: integer("probe_seq"),
+  /** Until when the probe holds the endpoint; then another delivery may probe. */
+  probeUntil: integer("probe_until"),
+  probeStarted: integer("probe_started", { mode: "boolean" }).notNull(),
+  /** Closed with parked deliveries still to release: the alarm continues in chunks. */
+  draining: integer("draining", { mode: "boolean" }).notNull(),
 });

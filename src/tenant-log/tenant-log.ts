@@ -7,7 +7,9 @@
  * the endpoint's pace), readers, retry (from `kept` once a day is dropped) and resume,
  * rollups, the outbox, retention by dropping whole days, and the lifecycle's loose ends:
  * disabled endpoints' deliveries failed in chunks, unsent keyed events sent by the alarm,
- * unkeyed ones forgotten, deliveries given up by the DLQ, overdue ones re-driven. Row costs
+ * unkeyed ones forgotten, deliveries given up by the DLQ, overdue ones re-driven, and each
+ * endpoint's circuit breaker (closed → open → half-open → closed: deliveries parked while
+ * open, one probe, the backlog released when it closes; tenant-log-circuit.test.ts). Row costs
  * and behaviour are proven in test/integration/tenant-log.test.ts and
  * tenant-log-lifecycle.test.ts (the switch and what is left: docs/data-plane-v2.md). Its
  * RPC types are in ./types.
@@ -30,6 +32,7 @@ import { matchesFilter } from "../domain/filter";
 import { logDeliveryId, logEventId, parseLogEventId } from "../domain/ids";
 import { addHistogram, emptyHistogram, latencyBucket } from "../domain/latency-histogram";
 import { rateSpacingMs } from "../domain/rate-limit";
+import { coolOffMs, DEFAULT_CIRCUIT } from "../domain/circuit";
 import { getConfig } from "../config";
 import { sendJobs } from "../core/jobs";
 import { emitOperational } from "../core/operational";
@@ -43,6 +46,8 @@ import {
   type ClaimedEvent,
   type ClaimResult,
   type ClaimVerdict,
+  type CircuitChange,
+  type CircuitSettings,
   type DeliveryJob,
   type DeliveryQuery,
   type EndpointSnapshot,
@@ -89,10 +94,28 @@ const RELEASE_EVERY_MS = 1000;
 /** How long an admitted FIFO head holds its line before another copy may start it (the longest timeout plus a margin for signing and recording). */
 const LINE_LEASE_MS = 60_000;
 
+/**
+ * A `go` beyond the caller's per-endpoint cap (the consumer's: at most 2 sends to one
+ * endpoint per invocation) is answered `later`, this long away plus up to as much again.
+ */
+const CAPPED_DELAY_MS = 1000;
+
+/**
+ * How long a half-open circuit's probe holds its endpoint: as a FIFO head's lease, the longest
+ * timeout plus a margin. A probe whose outcome never comes back does not strand the endpoint:
+ * then another delivery may probe.
+ */
+const PROBE_LEASE_MS = LINE_LEASE_MS;
+
 /** A pending delivery this late has lost its message: the alarm re-drives it (docs/data-plane-v2.md "The outbox, rollups, alarm, retention"). */
 const OVERDUE_MS = 15 * 60_000;
 /** Events one alarm run reads looking for untried deliveries whose message was lost. */
 const UNTRIED_SCAN = 2000;
+/** The one key a deleted tenant's log keeps. */
+const TOMBSTONE_KEY = "deleted";
+
+/** Rows a scan reads per statement: each chunk is read whole, so no cursor outlives its loop. */
+const SCAN_CHUNK = 256;
 
 /** Overdue deliveries one alarm run re-drives; it re-arms at once when more are left. */
 const REDRIVE_CHUNK = 500;
@@ -105,6 +128,40 @@ const UNSENT_BATCH = 100;
 
 /** Pending deliveries one call fails `endpoint_disabled` (a call reads at most about 10 000 rows). */
 const DISABLE_CHUNK = 500;
+
+/**
+ * An endpoint's circuit breaker (DESIGN.md "Delivery rules": circuit breaker). Half-open is
+ * `open` once `openUntil` has passed: one delivery may then go as the probe. Stored in
+ * `circuits` only while not pristine (see `#saveCircuit`).
+ */
+interface Circuit {
+  state: "closed" | "open";
+  failures: number;
+  openUntil: number | null;
+  openedAt: number | null;
+  reopenings: number;
+  /** The probe: released by the alarm (not started yet) or admitted by a claim; it holds the endpoint until `until`. */
+  probe: { e: number; until: number; started: boolean } | null;
+  /** Closed, with parked deliveries the alarm still releases in chunks. */
+  draining: boolean;
+}
+
+const pristineCircuit = (): Circuit => ({ state: "closed", failures: 0, openUntil: null, openedAt: null, reopenings: 0, probe: null, draining: false });
+
+/** The settings a snapshot carries; one synced before the circuit existed has none and gets the default. */
+function circuitSettingsOf(settings: CircuitSettings | null | undefined): CircuitSettings {
+  return settings ?? { enabled: DEFAULT_CIRCUIT.enabled, openAfter: DEFAULT_CIRCUIT.open_after, coolOffS: DEFAULT_CIRCUIT.cool_off_s };
+}
+
+/** One recorded outcome as the circuit sees it. */
+interface CircuitSighting {
+  e: number;
+  /** When the attempt ended (or the outcome was recorded, when nothing was sent). */
+  at: number;
+  attempted: boolean;
+  /** Timed out or could not connect: no answer at all. */
+  unreachable: boolean;
+}
 
 interface DeliveryRowRaw extends Record<string, SqlStorageValue> {
   status: string;
@@ -130,6 +187,8 @@ export class TenantLog extends DurableObject<Env> {
   #leases = new Map<number, { e: number; until: number }>();
   /** Each rate-limited endpoint's latest admitted start. In memory: after an eviction at most one start comes early. */
   #lastStart = new Map<number, number>();
+  /** Circuits that are not pristine, by ordinal (the `circuits` table, loaded once per instance). */
+  #circuits = new Map<number, Circuit>();
   /** Rollup deltas not yet written, by `${ordinal}:${hour}`, and when each endpoint last flushed. */
   #rollups = new Map<string, RollupDelta>();
   #flushedAt = new Map<number, number>();
@@ -144,6 +203,8 @@ export class TenantLog extends DurableObject<Env> {
   #redriveAt = 0;
   /** When the alarm last looked: an alarm that runs anyway looks again after OVERDUE_MS, which catches work made due elsewhere. */
   #scannedAt = 0;
+  /** The tenant was deleted (`deleteAll`): nothing is accepted any more. */
+  #gone = false;
   /** The lowest event seq that may still have an untried delivery (kept in `meta.untried_floor`). */
   #untriedFloor = 0;
 
@@ -162,19 +223,22 @@ export class TenantLog extends DurableObject<Env> {
    * the stored one changes nothing. Returns the endpoint's ordinal in this log.
    */
   async syncEndpoint(snapshot: EndpointSnapshot): Promise<number> {
-    const { ordinal, failed, more } = this.ctx.storage.transactionSync(() => {
+    const { ordinal, failed, more, wake } = this.ctx.storage.transactionSync(() => {
       const known = [...this.#endpoints.entries()].find(([, e]) => e.id === snapshot.id);
-      if (known && known[1].version >= snapshot.version) return { ordinal: known[0], failed: 0, more: false };
-      const values = [snapshot.version, snapshot.status, JSON.stringify(snapshot.filter), snapshot.ordering, snapshot.rateLimit, snapshot.deleted ? 1 : 0];
+      if (known && known[1].version >= snapshot.version) return { ordinal: known[0], failed: 0, more: false, wake: false };
+      const circuit = circuitSettingsOf(snapshot.circuit);
+      const values = [snapshot.version, snapshot.status, JSON.stringify(snapshot.filter), snapshot.ordering, snapshot.rateLimit, snapshot.deleted ? 1 : 0, JSON.stringify(circuit)];
       let ordinal: number;
       if (known) {
         ordinal = known[0];
-        this.#sql.exec(`UPDATE endpoints SET version = ?, status = ?, filter = ?, ordering = ?, rate_limit = ?, deleted = ? WHERE ordinal = ?`, ...values, ordinal);
+        this.#sql.exec(`UPDATE endpoints SET version = ?, status = ?, filter = ?, ordering = ?, rate_limit = ?, deleted = ?, circuit = ? WHERE ordinal = ?`, ...values, ordinal);
       } else {
-        ordinal = (this.#sql.exec<{ ordinal: number }>(`INSERT INTO endpoints (id, version, status, filter, ordering, rate_limit, deleted) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ordinal`, snapshot.id, ...values).one()).ordinal;
+        ordinal = (this.#sql.exec<{ ordinal: number }>(`INSERT INTO endpoints (id, version, status, filter, ordering, rate_limit, deleted, circuit) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ordinal`, snapshot.id, ...values).one()).ordinal;
       }
       const was = known?.[1].status;
-      this.#endpoints.set(ordinal, { ...snapshot });
+      this.#endpoints.set(ordinal, { ...snapshot, circuit });
+      // A deleted endpoint's circuit goes at once; one turned off lets its parked deliveries go (the alarm releases them).
+      const wake = snapshot.deleted ? this.#dropCircuit(ordinal) : !circuit.enabled && this.#switchCircuitOff(ordinal);
       let failed = 0;
       let more = false;
       if (snapshot.status === "disabled" && !snapshot.deleted && was !== undefined && was !== "disabled") {
@@ -186,10 +250,10 @@ export class TenantLog extends DurableObject<Env> {
         // Enabled again before the chunks were done: what is still pending stays pending.
         this.#sql.exec(`DELETE FROM disabling WHERE ordinal = ?`, ordinal);
       }
-      return { ordinal, failed, more };
+      return { ordinal, failed, more, wake };
     });
     if (failed) await this.#armRollupFlush();
-    if (more) await this.#armAlarm(Date.now());
+    if (more || wake) await this.#armAlarm(Date.now());
     return ordinal;
   }
 
@@ -199,6 +263,7 @@ export class TenantLog extends DurableObject<Env> {
    * matched list stands for its untried deliveries, and answer the delivery jobs to send.
    */
   async ingest(input: IngestInput): Promise<IngestResult> {
+    if (this.#gone) return { kind: "gone" };
     const result = this.ctx.storage.transactionSync(() => this.#ingestOne(input));
     await this.#armRollupFlush();
     await this.#armExpiryIfDayBegan();
@@ -213,6 +278,7 @@ export class TenantLog extends DurableObject<Env> {
    * `_operator` its operational events this way: one call per flush, not one per event).
    */
   async ingestMany(inputs: IngestInput[]): Promise<IngestResult[]> {
+    if (this.#gone) return inputs.map(() => ({ kind: "gone" }));
     const results = this.ctx.storage.transactionSync(() => inputs.map((input) => this.#ingestOne(input)));
     await this.#armRollupFlush();
     await this.#armExpiryIfDayBegan();
@@ -222,14 +288,20 @@ export class TenantLog extends DurableObject<Env> {
 
   /**
    * Which of the batch's deliveries may start now (one call per tenant per consumer batch).
-   * Untried deliveries have no row: generation 0 stands for them.
+   * Untried deliveries have no row: generation 0 stands for them. An open circuit parks its
+   * endpoint's deliveries; once its cool-off has passed (half-open) one goes as the probe.
+   * `perEndpoint` caps the `go`s of one endpoint in this claim (the consumer's per-invocation
+   * cap): the rest are answered `later`, a second or two away, having taken no FIFO lease,
+   * rate slot, probe or payload.
    */
-  async claim(jobs: DeliveryJob[], now: number): Promise<ClaimResult> {
+  async claim(jobs: DeliveryJob[], now: number, perEndpoint = Infinity): Promise<ClaimResult> {
     let rateWaiting = false;
     let counted = false;
+    let probeUntil = Infinity;
     const result = this.ctx.storage.transactionSync((): ClaimResult => {
       const verdicts: ClaimVerdict[] = [];
       const events = new Map<number, ClaimedEvent>();
+      const goes = new Map<number, number>();
       let payloadBytes = 0;
       for (const job of jobs) {
         // A message for an event whose day retention dropped: nothing is left to send.
@@ -267,11 +339,24 @@ export class TenantLog extends DurableObject<Env> {
             verdicts.push({ kind: "later", e: job.e, ordinal, delayMs: turn.until - now });
             continue;
           }
-          if (endpoint.status === "paused" || turn.kind === "behind") {
-            // A head parked by a pause gives its lease back: its resume message must start it.
+          // An open circuit parks the delivery (no attempt, nothing failed) until its probe closes it.
+          const gate = this.#circuitGate(ordinal, job.e, now);
+          if (endpoint.status === "paused" || turn.kind === "behind" || gate.kind === "park") {
+            // A head parked by a pause or an open circuit gives its lease back: whoever frees it starts it.
             if (turn.kind === "go") this.#leases.delete(ordinal);
             this.#park(t, ordinal, job.e, row);
             verdicts.push({ kind: "parked", e: job.e, ordinal });
+            continue;
+          }
+          if (gate.kind === "later") {
+            // Another copy of the probe's message was admitted: this one may start it once the probe's lease lapses.
+            if (turn.kind === "go") this.#leases.delete(ordinal);
+            verdicts.push({ kind: "later", e: job.e, ordinal, delayMs: gate.delayMs });
+            continue;
+          }
+          if ((goes.get(ordinal) ?? 0) >= perEndpoint) {
+            if (turn.kind === "go") this.#leases.delete(ordinal);
+            verdicts.push({ kind: "later", e: job.e, ordinal, delayMs: CAPPED_DELAY_MS + Math.floor(Math.random() * CAPPED_DELAY_MS) });
             continue;
           }
           // A rate slot: a start under a second away is served by the consumer (it waits until
@@ -304,6 +389,8 @@ export class TenantLog extends DurableObject<Env> {
             events.set(job.e, { seq: job.e, id: ev.id, type: ev.type, dataJson: ev.data, occurredAt: ev.occurred_at, createdAt: ev.created_at });
           }
           if (endpoint.rateLimit !== null) this.#lastStart.set(ordinal, startAt);
+          if (gate.probe) probeUntil = Math.min(probeUntil, this.#startProbe(ordinal, job.e, now));
+          goes.set(ordinal, (goes.get(ordinal) ?? 0) + 1);
           verdicts.push({ kind: "go", e: job.e, ordinal, endpointId: endpoint.id, version: endpoint.version, generation: row?.generation ?? 0, attemptsBefore: row?.attempts ?? 0, runStart: row?.run_start ?? 0, startAt });
         }
       }
@@ -311,21 +398,30 @@ export class TenantLog extends DurableObject<Env> {
     });
     if (rateWaiting) await this.#armAlarm(now + RELEASE_EVERY_MS);
     if (counted) await this.#armRollupFlush();
+    // A probe whose outcome never comes back must not strand the endpoint: at the end of its
+    // lease the alarm lets another delivery probe.
+    if (probeUntil !== Infinity) await this.#armAlarm(probeUntil);
     return result;
   }
 
   /**
    * Records the batch's outcomes (one call per tenant per consumer batch), each conditional
    * on the generation and attempt count its claim saw. A first-try success writes one row:
-   * the delivery, its attempt inline.
+   * the delivery, its attempt inline (and nothing for its circuit while that is closed with
+   * nothing counted). Each endpoint's circuit counts its unreachable attempts, opens, re-opens
+   * after a failed probe or closes after an answered one (releasing what it parked); the
+   * changes are answered in `circuits`.
    */
   async record(outcomes: Outcome[]): Promise<RecordResult> {
     let outboxWritten = false;
     let redriveBy = Infinity;
+    let wakeAt = Infinity;
     const result = this.ctx.storage.transactionSync((): RecordResult => {
       let recorded = 0;
       const retries: RecordResult["retries"] = [];
       const released: DeliveryJob[] = [];
+      const sightings = new Map<number, CircuitSighting[]>();
+      const lineMoves: { ordinal: number; at: number }[] = [];
       for (const o of outcomes) {
         if (!this.#holds(o.e)) continue; // its day was dropped while it was being sent
         const t = dayTables(this.#dayOfSeq(o.e));
@@ -376,6 +472,8 @@ export class TenantLog extends DurableObject<Env> {
           }
         }
         recorded++;
+        // A start that ran later than admitted moves the endpoint's pace: the next claim spaces from it.
+        if (a && this.#endpoints.get(o.ordinal)?.rateLimit != null) this.#lastStart.set(o.ordinal, Math.max(this.#lastStart.get(o.ordinal) ?? 0, a.startedAt));
         if (o.status === "failed" && o.reason !== "endpoint_disabled") {
           // Every failed delivery keeps a dead letter (endpoint_disabled ones excepted), handed
           // to D1 by the alarm: never a D1 write on the hot path.
@@ -400,21 +498,36 @@ export class TenantLog extends DurableObject<Env> {
           retries.push({ e: o.e, p: [o.ordinal], g: o.generation, delayMs: Math.max(0, o.nextAttemptAt - after) });
           redriveBy = Math.min(redriveBy, o.nextAttemptAt + OVERDUE_MS);
         }
-        // A head waiting for its retry holds its line; one that ended releases it.
+        // A head waiting for its retry holds its line; one that ended releases it (once its circuit is known).
         if (this.#leases.get(o.ordinal)?.e === o.e) this.#leases.delete(o.ordinal);
-        if (o.status !== "pending" && row?.line_seq != null) {
-          const next = this.#startHead(o.ordinal, a ? a.startedAt + a.durationMs : Date.now());
-          if (next) {
-            released.push(next);
-            redriveBy = Math.min(redriveBy, Date.now() + OVERDUE_MS);
-          }
-        }
+        if (o.status !== "pending" && row?.line_seq != null) lineMoves.push({ ordinal: o.ordinal, at: a ? a.startedAt + a.durationMs : Date.now() });
+        const sighting = { e: o.e, at: a ? a.startedAt + a.durationMs : Date.now(), attempted: a !== null, unreachable: a !== null && o.unreachable === true };
+        const list = sightings.get(o.ordinal);
+        if (list) list.push(sighting);
+        else sightings.set(o.ordinal, [sighting]);
       }
+      const circuits: CircuitChange[] = [];
+      for (const [ordinal, seen] of sightings) {
+        const applied = this.#applyCircuit(ordinal, seen);
+        if (!applied) continue;
+        circuits.push(...applied.changes);
+        released.push(...applied.released);
+        wakeAt = Math.min(wakeAt, applied.wakeAt);
+      }
+      for (const { ordinal, at } of lineMoves) {
+        // Behind an open circuit the next head stays parked: the probe, or the close, starts it.
+        if (this.#circuits.get(ordinal)?.state === "open") continue;
+        const next = this.#startHead(ordinal, at);
+        if (next) released.push(next);
+      }
+      if (released.length) redriveBy = Math.min(redriveBy, Date.now() + OVERDUE_MS);
       this.#flushRollups(Date.now(), false);
-      return { recorded, retries, released };
+      return { recorded, retries, released, ...(circuits.length ? { circuits } : {}) };
     });
     await this.#armRollupFlush();
     if (outboxWritten) await this.#armAlarm(Date.now());
+    // An opened circuit's probe, a probe that sent nothing, a backlog still to release.
+    if (wakeAt !== Infinity) await this.#armAlarm(wakeAt);
     // If the retry's message is lost (the consumer's send failed after this write), the
     // alarm re-drives it once overdue; an earlier alarm (the rollups') makes this free.
     await this.#armRedrive(redriveBy);
@@ -437,15 +550,20 @@ export class TenantLog extends DurableObject<Env> {
       if (firstSeq >= cursor) continue;
       const t = dayTables(day);
       // Seqs and acceptance times rise together: the scan stops at the first event before `since`.
-      for (const ev of this.#sql.exec<EventRowRaw>(`SELECT seq, id, type, created_at, matched FROM ${t.events} WHERE seq < ? ORDER BY seq DESC LIMIT ?`, cursor, READ_BUDGET - read)) {
-        if (ev.created_at < since) return { items, next: null };
-        read++;
-        cursor = ev.seq;
-        if (q.until !== undefined && ev.created_at >= q.until) continue;
-        if ((q.type !== undefined && ev.type !== q.type) || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) continue;
-        const d = this.#deliveryOf(t.deliveries, ordinal, ev);
-        if (q.status === undefined || d.status === q.status) items.push(d);
-        if (items.length === q.limit) return { items, next: cursor };
+      for (let chunk: EventRowRaw[]; read < READ_BUDGET; ) {
+        // Whole chunks (toArray): a cursor left open by an early return would hold a lock that refuses retention's DROP TABLE.
+        chunk = this.#sql.exec<EventRowRaw>(`SELECT seq, id, type, created_at, matched FROM ${t.events} WHERE seq < ? ORDER BY seq DESC LIMIT ?`, cursor, Math.min(SCAN_CHUNK, READ_BUDGET - read)).toArray();
+        for (const ev of chunk) {
+          if (ev.created_at < since) return { items, next: null };
+          read++;
+          cursor = ev.seq;
+          if (q.until !== undefined && ev.created_at >= q.until) continue;
+          if ((q.type !== undefined && ev.type !== q.type) || !(JSON.parse(ev.matched) as number[]).includes(ordinal)) continue;
+          const d = this.#deliveryOf(t.deliveries, ordinal, ev);
+          if (q.status === undefined || d.status === q.status) items.push(d);
+          if (items.length === q.limit) return { items, next: cursor };
+        }
+        if (chunk.length < SCAN_CHUNK) break;
       }
       if (read >= READ_BUDGET) return { items, next: cursor };
       cursor = firstSeq;
@@ -481,11 +599,12 @@ export class TenantLog extends DurableObject<Env> {
       if (found) {
         const event = { seq: found.seq, id: found.id, type: found.type, createdAt: found.created_at };
         if (found.body_hash !== input.bodyHash || found.type !== input.type) return { kind: "conflict", event };
-        // Its jobs again only if their first send failed (a repeat of a sent event would put a
-        // second message on the queue: two copies in flight at once may send twice). The
-        // caller sends them now; if that fails too it records the event unsent again.
-        const owed = this.#sql.exec(`DELETE FROM unsent WHERE seq = ? RETURNING seq`, found.seq).toArray().length > 0;
-        return { kind: "duplicate", event, jobs: owed ? this.#untriedJobs(found.seq, JSON.parse(found.matched) as number[]) : [] };
+        // Its first send may have failed, or its answer been lost: the deliveries still untried
+        // are sent again, each with a new generation so that copies of a first message still in
+        // the queue go stale (two copies in flight at once could send twice). The caller sends
+        // them now; if that fails too it records the event unsent again.
+        this.#sql.exec(`DELETE FROM unsent WHERE seq = ?`, found.seq);
+        return { kind: "duplicate", event, jobs: this.#redriveUntriedOf(found.seq, JSON.parse(found.matched) as number[], input.now) };
       }
     }
     // Refused whole, before any write, rather than failing writes mid-stream at 10 GB.
@@ -575,18 +694,25 @@ export class TenantLog extends DurableObject<Env> {
     for (let i = this.#days.length - 1; i >= 0; i--) {
       const { day, firstSeq } = this.#days[i]!;
       if (firstSeq >= cursor) continue;
-      for (const ev of this.#sql.exec<{ seq: number; id: string; type: string; created_at: number; occurred_at: number | null; test: number }>(
-        `SELECT seq, id, type, created_at, occurred_at, test FROM ${dayTables(day).events} WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
-        cursor,
-        READ_BUDGET - read,
-      )) {
-        if (q.since !== undefined && ev.created_at < q.since) return { items, next: null };
-        read++;
-        cursor = ev.seq;
-        // Test sends have event rows of their own, but are not events the host posted.
-        if (ev.test === 1 || (q.until !== undefined && ev.created_at >= q.until) || (q.type !== undefined && ev.type !== q.type)) continue;
-        items.push({ seq: ev.seq, id: ev.id, type: ev.type, createdAt: ev.created_at, occurredAt: ev.occurred_at });
-        if (items.length === q.limit) return { items, next: cursor };
+      for (let chunk: { seq: number; id: string; type: string; created_at: number; occurred_at: number | null; test: number }[]; read < READ_BUDGET; ) {
+        // Whole chunks: see listDeliveries.
+        chunk = this.#sql
+          .exec<{ seq: number; id: string; type: string; created_at: number; occurred_at: number | null; test: number }>(
+            `SELECT seq, id, type, created_at, occurred_at, test FROM ${dayTables(day).events} WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
+            cursor,
+            Math.min(SCAN_CHUNK, READ_BUDGET - read),
+          )
+          .toArray();
+        for (const ev of chunk) {
+          if (q.since !== undefined && ev.created_at < q.since) return { items, next: null };
+          read++;
+          cursor = ev.seq;
+          // Test sends have event rows of their own, but are not events the host posted.
+          if (ev.test === 1 || (q.until !== undefined && ev.created_at >= q.until) || (q.type !== undefined && ev.type !== q.type)) continue;
+          items.push({ seq: ev.seq, id: ev.id, type: ev.type, createdAt: ev.created_at, occurredAt: ev.occurred_at });
+          if (items.length === q.limit) return { items, next: cursor };
+        }
+        if (chunk.length < SCAN_CHUNK) break;
       }
       if (read >= READ_BUDGET) return { items, next: cursor };
       cursor = firstSeq;
@@ -813,6 +939,12 @@ export class TenantLog extends DurableObject<Env> {
   async resume(ordinal: number, now: number, limit = RESUME_CHUNK): Promise<{ jobs: DeliveryJob[]; more: boolean }> {
     const endpoint = this.#endpoints.get(ordinal);
     if (!endpoint || endpoint.deleted || endpoint.status !== "active") return { jobs: [], more: false };
+    const circuit = this.#circuits.get(ordinal);
+    if (circuit?.state === "open") {
+      // Behind an open circuit they would only be parked again: the alarm sends the probe, and its close releases the rest.
+      await this.#armAlarm(Math.max(now, circuit.openUntil ?? now));
+      return { jobs: [], more: false };
+    }
     if (endpoint.rateLimit !== null) {
       await this.#armAlarm(now);
       return { jobs: [], more: false };
@@ -864,10 +996,15 @@ export class TenantLog extends DurableObject<Env> {
   async deleteAll(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    // One key stays: an ingest that still reaches this object (an API isolate that cached the
+    // tenant for a few seconds) is refused rather than re-creating a log nobody owns.
+    this.ctx.storage.kv.put(TOMBSTONE_KEY, 1);
+    this.#gone = true;
     this.#endpoints.clear();
     this.#days = [];
     this.#leases.clear();
     this.#lastStart.clear();
+    this.#circuits.clear();
     this.#tenantSeq = null;
     this.#nextSeq = 1;
     this.#redriveAt = 0;
@@ -877,18 +1014,22 @@ export class TenantLog extends DurableObject<Env> {
   /**
    * Continues disabled endpoints' chunks, writes pending rollups, drops an expired day,
    * releases rate-limited waiters at their endpoint's pace (one second's slots per run),
-   * continues replays, sends unsent events, re-drives overdue deliveries, hands the outbox to
-   * D1, and re-arms once, for the earliest work left. It never throws: an alarm that throws
+   * continues replays, sends an open circuit's probe once its cool-off is over and the
+   * backlog of one that closed, sends unsent events, re-drives overdue deliveries, hands the
+   * outbox to D1, and re-arms once, for the earliest work left. It never throws: an alarm that throws
    * is dropped after six retries, and a waiter would be stranded.
    */
   override async alarm(): Promise<void> {
     const now = Date.now();
     try {
-      const { jobs, more, expiring, disablingLeft } = this.ctx.storage.transactionSync(() => {
+      const { jobs, more, expiring, disablingLeft, draining } = this.ctx.storage.transactionSync(() => {
         const disablingLeft = this.#continueDisabling();
         this.#flushRollups(now, true);
         const expiring = this.#expireOldestDay(now);
-        return { ...this.#releaseRateWaiters(now), expiring, disablingLeft };
+        const waiters = this.#releaseRateWaiters(now);
+        const probes = this.#releaseProbes(now);
+        const drains = this.#continueDrains(now);
+        return { jobs: [...waiters.jobs, ...probes, ...drains.jobs], more: waiters.more, expiring, disablingLeft, draining: drains.more };
       });
       const replays = this.ctx.storage.transactionSync(() =>
         this.#sql.exec<{ ordinal: number }>(`SELECT ordinal FROM replays`).toArray().map((r) => this.#continueReplay(r.ordinal, now)),
@@ -899,9 +1040,9 @@ export class TenantLog extends DurableObject<Env> {
       await this.#redrive(now);
       const outboxLeft = await this.#flushOutbox();
       // One setAlarm at most (each is a billed row): the earliest of what is left.
-      let next = Math.min(unsentNext, this.#redriveAt, this.#expiryAt());
+      let next = Math.min(unsentNext, this.#redriveAt, this.#expiryAt(), this.#circuitWakeAt(now));
       if (more) next = Math.min(next, now + RELEASE_EVERY_MS);
-      if (outboxLeft || expiring || disablingLeft || replays.some((r) => r.more)) next = Date.now();
+      if (outboxLeft || expiring || disablingLeft || draining || replays.some((r) => r.more)) next = Date.now();
       if (next !== Infinity) await this.#armAlarm(next);
     } catch (err) {
       console.error("TenantLog alarm failed; trying again shortly", err);
@@ -910,8 +1051,20 @@ export class TenantLog extends DurableObject<Env> {
   }
 
   #load(): void {
+    this.#gone = this.ctx.storage.kv.get(TOMBSTONE_KEY) !== undefined;
     for (const r of this.#db.select().from(schema.endpoints).all()) {
-      this.#endpoints.set(r.ordinal, { id: r.id, version: r.version, status: r.status, filter: r.filter, ordering: r.ordering, rateLimit: r.rateLimit, deleted: r.deleted });
+      this.#endpoints.set(r.ordinal, { id: r.id, version: r.version, status: r.status, filter: r.filter, ordering: r.ordering, rateLimit: r.rateLimit, circuit: circuitSettingsOf(r.circuit), deleted: r.deleted });
+    }
+    for (const c of this.#db.select().from(schema.circuits).all()) {
+      this.#circuits.set(c.ordinal, {
+        state: c.state,
+        failures: c.failures,
+        openUntil: c.openUntil,
+        openedAt: c.openedAt,
+        reopenings: c.reopenings,
+        probe: c.probeSeq === null || c.probeUntil === null ? null : { e: c.probeSeq, until: c.probeUntil, started: c.probeStarted },
+        draining: c.draining,
+      });
     }
     this.#days = this.#db.select().from(schema.days).orderBy(schema.days.day).all();
     const meta = new Map(this.#db.select().from(schema.meta).all().map((m) => [m.key, m.value]));
@@ -1064,6 +1217,8 @@ export class TenantLog extends DurableObject<Env> {
     let more = false;
     for (const [ordinal, endpoint] of this.#endpoints) {
       if (endpoint.rateLimit === null || endpoint.deleted || endpoint.status !== "active") continue;
+      // Behind an open circuit they would only be parked again: its probe and its close release them.
+      if (this.#circuits.get(ordinal)?.state === "open") continue;
       if (endpoint.ordering === "fifo") {
         const head = this.#startHead(ordinal, now);
         if (head) jobs.push(head);
@@ -1239,6 +1394,29 @@ export class TenantLog extends DurableObject<Env> {
       return !row || (row.status === "pending" && row.generation === 0 && row.attempts === 0 && row.line_seq !== null && row.next_attempt_at !== null);
     });
     return jobsOf(seq, owed, 0);
+  }
+
+  /**
+   * Gives each delivery of the event that is still untried and due (no row; or a row never
+   * attempted, due, and not a FIFO head in flight) a new generation, due now, and answers
+   * their jobs: a repeat POST re-sends what its first answer may have failed to.
+   */
+  #redriveUntriedOf(seq: number, matched: number[], now: number): DeliveryJob[] {
+    const t = dayTables(this.#dayOfSeq(seq));
+    const jobs: DeliveryJob[] = [];
+    for (const ordinal of matched) {
+      const endpoint = this.#endpoints.get(ordinal);
+      if (!endpoint || endpoint.deleted || endpoint.status !== "active") continue;
+      const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, seq).toArray()[0];
+      if (!row) {
+        this.#sql.exec(`INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, test, created_at) SELECT ?, ?, 'pending', 0, 0, 1, ?, 0, created_at FROM ${t.events} WHERE seq = ?`, ordinal, seq, now, seq);
+        jobs.push({ e: seq, p: [ordinal], g: 1 });
+      } else if (row.status === "pending" && row.attempts === 0 && row.next_attempt_at !== null && this.#leases.get(ordinal)?.e !== seq) {
+        this.#sql.exec(`UPDATE ${t.deliveries} SET generation = ?, next_attempt_at = ? WHERE ordinal = ? AND event_seq = ?`, row.generation + 1, now, ordinal, seq);
+        jobs.push({ e: seq, p: [ordinal], g: row.generation + 1 });
+      }
+    }
+    return jobs;
   }
 
   /** The pending delivery with the lowest line place of a FIFO endpoint (each day's pending index, oldest day first). */
@@ -1594,39 +1772,41 @@ export class TenantLog extends DurableObject<Env> {
       const { day } = this.#days[i]!;
       if ((this.#days[i + 1]?.firstSeq ?? Infinity) <= floor) continue;
       const t = dayTables(day);
-      for (const ev of this.#sql.exec<{ seq: number; created_at: number; matched: string; test: number }>(
-        `SELECT seq, created_at, matched, test FROM ${t.events} WHERE seq >= ? ORDER BY seq LIMIT ?`,
-        floor,
-        UNTRIED_SCAN - scanned,
-      )) {
-        scanned++;
-        if (ev.created_at > cutoff) {
-          next = ev.created_at + OVERDUE_MS;
-          break scan;
+      for (let chunk: { seq: number; created_at: number; matched: string; test: number }[]; ; ) {
+        // Whole chunks (toArray): leaving a live cursor by `break` would hold a lock that refuses retention's DROP TABLE.
+        const size = Math.min(SCAN_CHUNK, UNTRIED_SCAN - scanned);
+        chunk = this.#sql.exec<{ seq: number; created_at: number; matched: string; test: number }>(`SELECT seq, created_at, matched, test FROM ${t.events} WHERE seq >= ? ORDER BY seq LIMIT ?`, floor, size).toArray();
+        for (const ev of chunk) {
+          scanned++;
+          if (ev.created_at > cutoff) {
+            next = ev.created_at + OVERDUE_MS;
+            break scan;
+          }
+          const owed = ev.test === 1 ? [] : (JSON.parse(ev.matched) as number[]).filter((ordinal) => this.#endpoints.get(ordinal)?.deleted === false);
+          const untried = owed.filter((ordinal) => this.#sql.exec(`SELECT 1 FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, ev.seq).toArray().length === 0);
+          if (jobs.length + untried.length > budget) {
+            full = true;
+            break scan;
+          }
+          for (const ordinal of untried) {
+            this.#sql.exec(
+              `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, test, created_at) VALUES (?, ?, 'pending', 0, 0, 1, ?, 0, ?)`,
+              ordinal,
+              ev.seq,
+              now,
+              ev.created_at,
+            );
+            jobs.push({ e: ev.seq, p: [ordinal], g: 1 });
+            // A failed send puts it back overdue: the written-rows look above finds it next time.
+            restore.push({ day, ordinal, e: ev.seq, g: 1, at: ev.created_at });
+          }
+          floor = ev.seq + 1;
+          if (scanned === UNTRIED_SCAN) {
+            full = true;
+            break scan;
+          }
         }
-        const owed = ev.test === 1 ? [] : (JSON.parse(ev.matched) as number[]).filter((ordinal) => this.#endpoints.get(ordinal)?.deleted === false);
-        const untried = owed.filter((ordinal) => this.#sql.exec(`SELECT 1 FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, ev.seq).toArray().length === 0);
-        if (jobs.length + untried.length > budget) {
-          full = true;
-          break scan;
-        }
-        for (const ordinal of untried) {
-          this.#sql.exec(
-            `INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, test, created_at) VALUES (?, ?, 'pending', 0, 0, 1, ?, 0, ?)`,
-            ordinal,
-            ev.seq,
-            now,
-            ev.created_at,
-          );
-          jobs.push({ e: ev.seq, p: [ordinal], g: 1 });
-          // A failed send puts it back overdue: the written-rows look above finds it next time.
-          restore.push({ day, ordinal, e: ev.seq, g: 1, at: ev.created_at });
-        }
-        floor = ev.seq + 1;
-        if (scanned === UNTRIED_SCAN) {
-          full = true;
-          break scan;
-        }
+        if (chunk.length < size) break;
       }
     }
     if (floor !== this.#untriedFloor) {
@@ -1634,6 +1814,215 @@ export class TenantLog extends DurableObject<Env> {
       this.#sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('untried_floor', ?)`, floor);
     }
     return { jobs, restore, next, full };
+  }
+
+  /**
+   * What an endpoint's circuit says of one delivery at `now`. No side effect: the claim
+   * starts the probe only once the delivery really goes. Closed: go. Open within its
+   * cool-off: park. Half-open: the first delivery to come goes as the probe (or the one the
+   * alarm released for it); others park while the probe holds the endpoint; a second copy of
+   * an admitted probe's message comes back when the probe's lease lapses.
+   */
+  #circuitGate(ordinal: number, e: number, now: number): { kind: "go"; probe: boolean } | { kind: "park" } | { kind: "later"; delayMs: number } {
+    const c = this.#circuits.get(ordinal);
+    if (!c || c.state !== "open") return { kind: "go", probe: false };
+    if (now < c.openUntil!) return { kind: "park" };
+    const p = c.probe;
+    if (p && p.until > now) {
+      if (p.e !== e) return { kind: "park" };
+      return p.started ? { kind: "later", delayMs: p.until - now } : { kind: "go", probe: true };
+    }
+    return { kind: "go", probe: true };
+  }
+
+  /** Admits delivery `e` as its endpoint's probe (1 row written); answers the end of its lease. */
+  #startProbe(ordinal: number, e: number, now: number): number {
+    const c = this.#circuitOf(ordinal);
+    c.probe = { e, until: now + PROBE_LEASE_MS, started: true };
+    this.#saveCircuit(ordinal, c);
+    return c.probe.until;
+  }
+
+  /** A copy of an endpoint's circuit (pristine when it has no row), to change and then save. */
+  #circuitOf(ordinal: number): Circuit {
+    const c = this.#circuits.get(ordinal);
+    return c ? { ...c, probe: c.probe && { ...c.probe } } : pristineCircuit();
+  }
+
+  /**
+   * Stores a circuit. A pristine one (closed, nothing counted, no probe, nothing left to
+   * release) has no row, so a healthy endpoint's success path writes nothing; any other is
+   * one upserted row (1 row written), removed (1) when it becomes pristine again.
+   */
+  #saveCircuit(ordinal: number, c: Circuit): void {
+    if (c.state === "closed" && c.failures === 0 && c.reopenings === 0 && c.probe === null && !c.draining) {
+      if (this.#circuits.delete(ordinal)) this.#sql.exec(`DELETE FROM circuits WHERE ordinal = ?`, ordinal);
+      return;
+    }
+    this.#circuits.set(ordinal, c);
+    this.#sql.exec(
+      `INSERT INTO circuits (ordinal, state, failures, open_until, opened_at, reopenings, probe_seq, probe_until, probe_started, draining) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (ordinal) DO UPDATE SET state = excluded.state, failures = excluded.failures, open_until = excluded.open_until, opened_at = excluded.opened_at,
+         reopenings = excluded.reopenings, probe_seq = excluded.probe_seq, probe_until = excluded.probe_until, probe_started = excluded.probe_started, draining = excluded.draining`,
+      ordinal, c.state, c.failures, c.openUntil, c.openedAt, c.reopenings, c.probe?.e ?? null, c.probe?.until ?? null, c.probe?.started ? 1 : 0, c.draining ? 1 : 0,
+    );
+  }
+
+  /** A deleted endpoint's circuit goes with it (DESIGN.md "Endpoints": DELETE). Answers false: nothing to wake. */
+  #dropCircuit(ordinal: number): boolean {
+    if (this.#circuits.delete(ordinal)) this.#sql.exec(`DELETE FROM circuits WHERE ordinal = ?`, ordinal);
+    return false;
+  }
+
+  /**
+   * The endpoint turned its circuit off: nothing is counted any more, and an open circuit
+   * closes at once, its parked deliveries released by the alarm. Answers whether the alarm must run.
+   */
+  #switchCircuitOff(ordinal: number): boolean {
+    const c = this.#circuits.get(ordinal);
+    if (!c) return false;
+    const release = c.state === "open" || c.draining;
+    this.#saveCircuit(ordinal, { ...pristineCircuit(), draining: release });
+    return release;
+  }
+
+  /**
+   * Applies one record's outcomes for an endpoint to its circuit, in the order their attempts
+   * ended: an unreachable attempt counts (opening the circuit at `openAfter`, re-opening it
+   * with a doubled cool-off when it was the probe or came after the cool-off); an answered
+   * one — any status — resets the count and closes an open circuit (the probe's answer, or
+   * any answer that came after the opening), releasing what it parked. An outcome without an
+   * attempt says nothing of the receiver. Undefined when there is nothing to do: a closed
+   * circuit with nothing counted and no unreachable attempt (the success path) writes nothing.
+   */
+  #applyCircuit(ordinal: number, seen: CircuitSighting[]): { changes: CircuitChange[]; released: DeliveryJob[]; wakeAt: number } | undefined {
+    const endpoint = this.#endpoints.get(ordinal);
+    if (!endpoint || endpoint.deleted) return undefined;
+    if (!this.#circuits.has(ordinal) && !seen.some((x) => x.unreachable)) return undefined;
+    const settings = endpoint.circuit;
+    const c = this.#circuitOf(ordinal);
+    const changes: CircuitChange[] = [];
+    const report = (state: "open" | "closed", reopened = false) =>
+      changes.push({ ordinal, endpointId: endpoint.id, state, openUntil: c.openUntil, failures: c.failures, openedAt: c.openedAt, ...(reopened ? { reopened } : {}) });
+    let closedAt: number | null = null;
+    let wakeAt = Infinity;
+    for (const x of [...seen].sort((p, q) => p.at - q.at)) {
+      const probe = c.probe?.e === x.e;
+      if (probe) c.probe = null;
+      if (!x.attempted) {
+        // The probe sent nothing (its URL was refused at send time): another one goes at once.
+        if (probe && c.state === "open") wakeAt = Math.min(wakeAt, x.at);
+        continue;
+      }
+      if (!x.unreachable) {
+        if (c.state === "closed") {
+          c.failures = 0;
+        } else if (probe || x.at >= c.openedAt!) {
+          Object.assign(c, { state: "closed", failures: 0, openUntil: null, openedAt: null, reopenings: 0, probe: null });
+          closedAt = x.at;
+          report("closed");
+        }
+        continue;
+      }
+      if (!settings.enabled) continue;
+      c.failures++;
+      if (c.state === "closed") {
+        if (c.failures < settings.openAfter) continue;
+        Object.assign(c, { state: "open", openedAt: x.at, openUntil: x.at + coolOffMs(settings.coolOffS, 0), reopenings: 0, probe: null, draining: false });
+        closedAt = null;
+        report("open");
+      } else if (probe || x.at >= c.openUntil!) {
+        // A failed probe: the same outage, a longer cool-off.
+        c.reopenings++;
+        c.openUntil = x.at + coolOffMs(settings.coolOffS, c.reopenings);
+        report("open", true);
+      }
+    }
+    let released: DeliveryJob[] = [];
+    if (c.state === "open") {
+      wakeAt = Math.min(wakeAt, c.openUntil!);
+    } else if (closedAt !== null) {
+      released = this.#releaseClosed(ordinal, c, closedAt);
+      // A rate-limited endpoint's waiters go at its pace, from the alarm; a long backlog continues there.
+      if (c.draining || endpoint.rateLimit !== null) wakeAt = Math.min(wakeAt, closedAt);
+    }
+    this.#saveCircuit(ordinal, c);
+    return { changes, released, wakeAt };
+  }
+
+  /**
+   * A circuit closed: the deliveries it parked go again (new generation, due now). A FIFO
+   * line starts its head; others are released RESUME_CHUNK at a time (`draining` while more
+   * wait, continued by the alarm); a rate-limited endpoint's waiters are left to the alarm,
+   * which releases them at its pace. A paused endpoint keeps them for its resume; a disabled
+   * one is failing them.
+   */
+  #releaseClosed(ordinal: number, c: Circuit, now: number): DeliveryJob[] {
+    c.draining = false;
+    const endpoint = this.#endpoints.get(ordinal);
+    if (!endpoint || endpoint.deleted || endpoint.status !== "active" || endpoint.rateLimit !== null) return [];
+    const jobs: DeliveryJob[] = [];
+    const head = this.#startHead(ordinal, now);
+    if (head) jobs.push(head);
+    const parked = this.#releaseParked(ordinal, RESUME_CHUNK, now);
+    jobs.push(...parked.jobs);
+    c.draining = parked.more;
+    return jobs;
+  }
+
+  /**
+   * The next chunk of each closed circuit's backlog, RESUME_CHUNK in all per run. An endpoint
+   * stays `draining` until a run finds nothing left, so a chunk whose send failed (parked
+   * again by `#send`) is released by the next run. `more` asks for another run at once.
+   */
+  #continueDrains(now: number): { jobs: DeliveryJob[]; more: boolean } {
+    const jobs: DeliveryJob[] = [];
+    let more = false;
+    for (const [ordinal, circuit] of [...this.#circuits]) {
+      if (!circuit.draining) continue;
+      if (jobs.length >= RESUME_CHUNK) return { jobs, more: true };
+      const c = this.#circuitOf(ordinal);
+      const released = c.state === "closed" ? this.#releaseClosed(ordinal, c, now) : [];
+      c.draining = released.length > 0;
+      more ||= c.draining;
+      jobs.push(...released);
+      this.#saveCircuit(ordinal, c);
+    }
+    return { jobs, more };
+  }
+
+  /**
+   * Open circuits whose cool-off is over with no probe out (or one whose lease lapsed): one
+   * parked delivery — the FIFO line's head, else the oldest — is made due with a new
+   * generation and marked as the probe, for the alarm to send. With nothing parked, the next
+   * delivery to be claimed probes.
+   */
+  #releaseProbes(now: number): DeliveryJob[] {
+    const jobs: DeliveryJob[] = [];
+    for (const [ordinal, circuit] of [...this.#circuits]) {
+      if (circuit.state !== "open" || now < circuit.openUntil! || (circuit.probe !== null && circuit.probe.until > now)) continue;
+      const endpoint = this.#endpoints.get(ordinal);
+      if (!endpoint || endpoint.deleted || endpoint.status !== "active") continue;
+      const c = this.#circuitOf(ordinal);
+      const job = this.#startHead(ordinal, now) ?? this.#releaseParked(ordinal, 1, now).jobs[0];
+      c.probe = job ? { e: job.e, until: now + PROBE_LEASE_MS, started: false } : null;
+      if (job) jobs.push(job);
+      if (job || circuit.probe !== null) this.#saveCircuit(ordinal, c);
+    }
+    return jobs;
+  }
+
+  /** When the alarm must next look at a circuit: an open one's end of cool-off, or its probe's lease (Infinity: none). */
+  #circuitWakeAt(now: number): number {
+    let at = Infinity;
+    for (const [ordinal, c] of this.#circuits) {
+      if (c.state !== "open") continue;
+      const endpoint = this.#endpoints.get(ordinal);
+      if (!endpoint || endpoint.deleted || endpoint.status !== "active") continue;
+      if (now < c.openUntil!) at = Math.min(at, c.openUntil!);
+      else if (c.probe !== null && c.probe.until > now) at = Math.min(at, c.probe.until);
+    }
+    return at;
   }
 
   #park(t: ReturnType<typeof dayTables>, ordinal: number, seq: number, row: DeliveryRowRaw | undefined): void {

@@ -15,7 +15,34 @@ export interface EndpointSnapshot {
   filter: StoredFilter;
   ordering: "none" | "fifo";
   rateLimit: number | null;
+  /** The circuit breaker's settings (DESIGN.md "Delivery rules": circuit breaker). */
+  circuit: CircuitSettings;
   deleted: boolean;
+}
+
+/** An endpoint's circuit breaker: opens after `openAfter` consecutive unreachable attempts, for `coolOffS` (doubling per re-opening, ≤ 3 600 s). */
+export interface CircuitSettings {
+  enabled: boolean;
+  openAfter: number;
+  coolOffS: number;
+}
+
+/** A change of an endpoint's circuit that `record` (or the alarm) made, for D1's endpoint row and the operational event. */
+export interface CircuitChange {
+  ordinal: number;
+  endpointId: string;
+  state: "open" | "closed";
+  /** When an open circuit lets its probe through; null when closed. */
+  openUntil: number | null;
+  /** Consecutive timeouts / connection failures that opened it (0 when closed). */
+  failures: number;
+  /** When this opening began (names its `switchyard.endpoint.circuit_opened` event); null when closed. */
+  openedAt: number | null;
+  /**
+   * A failed probe re-opened it (a longer cool-off): the same outage as the opening at
+   * `openedAt`, so no new `switchyard.endpoint.circuit_opened` (D1's row still gets the new `openUntil`).
+   */
+  reopened?: boolean;
 }
 
 export interface IngestInput {
@@ -68,7 +95,9 @@ export type IngestResult =
   | { kind: "duplicate"; event: LoggedEvent; jobs: DeliveryJob[] }
   | { kind: "conflict"; event: LoggedEvent }
   /** The log is past `fullBytes`: refused before anything is written (503 `tenant-log-full`). */
-  | { kind: "full"; bytes: number };
+  | { kind: "full"; bytes: number }
+  /** The tenant was deleted (its log emptied): nothing is accepted. */
+  | { kind: "gone" };
 
 export interface ClaimedEvent {
   seq: number;
@@ -110,6 +139,8 @@ export interface Outcome {
   status: DeliveryStatus;
   reason: DeliveryReason | null;
   nextAttemptAt: number | null;
+  /** The attempt timed out or could not connect (no answer): what the circuit counts. A 5xx is an answer. */
+  unreachable?: boolean;
 }
 
 export interface RecordResult {
@@ -118,6 +149,8 @@ export interface RecordResult {
   retries: (DeliveryJob & { delayMs: number })[];
   /** FIFO heads this batch's outcomes released, to enqueue now. */
   released: DeliveryJob[];
+  /** Circuits this batch opened or closed: mirrored to D1's endpoint rows, an opening reported to `_operator`. */
+  circuits?: CircuitChange[];
 }
 
 /** One delivery as a reader sees it: a written row, or an untried one that the event's matched list stands for. */

@@ -1,10 +1,14 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createEndpoint as coreCreateEndpoint, updateEndpoint as coreUpdateEndpoint } from "../../src/core/endpoints";
 import type { Deps } from "../../src/api/context";
+import { snapshotOf } from "../../src/core/tenant-logs";
+import { findEndpointById } from "../../src/db/queries/endpoints";
+import { openDb } from "../../src/db/client";
 import { AppError } from "../../src/errors";
 import { pipelineDeps } from "../../src/pipeline/deps";
-import { api, createApiKey, createEndpoint, createTenant, expectInvalid, expectProblem, pageThrough, rawTable } from "./helpers";
+import { api, createApiKey, createEndpoint, createTenant, expectInvalid, expectProblem, pageThrough, rawTable, tenantLog } from "./helpers";
 
 const STANDARD_SECRET = /^whsec_[A-Za-z0-9+/]{43}=$/;
 /** 32 bytes of base64: a valid supplied standard secret. */
@@ -38,6 +42,8 @@ describe("POST /v1/tenants/{tid}/endpoints", () => {
       rate_limit: null,
       timeout_ms: 15000,
       retry_schedule: null,
+      circuit: { enabled: true, open_after: 3, cool_off_s: 60 },
+      circuit_state: "closed",
       created_at: expect.any(String),
       updated_at: expect.any(String),
       secret: expect.stringMatching(STANDARD_SECRET),
@@ -63,6 +69,7 @@ describe("POST /v1/tenants/{tid}/endpoints", () => {
       rate_limit: 250,
       timeout_ms: 30000,
       retry_schedule: [5, 30, 120, 600, 3600],
+      circuit: { enabled: false, open_after: 20, cool_off_s: 3600 },
     };
     const res = await api(path(), { body });
     expect(res.status, res.text).toBe(201);
@@ -132,6 +139,19 @@ describe("POST /v1/tenants/{tid}/endpoints", () => {
     ["a retry wait over 86400", { retry_schedule: [86401] }, "retry_schedule[0]"],
     ["a header value that is not a string", { headers: { "X-A": 1 } }, "headers*"],
     ["a description over 1000 characters", { description: "x".repeat(1001) }, "description"],
+    ["circuit.open_after 0", { circuit: { open_after: 0 } }, "circuit.open_after"],
+    ["circuit.open_after 21", { circuit: { open_after: 21 } }, "circuit.open_after"],
+    ["circuit.open_after 2.5", { circuit: { open_after: 2.5 } }, "circuit.open_after"],
+    ["circuit.open_after as a string", { circuit: { open_after: "3" } }, "circuit.open_after"],
+    ["circuit.cool_off_s 9", { circuit: { cool_off_s: 9 } }, "circuit.cool_off_s"],
+    ["circuit.cool_off_s 3601", { circuit: { cool_off_s: 3601 } }, "circuit.cool_off_s"],
+    ["circuit.cool_off_s null", { circuit: { cool_off_s: null } }, "circuit.cool_off_s"],
+    ["circuit.enabled as a string", { circuit: { enabled: "yes" } }, "circuit.enabled"],
+    ["circuit.enabled 0", { circuit: { enabled: 0 } }, "circuit.enabled"],
+    ["a circuit that is not an object", { circuit: true }, "circuit"],
+    ["a circuit that is an array", { circuit: [3, 60] }, "circuit"],
+    ["an unknown circuit key", { circuit: { threshold: 3 } }, "circuit*"],
+    ["circuit_state (read-only)", { circuit_state: "open" }, "*"],
     ["an unknown auth type", { auth: { type: "digest", token: "x" } }, "auth*"],
     ["bearer auth without a token", { auth: { type: "bearer" } }, "auth*"],
     ["basic auth with a colon in the username", { auth: { type: "basic", username: "a:b", password: "p" } }, "auth*"],
@@ -533,5 +553,190 @@ describe("GET /v1/tenants/{tid}/endpoints", () => {
 
   it("refuses a foreign cursor (422)", async () => {
     expectInvalid(await api(path("?cursor=WzFd")), "cursor"); // [1]: a number where an id is expected
+  });
+});
+
+describe("circuit (DESIGN \"Endpoints\": circuit and read-only circuit_state)", () => {
+  const DEFAULTS = { enabled: true, open_after: 3, cool_off_s: 60 };
+  const setCircuit = (id: string, state: "open" | "closed", openUntil: number | null) =>
+    env.DB.prepare("UPDATE endpoints SET circuit_state = ?, circuit_open_until = ? WHERE id = ?").bind(state, openUntil, id).run();
+  const versionOf = async (id: string) => (await env.DB.prepare("SELECT version FROM endpoints WHERE id = ?").bind(id).first<{ version: number }>())!.version;
+
+  it("accepts the bounds, and a circuit of some members takes the defaults for the rest", async () => {
+    for (const circuit of [
+      { enabled: true, open_after: 1, cool_off_s: 10 },
+      { enabled: true, open_after: 20, cool_off_s: 3600 },
+    ]) {
+      const res = await api(path(), { body: { url: "https://example.com/c", circuit } });
+      expect(res.status, res.text).toBe(201);
+      expect(res.body.circuit).toEqual(circuit);
+    }
+    expect((await createEndpoint(tenant, { circuit: { enabled: false } })).circuit).toEqual({ ...DEFAULTS, enabled: false });
+    expect((await createEndpoint(tenant, { circuit: { cool_off_s: 15 } })).circuit).toEqual({ ...DEFAULTS, cool_off_s: 15 });
+    expect((await createEndpoint(tenant, { circuit: {} })).circuit).toEqual(DEFAULTS);
+    expect((await createEndpoint(tenant, { circuit: null })).circuit).toEqual(DEFAULTS);
+  });
+
+  it("stores the defaults as JSON in D1 and every read shows them", async () => {
+    const ep = await createEndpoint(tenant);
+    const raw = await env.DB.prepare("SELECT circuit, circuit_state, circuit_open_until FROM endpoints WHERE id = ?").bind(ep.id).first<Record<string, unknown>>();
+    expect(raw).toEqual({ circuit: JSON.stringify(DEFAULTS), circuit_state: "closed", circuit_open_until: null });
+    const listed = (await api(path("?limit=250"))).body.data.find((e: { id: string }) => e.id === ep.id);
+    expect(listed).toMatchObject({ circuit: DEFAULTS, circuit_state: "closed" });
+  });
+
+  it("a row that names no circuit columns (as rows made before the migration) reads as the defaults, closed", async () => {
+    const ep = await createEndpoint(tenant, { circuit: { open_after: 7 } });
+    const id = `ep_${"0".repeat(20)}${Math.random().toString(36).slice(2, 8).padEnd(6, "0")}`;
+    const cols = "tenant_id, url, description, status, filter, method, headers, format, signature, ordering, timeout_ms, created_at, updated_at, version";
+    await env.DB.prepare(`INSERT INTO endpoints (id, ${cols}) SELECT ?, ${cols} FROM endpoints WHERE id = ?`).bind(id, ep.id).run();
+    expect((await api(path(`/${id}`))).body).toMatchObject({ id, circuit: DEFAULTS, circuit_state: "closed" });
+  });
+
+  it("PATCH replaces circuit whole (members left out take their defaults), bumps the version and syncs the log", async () => {
+    const ep = await createEndpoint(tenant, { circuit: { enabled: true, open_after: 5, cool_off_s: 120 } });
+    const v1 = await versionOf(ep.id);
+    const res = await api(path(`/${ep.id}`), { method: "PATCH", body: { circuit: { open_after: 7 } } });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.circuit).toEqual({ enabled: true, open_after: 7, cool_off_s: 60 });
+    expect((await api(path(`/${ep.id}`))).body.circuit).toEqual({ enabled: true, open_after: 7, cool_off_s: 60 });
+    const v2 = await versionOf(ep.id);
+    expect(v2).toBe(v1 + 1);
+
+    // The TenantLog got the new version, and the snapshot it is sent carries the circuit in camelCase.
+    const row = (await findEndpointById(openDb(env.DB), ep.id))!;
+    expect(snapshotOf(row)).toMatchObject({ id: ep.id, version: v2, circuit: { enabled: true, openAfter: 7, coolOffS: 60 } });
+    const logged = await runInDurableObject(await tenantLog(tenant), (_o, state) =>
+      state.storage.sql.exec<{ version: number }>("SELECT version FROM endpoints WHERE id = ?", ep.id).toArray(),
+    );
+    expect(logged).toEqual([{ version: v2 }]);
+  });
+
+  it("PATCH circuit null resets every member to its default; a PATCH that does not name circuit keeps it", async () => {
+    const ep = await createEndpoint(tenant, { circuit: { enabled: false, open_after: 9, cool_off_s: 900 } });
+    const kept = await api(path(`/${ep.id}`), { method: "PATCH", body: { description: "still mine" } });
+    expect(kept.body.circuit).toEqual({ enabled: false, open_after: 9, cool_off_s: 900 });
+    const reset = await api(path(`/${ep.id}`), { method: "PATCH", body: { circuit: null } });
+    expect(reset.status, reset.text).toBe(200);
+    expect(reset.body.circuit).toEqual(DEFAULTS);
+  });
+
+  it.each([
+    ["open_after 0", { open_after: 0 }, "circuit.open_after"],
+    ["cool_off_s 5000", { cool_off_s: 5000 }, "circuit.cool_off_s"],
+    ["enabled null", { enabled: null }, "circuit.enabled"],
+    ["an unknown key", { open_after: 3, half_open_after: 1 }, "circuit*"],
+  ])("PATCH refuses a circuit with %s (422 problem+json) and keeps the stored one", async (_what, circuit, errorPath) => {
+    const ep = await createEndpoint(tenant, { circuit: { open_after: 4 } });
+    const p = expectInvalid(await api(path(`/${ep.id}`), { method: "PATCH", body: { circuit } }), errorPath);
+    expect(p.errors!.find((e) => e.path.startsWith("circuit"))!.message.length).toBeGreaterThan(0);
+    expect((await api(path(`/${ep.id}`))).body.circuit).toEqual({ ...DEFAULTS, open_after: 4 });
+  });
+
+  it("says what the bounds are in the 422", async () => {
+    const p = expectInvalid(await api(path(), { body: { url: "https://example.com/c", circuit: { open_after: 99, cool_off_s: 1 } } }), "circuit.open_after");
+    expect(p.errors).toEqual(
+      expect.arrayContaining([
+        { path: "circuit.open_after", message: "must be an integer from 1 to 20" },
+        { path: "circuit.cool_off_s", message: "must be an integer from 10 to 3600" },
+      ]),
+    );
+  });
+
+  it("the core verbs check the same bounds (the portal's path, which has no zod schema)", async () => {
+    const d = pipelineDeps(env);
+    const err = await coreCreateEndpoint(d, tenant, { url: "https://example.com/c", circuit: { open_after: 0, cool_off_s: 3601 } }).then(
+      () => null,
+      (e: unknown) => e as AppError,
+    );
+    expect(err).toBeInstanceOf(AppError);
+    expect(err!.status).toBe(422);
+    expect(err!.options.errors?.map((e) => e.path).sort()).toEqual(["circuit.cool_off_s", "circuit.open_after"]);
+    const { row } = await coreCreateEndpoint(d, tenant, { url: "https://example.com/c" });
+    const upd = await coreUpdateEndpoint(d, tenant, row.id, { circuit: { open_after: 1.5 } }).then(
+      () => null,
+      (e: unknown) => e as AppError,
+    );
+    expect(upd!.options.errors?.map((e) => e.path)).toEqual(["circuit.open_after"]);
+  });
+
+  it("circuit_state: open while D1 says open and the cool-off runs, half_open once circuit_open_until has passed, closed again when closed", async () => {
+    const ep = await createEndpoint(tenant);
+    const stateOf = async () => (await api(path(`/${ep.id}`))).body.circuit_state;
+    const listedStateOf = async () => (await api(path("?limit=250"))).body.data.find((e: { id: string }) => e.id === ep.id).circuit_state;
+    expect(await stateOf()).toBe("closed");
+
+    await setCircuit(ep.id, "open", Date.now() + 60_000);
+    expect(await stateOf()).toBe("open");
+    expect(await listedStateOf()).toBe("open");
+
+    await setCircuit(ep.id, "open", Date.now() - 1000);
+    expect(await stateOf()).toBe("half_open");
+    expect(await listedStateOf()).toBe("half_open");
+
+    await setCircuit(ep.id, "closed", null);
+    expect(await stateOf()).toBe("closed");
+  });
+
+  it("a PATCH never writes back the circuit state it read (the consumer owns it), and answers with the current state", async () => {
+    const ep = await createEndpoint(tenant);
+    const until = Date.now() + 60_000;
+    await setCircuit(ep.id, "open", until);
+    const res = await api(path(`/${ep.id}`), { method: "PATCH", body: { description: "edited while open", circuit: { cool_off_s: 30 } } });
+    expect(res.body).toMatchObject({ description: "edited while open", circuit_state: "open", circuit: { enabled: true, cool_off_s: 30 } });
+    const raw = await env.DB.prepare("SELECT circuit_state, circuit_open_until FROM endpoints WHERE id = ?").bind(ep.id).first();
+    expect(raw).toEqual({ circuit_state: "open", circuit_open_until: until });
+  });
+
+  it("turning the breaker off closes an open circuit", async () => {
+    const ep = await createEndpoint(tenant);
+    await setCircuit(ep.id, "open", Date.now() + 60_000);
+    const res = await api(path(`/${ep.id}`), { method: "PATCH", body: { circuit: { enabled: false } } });
+    expect(res.body).toMatchObject({ circuit: { enabled: false, open_after: 3, cool_off_s: 60 }, circuit_state: "closed" });
+    const raw = await env.DB.prepare("SELECT circuit_state, circuit_open_until FROM endpoints WHERE id = ?").bind(ep.id).first();
+    expect(raw).toEqual({ circuit_state: "closed", circuit_open_until: null });
+  });
+
+  it("a tenant key reads circuit_state and may tune the circuit of its own endpoints", async () => {
+    const t = await createTenant();
+    const { key } = await createApiKey(t);
+    const ep = await createEndpoint(t);
+    const res = await api(`/v1/tenants/${t}/endpoints/${ep.id}`, { method: "PATCH", token: key, body: { circuit: { open_after: 5 } } });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ circuit: { enabled: true, open_after: 5, cool_off_s: 60 }, circuit_state: "closed" });
+  });
+
+  it("is documented in the OpenAPI document: bounds, defaults, read-only circuit_state", async () => {
+    const doc = (await api("/openapi.json", { token: null })).body;
+    const schemas = doc.components.schemas;
+    expect(schemas.Endpoint.properties.circuit).toEqual({ $ref: "#/components/schemas/Circuit" });
+    expect(schemas.Endpoint.properties.circuit_state).toMatchObject({ type: "string", enum: ["closed", "open", "half_open"], description: expect.stringContaining("Read-only") });
+    expect(schemas.Endpoint.required).toEqual(expect.arrayContaining(["circuit", "circuit_state"]));
+    const input = schemas.CircuitInput;
+    expect([input.type].flat()).toContain("object");
+    expect(input).toMatchObject({
+      additionalProperties: false,
+      properties: {
+        enabled: { type: "boolean", default: true },
+        open_after: { type: "integer", minimum: 1, maximum: 20, default: 3 },
+        cool_off_s: { type: "integer", minimum: 10, maximum: 3600, default: 60 },
+      },
+    });
+    expect(input.description).toContain("null resets");
+    const create = doc.paths["/v1/tenants/{tid}/endpoints"].post.requestBody.content["application/json"].schema;
+    const patch = doc.paths["/v1/tenants/{tid}/endpoints/{eid}"].patch.requestBody.content["application/json"].schema;
+    for (const body of [create, patch]) {
+      expect(JSON.stringify(body.properties.circuit)).toContain("#/components/schemas/CircuitInput");
+      expect(body.properties.circuit_state).toBeUndefined();
+    }
+  });
+
+  it("switchyard.endpoint.circuit_opened is a built-in event type with an example", async () => {
+    const res = await api("/v1/event-types/switchyard.endpoint.circuit_opened");
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ name: "switchyard.endpoint.circuit_opened", group: "switchyard", description: expect.stringContaining("circuit breaker") });
+    expect(Object.keys(res.body.example).sort()).toEqual(["consecutive_failures", "endpoint_id", "open_until", "tenant_id", "url"]);
+    const posted = await api("/v1/tenants/_operator/events", { body: { type: "switchyard.endpoint.circuit_opened", data: res.body.example } });
+    expectInvalid(posted, "type");
   });
 });

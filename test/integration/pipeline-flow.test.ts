@@ -183,7 +183,7 @@ describe("matching at ingest", () => {
     expect(new Set(msgs.map((m) => m.e))).toEqual(new Set(Object.values(events)));
   });
 
-  it("a repeated ingest of a keyed event creates no second delivery; after a refused first send, a repeat re-sends only the deliveries still untried", async () => {
+  it("a repeated ingest of a keyed event creates no second delivery and re-sends only the deliveries still untried, at a new generation (the first messages go stale)", async () => {
     const tid = await newTenant("dupingest");
     const tenantSeq = await tenantSeqOf(tid);
     await ensureType("dup.ingest.keyed");
@@ -193,7 +193,8 @@ describe("matching at ingest", () => {
     const t = testDeps();
     const pairs = (ms: LogDeliverMessage[]) => ms.flatMap((m) => m.p.map((o) => `${m.e}:${o}:${m.g}`)).sort();
 
-    // Sent the first time: a repeat (its answer was lost) is the same event and sends nothing more.
+    // A repeat (its answer was lost) is the same event and re-sends the still-untried
+    // deliveries at a new generation: the first messages, still queued, go stale.
     const idemKey = uniq("k");
     const ev = await ingest(t.deps, tid, "dup.ingest.keyed", { n: 1 }, { key: idemKey });
     const first = takeDeliverMessages(t.delivery);
@@ -201,7 +202,15 @@ describe("matching at ingest", () => {
     const [d2] = await deliveriesOfEndpoint(tid, e2.id);
     expect(pairs(first)).toEqual([`${ev.seq}:${keyOf(d1!).ordinal}:0`, `${ev.seq}:${keyOf(d2!).ordinal}:0`].sort());
     expect(await ingest(t.deps, tid, "dup.ingest.keyed", { n: 1 }, { key: idemKey })).toEqual(ev);
-    // Three repeats racing in parallel: still the one event, and no message.
+    const resent = takeDeliverMessages(t.delivery);
+    expect(pairs(resent)).toEqual([`${ev.seq}:${keyOf(d1!).ordinal}:1`, `${ev.seq}:${keyOf(d2!).ordinal}:1`].sort());
+    await consume(t, first.map(bodyOf));
+    expect(await receiverLog(`/ok/${key}/`)).toHaveLength(0);
+    await consume(t, resent.map(bodyOf));
+    expect(await receiverLog(`/ok/${key}/1`)).toHaveLength(1);
+    expect(await receiverLog(`/ok/${key}/2`)).toHaveLength(1);
+    // Three repeats racing in parallel once it was sent: still the one event, and no message.
+    takeDeliverMessages(t.delivery);
     for (const r of await Promise.all([1, 2, 3].map(() => ingest(t.deps, tid, "dup.ingest.keyed", { n: 1 }, { key: idemKey })))) expect(r).toEqual(ev);
     expect(t.delivery.sent).toEqual([]);
     expect(await deliveriesOfEndpoint(tid, e1.id)).toHaveLength(1);
@@ -216,18 +225,21 @@ describe("matching at ingest", () => {
     const owedSeq = keyOf(owedRows[0]!).e;
     // Meanwhile e1's delivery was made (here by a message run by hand).
     await consume(t, [deliverOf(tenantSeq, owedSeq, [keyOf(owedRows[0]!).ordinal], 0)]);
-    expect(await receiverLog(`/ok/${key}/1`)).toHaveLength(1);
+    expect(await receiverLog(`/ok/${key}/1`)).toHaveLength(2);
     // The client's repeat re-sends only e2's, still untried; no delivery is created.
     const repeat = await ingest(t.deps, tid, "dup.ingest.keyed", { n: 2 }, { key: refusedKey });
     expect(repeat.seq).toBe(owedSeq);
-    expect(takeDeliverMessages(t.delivery).map(bodyOf)).toEqual([deliverOf(tenantSeq, owedSeq, [keyOf(owedRows[1]!).ordinal], 0)]);
-    // Sent now, it is owed no more: a further repeat sends nothing.
+    const owed = takeDeliverMessages(t.delivery).map(bodyOf);
+    expect(owed).toEqual([deliverOf(tenantSeq, owedSeq, [keyOf(owedRows[1]!).ordinal], 1)]);
+    // Delivered now, it is owed no more: a further repeat sends nothing.
+    await consume(t, owed);
+    takeDeliverMessages(t.delivery);
     await ingest(t.deps, tid, "dup.ingest.keyed", { n: 2 }, { key: refusedKey });
     expect(t.delivery.sent).toEqual([]);
     expect(await deliveriesOfEndpoint(tid, e1.id)).toHaveLength(2);
     expect(await deliveriesOfEndpoint(tid, e2.id)).toHaveLength(2);
-    expect(await receiverLog(`/ok/${key}/1`)).toHaveLength(1);
-    expect(await receiverLog(`/ok/${key}/2`)).toHaveLength(0);
+    expect(await receiverLog(`/ok/${key}/1`)).toHaveLength(2);
+    expect(await receiverLog(`/ok/${key}/2`)).toHaveLength(2);
   });
 
   it("copies of the message a repeated ingest re-sent, through the real queue handler, give the endpoint exactly one request", async () => {

@@ -45,6 +45,8 @@ describe("adding and editing an endpoint through the forms", () => {
       headers: { "X-Team": "blue" },
       auth: { type: "bearer" },
       timeout_ms: 15_000,
+      // A form without the breaker's fields keeps its defaults (on).
+      circuit: { enabled: true, open_after: 3, cool_off_s: 60 },
     });
     const page = await client.get(res.headers.get("location")!);
     expect(textOf(page.html)).toContain("Endpoint added");
@@ -77,6 +79,118 @@ describe("adding and editing an endpoint through the forms", () => {
     expect(textOf(rules.html)).toMatch(/URL: .+/);
     expect(textOf(rules.html)).toContain("Header Host:");
     expect((await api(`/v1/tenants/${t}/endpoints`)).body.data).toHaveLength(0);
+  });
+});
+
+describe("the circuit breaker in the portal", () => {
+  const setCircuit = (id: string, state: "open" | "closed", openUntil: number | null) =>
+    env.DB.prepare("UPDATE endpoints SET circuit_state = ?, circuit_open_until = ? WHERE id = ?").bind(state, openUntil, id).run();
+
+  it("the form tunes the breaker and turns it off, through the same update as the API", async () => {
+    const t = await createTenant();
+    const client = await PortalClient.open(t);
+    const blank = await client.get("/portal/endpoints/new");
+    // Labelled controls, prefilled with the defaults.
+    for (const [name, label] of [
+      ["circuit", "Circuit breaker"],
+      ["circuit_open_after", "Pause after this many timeouts in a row"],
+      ["circuit_cool_off_s", "Wait before trying again (seconds)"],
+    ]) {
+      expect(blank.html).toContain(`<label for="${name}">${label}</label>`);
+      expect(blank.html).toMatch(new RegExp(`<(select|input) id="${name}" name="${name}"`));
+    }
+    expect(blank.html).toMatch(/<option value="on" selected="">On \(recommended\)<\/option>/);
+    expect(blank.html).toMatch(/id="circuit_open_after" name="circuit_open_after" type="number" value="3"/);
+    expect(blank.html).toMatch(/id="circuit_cool_off_s" name="circuit_cool_off_s" type="number" value="60"/);
+
+    const res = await client.post("/portal/endpoints", endpointFields({ url: `${receiver()}/ok/portal-circuit`, circuit: "on", circuit_open_after: "5", circuit_cool_off_s: "120" }));
+    expect(res.status, res.html).toBe(303);
+    const id = /\/portal\/endpoints\/(ep_[a-z0-9]+)\?done=created/.exec(res.headers.get("location") ?? "")![1]!;
+    expect((await endpointOf(t, id)).body.circuit).toEqual({ enabled: true, open_after: 5, cool_off_s: 120 });
+    const shown = textOf((await client.get(`/portal/endpoints/${id}`)).html);
+    expect(shown).toContain("Circuit breaker On: pauses sending after 5 timeouts or failed connections in a row, then tries one delivery again after 2 min");
+
+    const edit = await client.get(`/portal/endpoints/${id}/edit`);
+    expect(edit.html).toMatch(/id="circuit_open_after" name="circuit_open_after" type="number" value="5"/);
+    expect(edit.html).toMatch(/id="circuit_cool_off_s" name="circuit_cool_off_s" type="number" value="120"/);
+    const version = async () => (await env.DB.prepare("SELECT version FROM endpoints WHERE id = ?").bind(id).first<{ version: number }>())!.version;
+    const before = await version();
+    const off = await client.post(`/portal/endpoints/${id}`, endpointFields({ url: `${receiver()}/ok/portal-circuit`, circuit: "off", circuit_open_after: "5", circuit_cool_off_s: "120" }));
+    expect(off.status, off.html).toBe(303);
+    expect((await endpointOf(t, id)).body.circuit).toEqual({ enabled: false, open_after: 5, cool_off_s: 120 });
+    expect(await version()).toBe(before + 1);
+    expect(textOf((await client.get(`/portal/endpoints/${id}`)).html)).toContain("Circuit breaker Off: we keep sending even when your system stops answering");
+    expect((await client.get(`/portal/endpoints/${id}/edit`)).html).toMatch(/<option value="off" selected="">/);
+  });
+
+  it("refused breaker values come back inline with what was typed, and nothing changes", async () => {
+    const t = await createTenant();
+    const ep = await createEndpoint(t, { circuit: { open_after: 4 } });
+    const client = await PortalClient.open(t);
+    const tries: [string, string][] = [
+      ["0", "60"],
+      ["21", "60"],
+      ["2.5", "60"],
+      ["3", "9"],
+      ["3", "3601"],
+      ["three", "a minute"],
+    ];
+    for (const [openAfter, coolOff] of tries) {
+      const res = await client.post(`/portal/endpoints/${ep.id}`, endpointFields({ url: ep.url, circuit_open_after: openAfter, circuit_cool_off_s: coolOff }));
+      expect(res.status, `${openAfter} / ${coolOff}`).toBe(422);
+      const text = textOf(res.html);
+      expect(text).toContain("Please check the form.");
+      if (openAfter !== "3") {
+        expect(text).toContain("Pause after a whole number from 1 to 20 timeouts in a row.");
+        expect(res.html).toMatch(/id="circuit_open_after"[^>]*aria-describedby="circuit_open_after-hint circuit_open_after-error" aria-invalid="true"/);
+      }
+      if (coolOff !== "60") expect(text).toContain("The wait before trying again is a whole number of seconds from 10 to 3600.");
+      expect(res.html).toContain(`value="${openAfter}"`);
+    }
+    expect((await endpointOf(t, ep.id)).body.circuit).toEqual({ enabled: true, open_after: 4, cool_off_s: 60 });
+  });
+
+  it("an open circuit is explained in plain words with the next try; half open says it is trying; the list shows a badge", async () => {
+    const t = await createTenant();
+    const type = await createEventType(uniqueTypeName("portal"));
+    const ep = await createEndpoint(t, { url: `${receiver()}/status/503/portal-circuit`, retry_schedule: [240, 240], circuit: { open_after: 4, cool_off_s: 300 } });
+    await postEvent(t, { type, data: { n: 1 } });
+    await settle(t);
+    const client = await PortalClient.open(t);
+    const closed = await client.get(`/portal/endpoints/${ep.id}`);
+    expect(closed.html).not.toContain("circuit-notice");
+    expect(textOf(closed.html)).toMatch(/Waiting to retry in (3|4|5) min/);
+    expect(textOf((await client.get("/portal")).html)).not.toContain("Circuit open");
+
+    const until = Date.now() + 4 * 60_000;
+    await setCircuit(ep.id, "open", until);
+    const open = await client.get(`/portal/endpoints/${ep.id}`);
+    const text = textOf(open.html);
+    expect(text).toContain("Circuit open");
+    expect(text).toContain("Paused by the circuit breaker after 4 timeouts or failed connections in a row");
+    expect(text).toContain("Nothing is lost and no attempts are used up");
+    // Its waiting delivery goes only when the receiver answers again, whatever its schedule says.
+    expect(text).toContain("Waiting until your system answers again");
+    expect(text).not.toMatch(/Waiting to retry in/);
+    // The next try, as a <time> the page script shows in the viewer's zone.
+    expect(open.html).toContain(`The next try is at <time datetime="${new Date(until).toISOString()}">`);
+    const list = textOf((await client.get("/portal")).html);
+    expect(list).toContain("Active Circuit open");
+
+    await setCircuit(ep.id, "open", Date.now() - 1000);
+    const half = textOf((await client.get(`/portal/endpoints/${ep.id}`)).html);
+    expect(half).toContain("Trying again");
+    expect(half).toContain("sending one delivery to see whether your system answers");
+    expect(half).not.toContain("Circuit open");
+
+    // Disabled wins: the notice would only confuse.
+    await env.DB.prepare("UPDATE endpoints SET status = 'disabled', disabled_reason = 'failing since x' WHERE id = ?").bind(ep.id).run();
+    expect((await client.get(`/portal/endpoints/${ep.id}`)).html).not.toContain("circuit-notice");
+    // A read-only viewer sees the same words.
+    await env.DB.prepare("UPDATE endpoints SET status = 'active' WHERE id = ?").bind(ep.id).run();
+    await setCircuit(ep.id, "open", until);
+    const viewer = await PortalClient.open(t, { read_only: true });
+    expect(textOf((await viewer.get(`/portal/endpoints/${ep.id}`)).html)).toContain("Paused by the circuit breaker");
   });
 });
 

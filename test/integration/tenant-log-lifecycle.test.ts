@@ -457,3 +457,22 @@ describe("TenantLog: overdue re-drive", () => {
     });
   });
 });
+
+describe("TenantLog: a deleted tenant", () => {
+  it("after deleteAll only a tombstone remains, and an ingest that still reaches the object (an isolate that cached the tenant) is refused, also after eviction", async () => {
+    const stub = log();
+    await stub.syncEndpoint(endpoint("ep_gone"));
+    await ingest(stub, event());
+    await stub.deleteAll();
+    expect(await stub.ingest(event())).toEqual({ kind: "gone" });
+    expect(await stub.ingestMany([event(), event()])).toEqual([{ kind: "gone" }, { kind: "gone" }]);
+    await evictDurableObject(stub);
+    expect(await stub.ingest(event())).toEqual({ kind: "gone" });
+    const left = await runInDurableObject(stub, (_i: TenantLog, state: DurableObjectState) => ({
+      kv: [...state.storage.kv.list()],
+      days: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE name LIKE 'events_d%'").one().n,
+    }));
+    expect(left).toEqual({ kv: [["deleted", 1]], days: 0 });
+  });
+});
+

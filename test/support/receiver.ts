@@ -7,6 +7,8 @@
  *   /retry-after/{s}/{key}  429 with Retry-After: s on the first request of key, then 200
  *   /slow/{ms}/…            200 after ms
  *   /hang/…                 never answers
+ *   /hold/{key}             never answers until POST /_release/{key}, then 200 (a receiver that
+ *                           hangs and then recovers; requests held before the release stay unanswered)
  *   /big/…                  500 with a 10 MB body
  *   /flip/{key}             the status set by POST /_flip/{key} {"status": n} (default 200)
  *   /fail-each/{n}/{key}    500 for the first n requests of each distinct webhook-id, then 200
@@ -21,7 +23,7 @@
  *   /binary/{status}/…      that status with a body that is not UTF-8 (0xff 0xfe, a bad
  *                           continuation, a lone continuation byte) between ASCII
  *   /utf8/{status}/…        that status with "é" × 3000 (6000 bytes of two-byte UTF-8)
- * Control: GET /_log?prefix=/ok/x → recorded requests; POST /_reset.
+ * Control: GET /_log?prefix=/ok/x → recorded requests; POST /_reset; POST /_release/{key}.
  *          GET /_counts?prefix=/x → {path: {webhook-id: requests}} (no bodies).
  */
 import http from "node:http";
@@ -46,6 +48,7 @@ export async function startReceiver(port = 0): Promise<Receiver> {
   let log: Recorded[] = [];
   const counters = new Map<string, number>();
   const flips = new Map<string, number>();
+  const released = new Set<string>();
   const server = http.createServer((req, res) => {
     const startAt = Date.now();
     const chunks: Buffer[] = [];
@@ -78,7 +81,13 @@ export async function startReceiver(port = 0): Promise<Receiver> {
         log = [];
         counters.clear();
         flips.clear();
+        released.clear();
         res.end("reset");
+        return;
+      }
+      if (parts[0] === "_release") {
+        released.add(parts[1] ?? "");
+        res.end("ok");
         return;
       }
       if (parts[0] === "_flip") {
@@ -118,6 +127,9 @@ export async function startReceiver(port = 0): Promise<Receiver> {
           setTimeout(() => res.end("ok"), Number(parts[1]));
           return;
         case "hang":
+          return;
+        case "hold":
+          if (released.has(parts[1] ?? "")) res.end("ok");
           return;
         case "big":
           res.writeHead(500, { "content-type": "text/plain" });

@@ -4,6 +4,7 @@
  */
 import type { FC } from "hono/jsx";
 import type { EventTypeRow } from "../../db/queries/event-types";
+import { CIRCUIT_LIMITS, DEFAULT_CIRCUIT } from "../../domain/circuit";
 import { DEFAULT_RETRY_SCHEDULE } from "../../domain/retry-schedule";
 import type { FieldError } from "../../errors";
 import { href } from "../context";
@@ -230,6 +231,40 @@ export const EndpointFormPage: FC<{
             hint={`Waits before each retry, such as "30 s, 5 min, 2 h". Empty for the default (${DEFAULT_RETRY_SCHEDULE.map(scheduleEntry).join(", ")}); "none" for no retries.`}
             errors={errors}
           />
+          <fieldset>
+            <legend>When your system stops answering</legend>
+            <Select
+              name="circuit"
+              label="Circuit breaker"
+              hint="Pauses sending after several timeouts or failed connections in a row, instead of using up attempts, then tries one delivery again. Nothing is lost: waiting deliveries follow in order once your system answers."
+              value={values.circuit}
+              options={[
+                ["on", "On (recommended)"],
+                ["off", "Off: keep sending and retrying as usual"],
+              ]}
+              errors={errors}
+            />
+            <div class="grid">
+              <Text
+                name="circuit_open_after"
+                label="Pause after this many timeouts in a row"
+                type="number"
+                inputmode="numeric"
+                value={values.circuitOpenAfter}
+                hint={`${CIRCUIT_LIMITS.openAfter.min} to ${CIRCUIT_LIMITS.openAfter.max}. Default ${DEFAULT_CIRCUIT.open_after}.`}
+                errors={errors}
+              />
+              <Text
+                name="circuit_cool_off_s"
+                label="Wait before trying again (seconds)"
+                type="number"
+                inputmode="numeric"
+                value={values.circuitCoolOffS}
+                hint={`${CIRCUIT_LIMITS.coolOffS.min} to ${CIRCUIT_LIMITS.coolOffS.max}. Default ${DEFAULT_CIRCUIT.cool_off_s}. Doubles each time the try fails, up to an hour.`}
+                errors={errors}
+              />
+            </div>
+          </fieldset>
           <div class="row">
             <LabelHint name="headers" label="Custom headers" hint="Optional. One per line, as Name: value." />
             <textarea id="headers" name="headers" rows={3} aria-describedby={describedBy("headers", errors, true)} aria-invalid={invalidIf("headers", errors)}>

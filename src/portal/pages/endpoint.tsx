@@ -7,13 +7,26 @@ import type { FC } from "hono/jsx";
 import type { EndpointRow } from "../../db/queries/endpoints";
 import type { EventTypeRow } from "../../db/queries/event-types";
 import type { DeliveryView } from "../../core/deliveries";
+import { circuitStateOf } from "../../core/endpoints";
 import { DEFAULT_RETRY_SCHEDULE } from "../../domain/retry-schedule";
 import { matchesFilter } from "../../domain/filter";
 import { seqId } from "../../domain/ids";
 import type { FieldError } from "../../errors";
 import { href } from "../context";
 import { Badge, FieldMessage, Flash, PostForm, Problems, Time } from "../layout";
-import { attemptError, deliveryState, duration, ENDPOINT_STATUS, httpStatus, reasonWords, scheduleEntry, successRate } from "../words";
+import {
+  attemptError,
+  CIRCUIT_BADGE,
+  circuitSettingsWords,
+  deliveryState,
+  duration,
+  ENDPOINT_STATUS,
+  httpStatus,
+  reasonWords,
+  scheduleEntry,
+  successRate,
+  type CircuitState,
+} from "../words";
 import { Subscription } from "./endpoints";
 
 /** The log filter as typed (datetime-local values in the viewer's zone, with their offsets). */
@@ -70,6 +83,8 @@ const SettingsFacts: FC<{ e: EndpointRow }> = ({ e }) => (
     <dd>{duration(e.timeoutMs)}</dd>
     <dt>Retries</dt>
     <dd>{e.retrySchedule === null ? `Default (${DEFAULT_RETRY_SCHEDULE.map(scheduleEntry).join(", ")})` : e.retrySchedule.length === 0 ? "None" : e.retrySchedule.map(scheduleEntry).join(", ")}</dd>
+    <dt>Circuit breaker</dt>
+    <dd>{circuitSettingsWords(e.circuit)}</dd>
     <dt>Custom headers</dt>
     <dd>
       {Object.keys(e.headers).length === 0
@@ -88,6 +103,25 @@ const SettingsFacts: FC<{ e: EndpointRow }> = ({ e }) => (
     </dd>
   </dl>
 );
+
+/**
+ * An open circuit in plain words: why sending stopped, that nothing is lost, and when the
+ * next try is (DESIGN "Delivery rules": circuit breaker).
+ */
+const CircuitNotice: FC<{ e: EndpointRow; state: CircuitState }> = ({ e, state }) => {
+  const times = e.circuit.open_after === 1 ? "1 timeout" : `${e.circuit.open_after} timeouts`;
+  return state === "open" ? (
+    <p id="circuit-notice">
+      <strong>Paused by the circuit breaker</strong> after {times} or failed connections in a row: your system stopped answering, so we stopped sending to it for a while. The next try is at{" "}
+      <Time ms={e.circuitOpenUntil} />. Nothing is lost and no attempts are used up meanwhile: when that try gets through, the waiting deliveries follow in order.
+    </p>
+  ) : (
+    <p id="circuit-notice">
+      <strong>Trying again:</strong> the circuit breaker paused sending after {times} or failed connections in a row, and is now sending one delivery to see whether your system answers. When it
+      does, the waiting deliveries follow in order; if not, we wait longer before the next try.
+    </p>
+  );
+};
 
 const StatusActions: FC<{ e: EndpointRow; readOnly: boolean }> = ({ e, readOnly }) =>
   readOnly ? null : (
@@ -276,6 +310,7 @@ export function logQuery(f: LogFilterValues, cursor?: string): string {
 }
 
 const LogSection: FC<{ e: EndpointRow; catalog: EventTypeRow[]; log: EndpointPageProps["log"]; now: number }> = ({ e, catalog, log, now }) => {
+  const circuit = circuitStateOf(e, now);
   const f = log.filters;
   const types = catalog.some((t) => t.name === f.type) || !f.type ? catalog.map((t) => t.name) : [f.type, ...catalog.map((t) => t.name)];
   const filtered = !!(f.status || f.type || f.since || f.until);
@@ -342,7 +377,7 @@ const LogSection: FC<{ e: EndpointRow; catalog: EventTypeRow[]; log: EndpointPag
       ) : (
         <ul class="list" aria-label="Deliveries, newest first">
           {log.items.map((d) => {
-            const state = deliveryState(d, e.status, now);
+            const state = deliveryState(d, e.status, now, circuit);
             const reason = d.status === "failed" ? reasonWords(d.reason) : null;
             return (
               <li>
@@ -409,6 +444,8 @@ const ReplaySection: FC<{ e: EndpointRow; replay?: EndpointPageProps["replay"] }
 export const EndpointPage: FC<EndpointPageProps> = (p) => {
   const e = p.endpoint;
   const status = ENDPOINT_STATUS[e.status];
+  const circuit = circuitStateOf(e, p.now);
+  const circuitBadge = e.status === "disabled" ? null : CIRCUIT_BADGE[circuit];
   return (
     <>
       <p>
@@ -419,6 +456,7 @@ export const EndpointPage: FC<EndpointPageProps> = (p) => {
       <section class="card" aria-labelledby="overview-heading">
         <h2 id="overview-heading" class="item-head">
           <span>Overview</span> <Badge tone={status.tone}>{status.label}</Badge>
+          {circuitBadge && <Badge tone={circuitBadge.tone}>{circuitBadge.label}</Badge>}
         </h2>
         {e.description && <p class="wrap">{e.description}</p>}
         {e.status === "paused" && <p>Paused: nothing is sent. Events that happen meanwhile are not kept for this endpoint; deliveries already waiting go out when you resume.</p>}
@@ -428,6 +466,7 @@ export const EndpointPage: FC<EndpointPageProps> = (p) => {
             replay them below.
           </p>
         )}
+        {circuitBadge && <CircuitNotice e={e} state={circuit} />}
         <StatusActions e={e} readOnly={p.readOnly} />
         <details>
           <summary>Settings</summary>

@@ -6,7 +6,8 @@ import type { FC } from "hono/jsx";
 import type { EndpointRow } from "../../db/queries/endpoints";
 import { href } from "../context";
 import { Badge, Flash } from "../layout";
-import { ENDPOINT_STATUS, subscriptionWords, successRate } from "../words";
+import { circuitStateOf } from "../../core/endpoints";
+import { CIRCUIT_BADGE, ENDPOINT_STATUS, subscriptionWords, successRate } from "../words";
 
 export const Subscription: FC<{ filter: EndpointRow["filter"] }> = ({ filter }) => {
   const { receives, except } = subscriptionWords(filter);
@@ -39,7 +40,8 @@ export const EndpointsPage: FC<{
   firstPage: boolean;
   readOnly: boolean;
   notice: string | null;
-}> = ({ endpoints, nextCursor, firstPage, readOnly, notice }) => (
+  now: number;
+}> = ({ endpoints, nextCursor, firstPage, readOnly, notice, now }) => (
   <>
     <div class="item-head">
       <h1>Endpoints</h1>
@@ -70,23 +72,27 @@ export const EndpointsPage: FC<{
     ) : (
       <section class="card" aria-label="Your endpoints">
         <ul class="list">
-          {endpoints.map(({ row, successRate: rate }) => (
-            <li>
-              <div class="item-head">
-                <a href={href("/endpoints", row.id)}>{row.url}</a>
-                <Badge tone={ENDPOINT_STATUS[row.status].tone}>{ENDPOINT_STATUS[row.status].label}</Badge>
-              </div>
-              {row.description && <p class="wrap">{row.description}</p>}
-              <dl class="facts">
-                <dt>Receives</dt>
-                <dd>
-                  <Subscription filter={row.filter} />
-                </dd>
-                <dt>Success, last 24 h</dt>
-                <dd>{successRate(rate)}</dd>
-              </dl>
-            </li>
-          ))}
+          {endpoints.map(({ row, successRate: rate }) => {
+            const circuit = row.status === "disabled" ? null : CIRCUIT_BADGE[circuitStateOf(row, now)];
+            return (
+              <li>
+                <div class="item-head">
+                  <a href={href("/endpoints", row.id)}>{row.url}</a>
+                  <Badge tone={ENDPOINT_STATUS[row.status].tone}>{ENDPOINT_STATUS[row.status].label}</Badge>
+                  {circuit && <Badge tone={circuit.tone}>{circuit.label}</Badge>}
+                </div>
+                {row.description && <p class="wrap">{row.description}</p>}
+                <dl class="facts">
+                  <dt>Receives</dt>
+                  <dd>
+                    <Subscription filter={row.filter} />
+                  </dd>
+                  <dt>Success, last 24 h</dt>
+                  <dd>{successRate(rate)}</dd>
+                </dl>
+              </li>
+            );
+          })}
         </ul>
         {(nextCursor || !firstPage) && (
           <nav class="pager" aria-label="More endpoints">

@@ -1610,7 +1610,7 @@ async function noisyRun(ctx: { worker: RunningWorker; receiver: RunningReceiver 
     drainEnd === null
       ? `after the opening no batch held 10 or more of A's messages`
       : `A's backlog parked after the opening: ${drainBatches.length} batches with ≥ 10 of A's messages (${sumA(drainBatches)} A / ${sumB(drainBatches)} B), ${rel(drainBatches[0]!.start)}–${rel(drainEnd)} s, ${(busyMs(drainBatches) / 1000).toFixed(2)} s busy; ` +
-        `after that ${sumA(stragglers)} of A's messages in ${stragglers.filter((b) => (b.byTenant[seqA] ?? 0) > 0).length} batches (capped copies answered later, retries of the timed-out attempts)`,
+        `after that ${sumA(stragglers)} of A's messages in ${stragglers.filter((b) => (b.byTenant[seqA] ?? 0) > 0).length} batches (copies deferred or answered later, retries of the timed-out attempts)`,
     `B's events accepted before the opening had all arrived by ${waitingArrived === null || !Number.isFinite(waitingArrived) ? "—" : `${rel(waitingArrived)} s`}; ` +
       `A's half-open probe was due at ${probeDue === null ? "—" : `${rel(probeDue)} s (opening + cool_off_s)${probeDue > tEnd ? ", after the run ended" : ""}`}`,
     `batches that held the queue ≥ 0.9 × the timeout: ${hanging.length}`,

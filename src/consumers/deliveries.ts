@@ -25,7 +25,7 @@ import { endpointAuth, type EndpointAuth } from "../core/endpoints";
 import { unseal } from "../core/secrets";
 import type { DeliveryEvent } from "../domain/attempt";
 import { findEndpointById, validSecrets, type EndpointRow } from "../db/queries/endpoints";
-import { AsyncLruCache } from "../domain/async-cache";
+import { ValueCache } from "../domain/async-cache";
 import { classifyAttempt, honouredRetryAfter } from "../domain/outcome";
 import { isUnreachable } from "../domain/circuit";
 import { DEFAULT_RETRY_SCHEDULE, nextRetryWait } from "../domain/retry-schedule";
@@ -198,7 +198,7 @@ interface SendSettings {
  * Per isolate, keyed by the endpoint version the claim reported: a change through the API
  * bumps the version, so the hot path reads D1 only to refill this.
  */
-const settingsCache = new AsyncLruCache<SendSettings>(1000);
+const settingsCache = new ValueCache<SendSettings>(1000);
 
 function sendSettings(deps: Deps, go: Go): Promise<SendSettings> {
   return settingsCache.get(`${go.endpointId}@${go.version}`, () => loadSendSettings(deps, go.endpointId));

@@ -2,8 +2,8 @@
  * @module Which tenants a batch's messages name are live, per isolate (DESIGN.md "Storage and
  * retention": deleting a tenant calls its TenantLog's `deleteAll()`, and nothing calls a
  * deleted tenant's object afterwards — a call would re-create it). A tenant's seq is never
- * reused, so "gone" could be remembered for good (GONE_TTL_MS is insurance, since D1's
- * `tenants.seq` is not AUTOINCREMENT); "live" is re-read after LIVE_TTL_MS, in one D1
+ * reused (`tenants.seq` is AUTOINCREMENT), so "gone" could be remembered for good
+ * (GONE_TTL_MS only bounds the memory's age); "live" is re-read after LIVE_TTL_MS, in one D1
  * statement for every tenant of the batch that needs it. The hot path reads D1 only to
  * refill this.
  */

@@ -6,7 +6,7 @@ import { isEventTypeName } from "../domain/ids";
 import { conflict, invalid, notFound, type FieldError } from "../errors";
 import * as q from "../db/queries/event-types";
 import type { EventTypeRow } from "../db/queries/event-types";
-import { AsyncLruCache } from "../domain/async-cache";
+import { ValueCache } from "../domain/async-cache";
 import { checkJsonSchema, validateAgainst } from "./json-schema";
 
 export const RESERVED_PREFIX = "switchyard.";
@@ -132,7 +132,7 @@ export async function findEventType(deps: Deps, name: string): Promise<EventType
  */
 export const INGEST_CACHE_TTL_MS = 10_000;
 
-const ingestTypes = new AsyncLruCache<EventTypeRow>(1000, INGEST_CACHE_TTL_MS);
+const ingestTypes = new ValueCache<EventTypeRow>(1000, INGEST_CACHE_TTL_MS);
 
 /** No such event type: not cached, so a type created through another isolate is seen at once. */
 class UnknownType extends Error {}

@@ -26,24 +26,19 @@ export interface OperationalEvent {
   occurredAt: number | null;
 }
 
-/** `_operator`'s seq never changes (it cannot be deleted): read once per isolate. */
-let operatorSeq: Promise<number> | null = null;
+/**
+ * `_operator`'s seq never changes (it cannot be deleted): read once per isolate. The value,
+ * not the read's promise, is kept: one request may not await another's D1 read.
+ */
+let operatorSeq: number | null = null;
 
-/** The seq naming `_operator`'s TenantLog. A failed read is not kept, so the next call asks again. */
-export function operatorSeqOf(db: Db): Promise<number> {
-  operatorSeq ??= db.$client
-    .prepare(`SELECT seq FROM tenants WHERE id = ?`)
-    .bind(OPERATOR_TENANT)
-    .first<{ seq: number }>()
-    .then((row) => {
-      if (!row) throw new Error("the _operator tenant is missing from D1 (migration 0001 seeds it)");
-      return row.seq;
-    });
-  const pending = operatorSeq;
-  pending.catch(() => {
-    if (operatorSeq === pending) operatorSeq = null;
-  });
-  return pending;
+/** The seq naming `_operator`'s TenantLog. A failed read throws and is asked again next time. */
+export async function operatorSeqOf(db: Db): Promise<number> {
+  if (operatorSeq !== null) return operatorSeq;
+  const row = await db.$client.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(OPERATOR_TENANT).first<{ seq: number }>();
+  if (!row) throw new Error("the _operator tenant is missing from D1 (migration 0001 seeds it)");
+  operatorSeq = row.seq;
+  return row.seq;
 }
 
 /**

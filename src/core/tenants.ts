@@ -5,7 +5,7 @@ import type { Deps } from "../api/context";
 import { conflict, notFound } from "../errors";
 import { newId } from "../domain/ids";
 import * as q from "../db/queries/tenants";
-import { AsyncLruCache } from "../domain/async-cache";
+import { ValueCache } from "../domain/async-cache";
 import { INGEST_CACHE_TTL_MS } from "./event-types";
 import { tenantLogOf } from "./tenant-logs";
 
@@ -35,7 +35,7 @@ export async function getTenant(deps: Deps, tenantId: string) {
 }
 
 /** Live tenants ingest read, per isolate (docs/decisions.md "Ingest caches"; a deleted tenant's log refuses events itself). */
-const ingestTenants = new AsyncLruCache<q.TenantRow>(10_000, INGEST_CACHE_TTL_MS);
+const ingestTenants = new ValueCache<q.TenantRow>(10_000, INGEST_CACHE_TTL_MS);
 
 /** `getTenant` for ingest, cached for INGEST_CACHE_TTL_MS. A miss or a failed read is not cached: a tenant created elsewhere is seen at once. */
 export async function getTenantForIngest(deps: Deps, tenantId: string) {

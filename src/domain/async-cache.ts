@@ -59,3 +59,43 @@ export class AsyncLruCache<V> {
     this.#entries.delete(key);
   }
 }
+
+/**
+ * A least-recently-used cache of resolved values, for values read through a binding (D1):
+ * workerd refuses to let one request await I/O another request started ("Cannot perform I/O
+ * on behalf of a different request"), so concurrent misses each read for themselves and
+ * only the result is shared. A failed read is not kept; with `ttlMs`, an entry older than
+ * that is read again.
+ */
+export class ValueCache<V> {
+  readonly #entries = new Map<string, { value: V; at: number }>();
+
+  constructor(
+    readonly capacity: number,
+    readonly ttlMs = Infinity,
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("capacity must be a positive integer");
+  }
+
+  async get(key: string, read: () => Promise<V>, now = Date.now()): Promise<V> {
+    const cached = this.#entries.get(key);
+    if (cached && now - cached.at < this.ttlMs) {
+      this.#entries.delete(key);
+      this.#entries.set(key, cached);
+      return cached.value;
+    }
+    const value = await read();
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, at: now });
+    if (this.#entries.size > this.capacity) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    return value;
+  }
+
+  /** Forgets `key` (the value changed in this isolate). */
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+}

@@ -185,6 +185,12 @@ export class TenantLog extends DurableObject<Env> {
    * a head may be admitted once more (at-least-once), never a later event before it.
    */
   #leases = new Map<number, { e: number; until: number }>();
+  /**
+   * Deliveries a claim let go and no record has answered yet (`ordinal:e` → lease end): a
+   * repeat POST must not re-send one that is being sent. In memory: after an eviction a
+   * repeat may send one twice (at-least-once).
+   */
+  #inFlight = new Map<string, number>();
   /** Each rate-limited endpoint's latest admitted start. In memory: after an eviction at most one start comes early. */
   #lastStart = new Map<number, number>();
   /** Circuits that are not pristine, by ordinal (the `circuits` table, loaded once per instance). */
@@ -391,6 +397,8 @@ export class TenantLog extends DurableObject<Env> {
           if (endpoint.rateLimit !== null) this.#lastStart.set(ordinal, startAt);
           if (gate.probe) probeUntil = Math.min(probeUntil, this.#startProbe(ordinal, job.e, now));
           goes.set(ordinal, (goes.get(ordinal) ?? 0) + 1);
+          if (this.#inFlight.size >= 10_000) for (const [key, until] of this.#inFlight) if (until <= now) this.#inFlight.delete(key);
+          this.#inFlight.set(`${ordinal}:${job.e}`, now + LINE_LEASE_MS);
           verdicts.push({ kind: "go", e: job.e, ordinal, endpointId: endpoint.id, version: endpoint.version, generation: row?.generation ?? 0, attemptsBefore: row?.attempts ?? 0, runStart: row?.run_start ?? 0, startAt });
         }
       }
@@ -434,6 +442,7 @@ export class TenantLog extends DurableObject<Env> {
           .toArray()[0];
         const a = o.attempt;
         const attempts = o.attemptsBefore + (a ? 1 : 0);
+        this.#inFlight.delete(`${o.ordinal}:${o.e}`);
         const current = row ? row.status === "pending" && row.generation === o.generation && row.attempts === o.attemptsBefore : o.generation === 0 && o.attemptsBefore === 0;
         if (!current) {
           // The same outcome again (a retried record whose first try wrote and then lost its
@@ -1003,6 +1012,7 @@ export class TenantLog extends DurableObject<Env> {
     this.#endpoints.clear();
     this.#days = [];
     this.#leases.clear();
+    this.#inFlight.clear();
     this.#lastStart.clear();
     this.#circuits.clear();
     this.#tenantSeq = null;
@@ -1407,6 +1417,8 @@ export class TenantLog extends DurableObject<Env> {
     for (const ordinal of matched) {
       const endpoint = this.#endpoints.get(ordinal);
       if (!endpoint || endpoint.deleted || endpoint.status !== "active") continue;
+      const sending = this.#inFlight.get(`${ordinal}:${seq}`);
+      if (sending !== undefined && sending > now) continue;
       const row = this.#sql.exec<DeliveryRowRaw>(`SELECT status, attempts, run_start, generation, next_attempt_at, line_seq FROM ${t.deliveries} WHERE ordinal = ? AND event_seq = ?`, ordinal, seq).toArray()[0];
       if (!row) {
         this.#sql.exec(`INSERT INTO ${t.deliveries} (ordinal, event_seq, status, attempts, run_start, generation, next_attempt_at, test, created_at) SELECT ?, ?, 'pending', 0, 0, 1, ?, 0, created_at FROM ${t.events} WHERE seq = ?`, ordinal, seq, now, seq);

@@ -232,6 +232,19 @@ describe.concurrent("delivery pipeline", () => {
     expect((await getEndpoint(tid, ep.id)).status).toBe("active");
   }, 90_000);
 
+  it("40 first posts at once for a new tenant and type (cold per-isolate caches): every one answers 202 and is delivered once", async () => {
+    const tid = await createTenant("cold");
+    const type = await createEventType({ prefix: "cold" });
+    const path = `/ok/cold-${uid()}`;
+    const ep = await createEndpoint(tid, { url: at(path) });
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => api("POST", `/v1/tenants/${tid}/events`, { type, data: { i } })));
+    // Concurrent first requests all miss the per-isolate ingest caches (tenant, event type):
+    // none may fail for another's read (workerd refuses one request awaiting another's I/O).
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 40 }, () => 202));
+    const got = await waitForReceived(path, 40);
+    expect(new Set(got.map((r) => verifyStandard(ep.secret, r).id))).toEqual(new Set(answers.map((a) => a.body.id)));
+  });
+
   it("idempotent ingest: the same id (or Idempotency-Key) twice makes one event and one delivery", async () => {
     const tid = await createTenant("idem");
     const type = await createEventType({ prefix: "idem" });

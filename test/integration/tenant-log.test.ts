@@ -116,6 +116,10 @@ describe("TenantLog ingest", () => {
     // at a new generation (1 row), so a copy of the first message still queued goes stale.
     expect(again.kind === "duplicate" && again.jobs).toEqual([{ e: again.event.seq, p: [1], g: 1 }]);
     expect((await stub.claim([{ e: again.event.seq, p: [1], g: 0 }], Date.now())).verdicts.map((v) => v.kind)).toEqual(["stale"]);
+    // While a claimed copy is being sent, a repeat re-sends nothing (it would send twice).
+    expect((await stub.claim([{ e: again.event.seq, p: [1], g: 1 }], Date.now())).verdicts.map((v) => v.kind)).toEqual(["go"]);
+    const whileSending = await ingest(stub, keyedInput);
+    expect(whileSending.kind === "duplicate" && whileSending.jobs).toEqual([]);
     // Once attempted, a repeat sends nothing.
     await stub.record([{ e: again.event.seq, ordinal: 1, generation: 1, attemptsBefore: 0, runStart: 0, attempt: attempt(1, 200), status: "delivered", reason: null, nextAttemptAt: null }]);
     const sentNow = await ingest(stub, keyedInput);

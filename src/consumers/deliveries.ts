@@ -271,7 +271,9 @@ async function settle(deps: Deps, tenant: TenantWork): Promise<void> {
     for (const s of tenant.sends) {
       if (s.result?.kind === "deferred") again.push({ e: s.go.e, p: [s.go.ordinal], g: s.go.generation, delayMs: DEFERRED_DELAY_MS.min + Math.random() * (DEFERRED_DELAY_MS.max - DEFERRED_DELAY_MS.min) });
     }
-    await enqueueJobs(deps.env.DELIVERY_QUEUE, tenant.t, [...recorded.retries, ...again], recorded.released);
+    // Retried in process too: handed back, the messages would find their outcomes recorded
+    // (stale) and the retries and released heads would wait for the log's 15-minute re-drive.
+    await writeWithRetries(() => enqueueJobs(deps.env.DELIVERY_QUEUE, tenant.t, [...recorded.retries, ...again], recorded.released));
   } catch (err) {
     console.error(`recording or enqueueing failed for tenant ${tenant.t}; its messages come back later`, err);
     // A change the record made is reported once, here: the messages' copies find it recorded.

@@ -14,9 +14,12 @@ const wh = new Webhook(secret);
 
 http
   .createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
+    // Bytes first, decoded once: a multi-byte character split across two chunks would be
+    // garbled if each chunk were decoded alone, and the signature would not verify.
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
     req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
       try {
         const payload = wh.verify(body, req.headers);
         console.log(`verified ${req.headers["webhook-id"]} attempt ${req.headers["webhook-attempt"]}:`, JSON.stringify(payload));

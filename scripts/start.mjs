@@ -1,6 +1,8 @@
-// npm start: .dev.vars from the example when missing, local D1 migrations, then wrangler dev on 8787.
+// npm start: .dev.vars from the example when missing, local D1 migrations, then wrangler dev
+// on 8787 (or the port given: `npm start -- --port 8791`).
 import { copyFileSync, existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
+import { wranglerDevArgs } from "./dev-args.mjs";
 
 if (!existsSync(".dev.vars")) {
   copyFileSync(".dev.vars.example", ".dev.vars");
@@ -11,4 +13,4 @@ const run = (args) => {
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 run(["wrangler", "d1", "migrations", "apply", "DB", "--local"]);
-run(["wrangler", "dev", "--port", "8787", ...process.argv.slice(2)]);
+run(wranglerDevArgs(process.argv.slice(2)));

@@ -11,7 +11,7 @@
  * the numbers are printed (and written to LOAD_REPORT when set).
  *
  * LOAD_RESTART=1 restarts the Worker's runtime right after ingest, dropping every queued
- * message (the local queues live in its memory): the Sweeper re-drives them from D1 once
+ * message (the local queues live in its memory): each TenantLog's alarm re-drives them once
  * they are 15 minutes overdue, so that run takes 15+ minutes longer.
  *
  * Run: npx vitest run --config vitest.load.config.ts   (LOAD_EVENTS=2000 … for a shorter run)
@@ -132,7 +132,7 @@ it(`${EVENTS} events over ${TENANTS * ENDPOINTS_PER_TENANT} endpoints while a qu
 
   // LOAD_RESTART=1: restart the Worker's runtime once, right after ingest, by editing the
   // served copy of its sources (wrangler dev rebuilds and restarts). Every message in the
-  // local queues is lost with it; the Sweeper must re-drive them from D1.
+  // local queues is lost with it; the TenantLogs' alarms must re-drive them (15 min overdue).
   let restartedAt: number | null = null;
   if (RESTART) {
     const dir = inject("loadWorkerDir");

@@ -15,6 +15,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/tenants/{tid}/api-keys",
+      operationId: "createApiKey",
       tags: ["API keys"],
       summary: "Create a tenant API key (admin); the key is shown once",
       request: { params: TenantParams, body: jsonBody(z.strictObject({ name: z.string().min(1).max(200) })) },
@@ -32,6 +33,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}/api-keys",
+      operationId: "listApiKeys",
       tags: ["API keys"],
       summary: "List a tenant's API keys (admin); keys are never shown again",
       request: { params: TenantParams, query: ListQuery },
@@ -51,6 +53,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "delete",
       path: "/v1/tenants/{tid}/api-keys/{kid}",
+      operationId: "deleteApiKey",
       tags: ["API keys"],
       summary: "Revoke an API key (admin)",
       request: { params: KeyParams },

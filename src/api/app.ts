@@ -99,15 +99,17 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerDeadLetters(app);
   registerPortalSessions(app);
 
-  app.doc31("/openapi.json", {
+  // `servers` is the Worker's own origin, so a generated client's base URL is this deployment.
+  app.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",
     info: {
       title: "Switchyard",
       version: "1.0.0",
       description: "Webhook delivery for SaaS platforms. Errors are RFC 9457 problem+json.",
     },
+    servers: [{ url: new URL(c.req.url).origin }],
     security: [{ bearer: [] }],
-  });
+  }));
   app.get("/docs", (c) => c.html(renderDocs(app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "Switchyard", version: "1.0.0" } }))));
 
   app.notFound(() => problemResponse(404, "No such route."));

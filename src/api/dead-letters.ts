@@ -45,6 +45,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/dead-letters",
+      operationId: "listDeadLetters",
       tags: ["Dead letters"],
       summary: "List dead letters, newest first",
       request: {
@@ -71,6 +72,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/dead-letters/replay",
+      operationId: "replayDeadLetters",
       tags: ["Dead letters"],
       summary: "Replay every dead letter matching the filter",
       request: {
@@ -94,6 +96,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/dead-letters/{id}",
+      operationId: "getDeadLetter",
       tags: ["Dead letters"],
       summary: "Get a dead letter",
       request: { params: IdParams },
@@ -106,6 +109,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/dead-letters/{id}/replay",
+      operationId: "replayDeadLetter",
       tags: ["Dead letters"],
       summary: "Replay a dead letter (retry its delivery, or re-run its fan-out)",
       request: { params: IdParams },
@@ -121,6 +125,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "delete",
       path: "/v1/dead-letters/{id}",
+      operationId: "deleteDeadLetter",
       tags: ["Dead letters"],
       summary: "Delete a dead letter (the delivery stays failed)",
       request: { params: IdParams },

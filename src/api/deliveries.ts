@@ -41,10 +41,15 @@ const Attempt = z
   })
   .openapi("Attempt");
 
-const DeliveryDetail = Delivery.extend({
-  request: z.object({ method: z.string(), url: z.string(), headers: z.record(z.string(), z.string()), body: z.string() }),
-  attempts: z.array(Attempt),
-}).openapi("DeliveryDetail");
+// Its own object, not `Delivery.extend`: the generator would emit allOf[Delivery, …] and
+// `attempts` would read as integer and array at once.
+const DeliveryDetail = z
+  .object({
+    ...Delivery.shape,
+    request: z.object({ method: z.string(), url: z.string(), headers: z.record(z.string(), z.string()), body: z.string() }),
+    attempts: z.array(Attempt),
+  })
+  .openapi("DeliveryDetail");
 
 export const toDelivery = (d: DeliveryView) => ({
   id: d.id,
@@ -68,6 +73,7 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}/endpoints/{eid}/deliveries",
+      operationId: "listDeliveries",
       tags: ["Deliveries"],
       summary: "The endpoint's delivery log, newest first",
       request: {
@@ -89,6 +95,7 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}/deliveries/{did}",
+      operationId: "getDelivery",
       tags: ["Deliveries"],
       summary: "One delivery with the request as sent (secrets redacted) and every attempt",
       request: { params: DeliveryParams },
@@ -128,6 +135,7 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/tenants/{tid}/deliveries/{did}/retry",
+      operationId: "retryDelivery",
       tags: ["Deliveries"],
       summary: "Retry now with a fresh schedule (a delivered one is sent once more)",
       request: { params: DeliveryParams },
@@ -145,6 +153,7 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/tenants/{tid}/endpoints/{eid}/replay",
+      operationId: "replayEndpoint",
       tags: ["Deliveries"],
       summary: "Retry every delivery of the endpoint whose event was created in [since, until) with the given status, in event order",
       request: {

@@ -3,10 +3,9 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as tools from "../core/endpoint-tools";
-import { seqId } from "../domain/ids";
 import { deps, requireTenant, type AppEnv } from "./context";
 import { EndpointParams } from "./endpoints";
-import { errorResponses, iso, IsoInstant, jsonBody, jsonResponse, Timestamp } from "./schemas";
+import { errorResponses, iso, IsoInstant, jsonBody, jsonResponse, Timestamp, unavailableResponse } from "./schemas";
 
 const TestResult = z
   .object({
@@ -33,10 +32,12 @@ export function registerEndpointTools(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/tenants/{tid}/endpoints/{eid}/test",
+      operationId: "sendTestEvent",
       tags: ["Endpoints"],
       summary: "Send one signed test event now and return the receiver's answer",
       request: { params: EndpointParams, body: jsonBody(z.strictObject({ type: z.string(), data: z.unknown().optional() })) },
-      responses: { 200: jsonResponse(TestResult, "What the receiver answered (whatever it was)"), ...errorResponses },
+      // 503: SECRETS_KEY missing (nothing is sent or recorded), or a dependency refused.
+      responses: { 200: jsonResponse(TestResult, "What the receiver answered (whatever it was)"), ...errorResponses, ...unavailableResponse },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");
@@ -53,6 +54,7 @@ export function registerEndpointTools(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}/endpoints/{eid}/stats",
+      operationId: "getEndpointStats",
       tags: ["Endpoints"],
       summary: "Counts, success rate and attempt latency of deliveries created in the window (default: the last 24 h)",
       request: { params: EndpointParams, query: z.object({ since: IsoInstant.optional(), until: IsoInstant.optional() }) },

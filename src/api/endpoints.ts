@@ -131,6 +131,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/tenants/{tid}/endpoints",
+      operationId: "createEndpoint",
       tags: ["Endpoints"],
       summary: "Create an endpoint; its secret is shown this once",
       request: { params: TenantParams, body: jsonBody(EndpointCreate) },
@@ -149,6 +150,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}/endpoints",
+      operationId: "listEndpoints",
       tags: ["Endpoints"],
       summary: "List endpoints, newest first",
       request: { params: TenantParams, query: ListQuery.extend({ status: z.enum(["active", "paused", "disabled"]).optional() }) },
@@ -169,6 +171,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}/endpoints/{eid}",
+      operationId: "getEndpoint",
       tags: ["Endpoints"],
       summary: "Get an endpoint",
       request: { params: EndpointParams },
@@ -186,6 +189,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "patch",
       path: "/v1/tenants/{tid}/endpoints/{eid}",
+      operationId: "updateEndpoint",
       tags: ["Endpoints"],
       summary: "Update an endpoint: each named field is replaced whole, null clears",
       request: { params: EndpointParams, body: jsonBody(EndpointPatch) },
@@ -204,6 +208,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "delete",
       path: "/v1/tenants/{tid}/endpoints/{eid}",
+      operationId: "deleteEndpoint",
       tags: ["Endpoints"],
       summary: "Delete an endpoint; pending deliveries are cancelled",
       request: { params: EndpointParams },
@@ -221,6 +226,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}/endpoints/{eid}/secret",
+      operationId: "getEndpointSecret",
       tags: ["Endpoints"],
       summary: "Get the signing secret and those still in their grace period",
       request: { params: EndpointParams },
@@ -237,6 +243,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/tenants/{tid}/endpoints/{eid}/secret/rotate",
+      operationId: "rotateEndpointSecret",
       tags: ["Endpoints"],
       summary: "Rotate the signing secret; the old one stays valid for grace_seconds",
       request: {

@@ -49,6 +49,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/event-types",
+      operationId: "createEventType",
       tags: ["Event types"],
       summary: "Create an event type (admin)",
       request: { body: jsonBody(EventTypeCreate) },
@@ -64,6 +65,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/event-types",
+      operationId: "listEventTypes",
       tags: ["Event types"],
       summary: "List event types by name",
       request: {
@@ -91,6 +93,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/event-types/{name}",
+      operationId: "getEventType",
       tags: ["Event types"],
       summary: "Get an event type",
       request: { params: NameParams },
@@ -103,6 +106,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "patch",
       path: "/v1/event-types/{name}",
+      operationId: "updateEventType",
       tags: ["Event types"],
       summary: "Update an event type (admin)",
       request: { params: NameParams, body: jsonBody(EventTypePatch) },
@@ -118,6 +122,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "delete",
       path: "/v1/event-types/{name}",
+      operationId: "archiveEventType",
       tags: ["Event types"],
       summary: "Archive an event type (admin): new events of it are refused, history is kept",
       request: { params: NameParams },

@@ -33,7 +33,8 @@ const EventDetail = EventSummary.extend({
 const EventCreate = z
   .object({
     type: z.string().openapi({ example: "report.completed" }),
-    data: z.unknown().openapi({ description: "Validated against the event type's JSON Schema. A number whose value would change when re-serialised (an integer beyond 2^53 in any spelling, a value beyond a double's range or precision) is refused with 422: send such numbers as strings" }),
+    // Required (ingest answers 422 without it); z.unknown() alone would read as optional.
+    data: z.unknown().refine((v) => v !== undefined, "is required").openapi({ description: "Validated against the event type's JSON Schema. A number whose value would change when re-serialised (an integer beyond 2^53 in any spelling, a value beyond a double's range or precision) is refused with 422: send such numbers as strings" }),
     id: z.string().optional().openapi({ description: "Your id for the event; also its idempotency key" }),
     occurred_at: Timestamp.optional(),
   })
@@ -72,6 +73,7 @@ export function registerEvents(app: OpenAPIHono<AppEnv>) {
   app.openAPIRegistry.registerPath({
     method: "post",
     path: "/v1/tenants/{tid}/events",
+    operationId: "sendEvent",
     tags: ["Events"],
     summary: "Post an event (admin): it is fanned out to every subscribed endpoint",
     request: {
@@ -101,6 +103,7 @@ export function registerEvents(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}/events",
+      operationId: "listEvents",
       tags: ["Events"],
       summary: "List events, newest first (items omit data)",
       request: { params: TenantParams, query: ListQuery.extend({ type: z.string().optional(), since: IsoInstant.optional(), until: IsoInstant.optional() }) },
@@ -122,6 +125,7 @@ export function registerEvents(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}/events/{evid}",
+      operationId: "getEvent",
       tags: ["Events"],
       summary: "Get an event with its deliveries",
       request: { params: TenantParams.extend({ evid: z.string().openapi({ param: { name: "evid", in: "path" } }) }) },

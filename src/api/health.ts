@@ -19,6 +19,7 @@ export function registerHealth(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/health",
+      operationId: "getHealth",
       tags: ["Health"],
       summary: "Service health (no token needed)",
       security: [],

@@ -30,6 +30,7 @@ export function registerPortalSessions(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/tenants/{tid}/portal-sessions",
+      operationId: "createPortalSession",
       tags: ["Portal"],
       summary: "Make a one-time magic link that opens the tenant portal for this tenant alone (admin)",
       request: { params: TenantParams, body: { content: { "application/json": { schema: PortalSessionCreate } }, required: false } },

@@ -35,6 +35,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "post",
       path: "/v1/tenants",
+      operationId: "createTenant",
       tags: ["Tenants"],
       summary: "Create a tenant (admin)",
       request: { body: jsonBody(TenantCreate) },
@@ -50,6 +51,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants",
+      operationId: "listTenants",
       tags: ["Tenants"],
       summary: "List tenants (admin)",
       request: { query: ListQuery },
@@ -68,6 +70,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "get",
       path: "/v1/tenants/{tid}",
+      operationId: "getTenant",
       tags: ["Tenants"],
       summary: "Get a tenant",
       request: { params: TenantParams },
@@ -84,6 +87,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "patch",
       path: "/v1/tenants/{tid}",
+      operationId: "updateTenant",
       tags: ["Tenants"],
       summary: "Update a tenant (admin)",
       request: { params: TenantParams, body: jsonBody(TenantPatch) },
@@ -100,6 +104,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
     createRoute({
       method: "delete",
       path: "/v1/tenants/{tid}",
+      operationId: "deleteTenant",
       tags: ["Tenants"],
       summary: "Delete a tenant and purge its data in the background (admin)",
       request: { params: TenantParams },

@@ -6,7 +6,7 @@
  * and a TEXT key costs an extra autoindex row on each insert.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { DEFAULT_CIRCUIT, type CircuitConfig } from "../domain/circuit";
 
 export const tenants = sqliteTable(

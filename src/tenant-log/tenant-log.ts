@@ -54,7 +54,6 @@ import {
   type GiveUpResult,
   type IngestInput,
   type IngestResult,
-  type LogDeliverMessage,
   type LoggedDelivery,
   type LoggedEvent,
   type Outcome,

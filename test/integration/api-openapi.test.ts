@@ -62,6 +62,26 @@ describe("GET /openapi.json", () => {
     expect(doc.components.schemas.Problem).toBeDefined();
   });
 
+  it("says what the Worker does: a delivery's detail has an array of attempts (not allOf with the list item's count), and an event's data is required", async () => {
+    const { doc } = await documented();
+    const detail = doc.components.schemas.DeliveryDetail;
+    expect(detail.allOf).toBeUndefined();
+    expect(detail.properties.attempts).toMatchObject({ type: "array" });
+    expect(detail.required).toEqual(expect.arrayContaining(["id", "status", "attempts", "request"]));
+    expect(doc.components.schemas.EventCreate.required).toEqual(expect.arrayContaining(["type", "data"]));
+    // A test send without SECRETS_KEY answers 503 (test/integration/hardening-secrets.test.ts).
+    expect(Object.keys(doc.paths["/v1/tenants/{tid}/endpoints/{eid}/test"].post.responses)).toContain("503");
+  });
+
+  it("names every operation verb-first and uniquely (generated clients read createEndpoint, not postV1TenantsByTidEndpoints), and serves from the Worker's own origin", async () => {
+    const { doc } = await documented();
+    const ids = Object.values(doc.paths as Record<string, Record<string, { operationId?: string }>>).flatMap((item) => METHODS.filter((m) => item[m]).map((m) => item[m]!.operationId));
+    expect(ids.every((id) => typeof id === "string" && /^(create|list|get|update|delete|archive|retry|replay|send|rotate)[A-Z]\w+$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(expect.arrayContaining(["createEndpoint", "listDeliveries", "retryDelivery", "sendEvent"]));
+    expect(doc.servers).toEqual([{ url: "http://x" }]);
+  });
+
   it("documents every route of the design", async () => {
     const { ops } = await documented();
     for (const route of DESIGN_ROUTES) expect(ops, route).toContain(route);

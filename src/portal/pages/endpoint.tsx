@@ -10,7 +10,6 @@ import type { DeliveryView } from "../../core/deliveries";
 import { circuitStateOf } from "../../core/endpoints";
 import { DEFAULT_RETRY_SCHEDULE } from "../../domain/retry-schedule";
 import { matchesFilter } from "../../domain/filter";
-import { seqId } from "../../domain/ids";
 import type { FieldError } from "../../errors";
 import { href } from "../context";
 import { Badge, FieldMessage, Flash, PostForm, Problems, Time } from "../layout";

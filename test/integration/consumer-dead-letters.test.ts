@@ -6,8 +6,8 @@
  * our own trouble: it is re-driven with a trouble record, and only after CONSUMER_GIVE_UP_H
  * in trouble is its delivery given up (`consumer_error`, a dead letter naming the queue).
  */
-import { env, exports } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
 import { handleLogDeliveryBatch } from "../../src/consumers/deliveries";
 import { handleLogDeliveryDeadLetters } from "../../src/consumers/dead-letters";
 import { syncEndpoint } from "../../src/core/tenant-logs";
@@ -15,7 +15,7 @@ import { openDb } from "../../src/db/client";
 import { findEndpointById } from "../../src/db/queries/endpoints";
 import { logDeliveryId } from "../../src/domain/ids";
 import type { DeliveryJob, LogDeliverMessage } from "../../src/tenant-log/types";
-import type { Recorded } from "../support/receiver";
+import { call, fakeQueue, receiver, receiverLog, tenantSeqOf, uniq, waitFor, type FakeQueue } from "./pipeline-helpers";
 
 /** Sized for a loaded 2-core CI run, not for one file alone. */
 const TIMEOUT = 30_000;
@@ -24,71 +24,7 @@ const HOUR_MS = 3_600_000;
 type Stub = ReturnType<Env["TENANT_LOG"]["getByName"]>;
 
 // ---------------------------------------------------------------------------
-// Helpers (as in consumer-deliveries.test.ts; the v1 pipeline helpers are being retired)
-
-const receiver = (): string => inject("receiverUrl");
-
-let counter = 0;
-/** A name unique across test files (they share one receiver). */
-function uniq(prefix: string): string {
-  counter += 1;
-  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${counter}`;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await exports.default.fetch(
-    new Request(`http://x${path}`, {
-      method,
-      headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-  );
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function receiverLog(prefix: string): Promise<Recorded[]> {
-  const res = await fetch(`${receiver()}/_log?prefix=${encodeURIComponent(prefix)}`);
-  return (await res.json()) as Recorded[];
-}
-
-/** Polls `probe` until it returns a truthy value, or fails after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-interface FakeQueue {
-  queue: Queue;
-  sent: { body: unknown; delaySeconds?: number }[];
-  refuse: boolean;
-}
-
-/** A queue that records what is sent instead of delivering it. */
-function fakeQueue(): FakeQueue {
-  const fake: FakeQueue = {
-    sent: [],
-    refuse: false,
-    queue: {
-      async send(body: unknown, options?: QueueSendOptions) {
-        if (fake.refuse) throw new Error("queue refused the message (fake)");
-        fake.sent.push({ body, delaySeconds: options?.delaySeconds });
-      },
-      async sendBatch(messages: Iterable<MessageSendRequest>) {
-        if (fake.refuse) throw new Error("queue refused the batch (fake)");
-        for (const m of messages) fake.sent.push({ body: m.body, delaySeconds: m.delaySeconds });
-      },
-    } as unknown as Queue,
-  };
-  return fake;
-}
+// Helpers of the consumer tests (the basic ones are in ./pipeline-helpers)
 
 /** A MessageBatch that records what the consumer acked and retried. */
 function fakeBatch<B>(queue: string, bodies: B[]) {
@@ -131,10 +67,6 @@ interface Endpoint {
   path: string;
 }
 
-async function tenantSeqOf(id: string): Promise<number> {
-  const row = await env.DB.prepare(`SELECT seq FROM tenants WHERE id = ?`).bind(id).first<{ seq: number }>();
-  return row!.seq;
-}
 
 /** A fresh tenant in D1, and its TenantLog. */
 async function tenantLog(): Promise<Tenant> {

@@ -48,7 +48,7 @@ import worker, { TenantLog as RealTenantLog } from "../src/index";
 import { buildBody, contentType } from "../src/domain/payload";
 import { signRequest } from "../src/domain/signature";
 import { sendRequest } from "../src/outbound/send";
-import { USER_AGENT } from "../src/pipeline/request";
+import { USER_AGENT } from "../src/outbound/request";
 
 // ---------------------------------------------------------------------------------------
 // Counters (module state: in workerd the Worker and its Durable Objects share the isolate,

@@ -10,7 +10,7 @@ import { continueDeadLetterReplay, type DeadLetterReplayMessage } from "./core/d
 import { reencryptSecrets } from "./cron/reencrypt";
 import { runRetention } from "./cron/retention";
 import { consumerRetryDelaySeconds } from "./domain/trouble";
-import { pipelineDeps } from "./pipeline/deps";
+import { pipelineDeps } from "./core/deps";
 import { createPortal } from "./portal/app";
 import type { LogDeliverMessage } from "./tenant-log/types";
 

@@ -4,7 +4,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as deliveries from "../core/deliveries";
 import type { DeliveryView } from "../core/deliveries";
-import { bodyFor } from "../pipeline/request";
+import { bodyFor } from "../outbound/request";
 import { deps, requireTenant, type AppEnv } from "./context";
 import { EndpointParams } from "./endpoints";
 import { conflictResponse, decodeCursor, encodeCursor, errorResponses, goneResponse, iso, IsoInstant, jsonBody, jsonResponse, ListQuery, listOf, TenantParams, Timestamp } from "./schemas";

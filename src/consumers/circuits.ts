@@ -23,7 +23,7 @@ import type { Deps } from "../api/context";
 import { CIRCUIT_OPENED_TYPE } from "../core/event-types";
 import { emitOperational } from "../core/operational";
 import { OPERATOR_TENANT } from "../core/tenants";
-import { writeWithRetries } from "../pipeline/deps";
+import { writeWithRetries } from "../core/deps";
 import type { CircuitChange } from "../tenant-log/types";
 
 /** The id of an opening's operational event: deterministic, so a repeat is a duplicate. */

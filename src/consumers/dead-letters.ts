@@ -14,7 +14,7 @@
  * without calling its object. Other messages of the deliveries queue (a bulk dead-letter
  * replay's continuation) are re-driven the same way and never given up.
  */
-import { pipelineDeps } from "../pipeline/deps";
+import { pipelineDeps } from "../core/deps";
 import { queueDelaySeconds } from "../domain/retry-schedule";
 import { nextRedrive, troubleGivesUp, type Trouble } from "../domain/trouble";
 import { tenantLogOf } from "../core/tenant-logs";

@@ -32,8 +32,8 @@ import { DEFAULT_RETRY_SCHEDULE, nextRetryWait } from "../domain/retry-schedule"
 import { rateSpacingMs } from "../domain/rate-limit";
 import { checkEndpointUrl } from "../domain/url-policy";
 import { sendRequest, type OutboundRequest, type OutboundResult } from "../outbound/send";
-import { pipelineDeps, writeWithRetries } from "../pipeline/deps";
-import { attemptRecordOf, buildRequest } from "../pipeline/request";
+import { pipelineDeps, writeWithRetries } from "../core/deps";
+import { attemptRecordOf, buildRequest } from "../outbound/request";
 import type { AttemptRecord } from "../domain/attempt";
 import type { CircuitChange, ClaimedEvent, ClaimVerdict, DeliveryJob, LogDeliverMessage, Outcome, RecordResult } from "../tenant-log/types";
 import { noteEndpointLoaded, trackEndpointHealth, type AttemptSeen } from "./endpoint-health";

@@ -30,7 +30,7 @@ import { ENDPOINT_DISABLED_TYPE } from "../core/event-types";
 import { emitOperational } from "../core/operational";
 import { syncEndpoint } from "../core/tenant-logs";
 import { findEndpointById, type EndpointRow } from "../db/queries/endpoints";
-import { writeWithRetries } from "../pipeline/deps";
+import { writeWithRetries } from "../core/deps";
 
 /** How long what this isolate last saw of an endpoint's `failing_since` spares it a D1 write. */
 const MEMO_TTL_MS = 300_000;

@@ -13,7 +13,7 @@ import { validSecrets } from "../db/queries/endpoints";
 import type { DeliveryReason } from "../db/schema";
 import { percentileOf } from "../domain/latency-histogram";
 import { sendRequest } from "../outbound/send";
-import { attemptRecordOf, buildRequest } from "../pipeline/request";
+import { attemptRecordOf, buildRequest } from "../outbound/request";
 import { endpointAuth, getEndpoint } from "./endpoints";
 import { findEventType } from "./event-types";
 import { validateAgainst } from "./json-schema";

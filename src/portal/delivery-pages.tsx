@@ -4,7 +4,7 @@
 import type { Hono } from "hono";
 import * as deliveries from "../core/deliveries";
 import { AppError } from "../errors";
-import { bodyFor } from "../pipeline/request";
+import { bodyFor } from "../outbound/request";
 import { href, sessionOf, type PortalContext, type PortalEnv } from "./context";
 import { catalogFor } from "./endpoint-pages";
 import { CatalogPage } from "./pages/catalog";

@@ -6,7 +6,7 @@ import type { MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { getConfig } from "../config";
 import { constantTimeEqual } from "../domain/constant-time";
-import { pipelineDeps } from "../pipeline/deps";
+import { pipelineDeps } from "../core/deps";
 import { PORTAL_BASE, sessionOf, type PortalContext, type PortalEnv } from "./context";
 import { field } from "./forms";
 import { LINK_MESSAGES, MessagePage, notFoundBack, type LinkProblem } from "./pages/messages";

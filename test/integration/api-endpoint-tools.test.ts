@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { sendTestEvent } from "../../src/core/endpoint-tools";
-import { pipelineDeps } from "../../src/pipeline/deps";
+import { pipelineDeps } from "../../src/core/deps";
 import { runLogAlarm, settleTenant as settle, tenantLogOf } from "./hardening-helpers";
 import {
   api,

@@ -7,7 +7,7 @@ import { snapshotOf } from "../../src/core/tenant-logs";
 import { findEndpointById } from "../../src/db/queries/endpoints";
 import { openDb } from "../../src/db/client";
 import { AppError } from "../../src/errors";
-import { pipelineDeps } from "../../src/pipeline/deps";
+import { pipelineDeps } from "../../src/core/deps";
 import { api, createApiKey, createEndpoint, createTenant, expectInvalid, expectProblem, pageThrough, rawTable, tenantLog } from "./helpers";
 
 const STANDARD_SECRET = /^whsec_[A-Za-z0-9+/]{43}=$/;

@@ -16,7 +16,7 @@ import { emitOperational } from "../../src/core/operational";
 import { syncEndpoint } from "../../src/core/tenant-logs";
 import { openDb } from "../../src/db/client";
 import { findEndpointById } from "../../src/db/queries/endpoints";
-import { pipelineDeps } from "../../src/pipeline/deps";
+import { pipelineDeps } from "../../src/core/deps";
 import type { TenantLog } from "../../src/tenant-log/tenant-log";
 import type { DeliveryJob, LogDeliverMessage } from "../../src/tenant-log/types";
 import type { Recorded } from "../support/receiver";

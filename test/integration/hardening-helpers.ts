@@ -16,7 +16,7 @@ import type { Config } from "../../src/config";
 import { handleLogDeliveryBatch } from "../../src/consumers/deliveries";
 import { ingestEvent } from "../../src/core/events";
 import { logDeliveryId } from "../../src/domain/ids";
-import { pipelineDeps } from "../../src/pipeline/deps";
+import { pipelineDeps } from "../../src/core/deps";
 import type { TenantLog } from "../../src/tenant-log/tenant-log";
 import type { LogDeliverMessage } from "../../src/tenant-log/types";
 import { ADMIN_TOKEN, uid, uniqueTypeName } from "./helpers";

@@ -15,7 +15,7 @@ import type { Deps } from "../../src/api/context";
 import { getConfig, type Config } from "../../src/config";
 import { handleLogDeliveryBatch } from "../../src/consumers/deliveries";
 import { ingestEvent } from "../../src/core/events";
-import { pipelineDeps } from "../../src/pipeline/deps";
+import { pipelineDeps } from "../../src/core/deps";
 import type { LogDeliverMessage } from "../../src/tenant-log/types";
 import type { Recorded } from "../support/receiver";
 

@@ -10,7 +10,7 @@ import { signRequest } from "../domain/signature";
 import type { EndpointRow } from "../db/queries/endpoints";
 import type { DeliveryEvent } from "../domain/attempt";
 import type { AttemptRecord } from "../domain/attempt";
-import type { OutboundRequest, OutboundResult } from "../outbound/send";
+import type { OutboundRequest, OutboundResult } from "./send";
 
 export const USER_AGENT = "Switchyard/0.1.0";
 export const REDACTED = "[redacted]";

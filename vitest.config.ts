@@ -31,6 +31,19 @@ export default defineConfig(async () => {
                   SECRETS_KEY: "c3dpdGNoeWFyZC1kZXYta2V5LW5vdC1mb3ItcHJvZCE=",
                   ALLOW_PRIVATE_URLS: "true",
                 },
+                // The host Worker of test/integration/binding.test.ts, reached as HOST; it binds
+                // our SwitchyardEntrypoint by the name the pool gives the Worker under test
+                // ("vitest-plugin-runner-" + this project's name).
+                serviceBindings: { HOST: "host" },
+                workers: [
+                  {
+                    name: "host",
+                    modules: true,
+                    scriptPath: "./test/support/host-worker.js",
+                    compatibilityDate: "2026-11-01",
+                    serviceBindings: { SWITCHYARD: { name: "vitest-plugin-runner-integration", entrypoint: "SwitchyardEntrypoint" } },
+                  },
+                ],
               },
             }),
           ],

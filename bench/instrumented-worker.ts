@@ -23,6 +23,8 @@
  * - Failed attempts, by status and error, read from the outcomes the consumer hands to
  *   `TenantLog.record` (every attempt is recorded there).
  * - Worker invocations: fetch (bench routes excluded) and one per consumer batch.
+ * - Workers Analytics Engine: `writeDataPoint` calls, and the attempts they stand for
+ *   (`double1`, docs/metrics.md), so a run reports data points per delivery.
  *
  * Faults (bench/faults.ts): our own dependencies failing, injected at the bindings only —
  * the D1 binding, every Durable Object namespace (TENANT_LOG), every queue producer, `SECRETS_KEY` — never
@@ -146,6 +148,8 @@ function freshCounters() {
     },
     /** Failed attempts by "status error", read from the attempt rows' bound values. */
     failedAttempts: {} as Record<string, number>,
+    /** `writeDataPoint` calls, and the attempts their `double1` counts (docs/metrics.md). */
+    analytics: { dataPoints: 0, attempts: 0 },
     hookInstalled: false,
   };
 }
@@ -439,6 +443,17 @@ function wrapQueue(q: Queue, name: string): Queue {
   return w as unknown as Queue;
 }
 
+/** An Analytics Engine dataset that counts data points (a local no-op underneath). */
+function wrapAnalytics(dataset: AnalyticsEngineDataset): AnalyticsEngineDataset {
+  return {
+    writeDataPoint: (point?: AnalyticsEngineDataPoint) => {
+      counters.analytics.dataPoints++;
+      counters.analytics.attempts += point?.doubles?.[0] ?? 0;
+      dataset.writeDataPoint(point);
+    },
+  };
+}
+
 /** A Durable Object namespace whose stubs count every call (one call = one DO request) and fail some under a "do" rule. */
 function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>, name: string): DurableObjectNamespace<T> {
   const wrapStub = (stub: DurableObjectStub<T>) =>
@@ -482,13 +497,14 @@ const SECRET_VARS = ["SECRETS_KEY", "SECRETS_KEY_PREVIOUS"] as const;
  * namespace is wrapped whatever wrangler.toml names them. Anything with `fetch` is left
  * alone: a service binding answers every property name with an RPC method.
  */
-function bindingKind(v: unknown): "d1" | "queue" | "do" | null {
+function bindingKind(v: unknown): "d1" | "queue" | "do" | "analytics" | null {
   if (typeof v !== "object" || v === null) return null;
   const o = v as Record<string, unknown>;
   if (typeof o.fetch === "function") return null;
   if (typeof o.prepare === "function" && typeof o.batch === "function" && typeof o.exec === "function") return "d1";
   if (typeof o.send === "function" && typeof o.sendBatch === "function") return "queue";
   if (typeof o.idFromName === "function" && typeof o.get === "function") return "do";
+  if (typeof o.writeDataPoint === "function") return "analytics";
   return null;
 }
 
@@ -504,6 +520,7 @@ function buildEnv(env: Env, phase: string | null, secretsFaults: boolean): Env {
     if (kind === "d1") w[name] = wrapD1(binding as D1Database, phase);
     else if (kind === "queue") w[name] = wrapQueue(binding as Queue, QUEUE_COUNTER_NAMES[name] ?? name);
     else if (kind === "do") w[name] = wrapNamespace(binding as DurableObjectNamespace, name);
+    else if (kind === "analytics") w[name] = wrapAnalytics(binding as AnalyticsEngineDataset);
   }
   if (secretsFaults) {
     let hidden: boolean | undefined;

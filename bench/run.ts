@@ -164,6 +164,7 @@ interface Counters {
     storage?: Record<string, DoStorageStat>;
   };
   failedAttempts: Record<string, number>;
+  analytics: { dataPoints: number; attempts: number };
   hookInstalled: boolean;
 }
 
@@ -1026,6 +1027,7 @@ function report(o: {
       .map(([k, v]) => `${k} ${v.batches} (avg ${r1(v.messages / Math.max(1, v.batches))} messages)`)
       .join(", ")}`,
     `DO requests (burst): ${JSON.stringify(d.doRequestsByName)}; failed attempts: burst ${JSON.stringify(b.counters.failedAttempts)}, paced ${JSON.stringify(p.counters.failedAttempts)}`,
+    `Analytics Engine data points (burst; docs/metrics.md): ${b.counters.analytics.dataPoints} for ${b.counters.analytics.attempts} attempts, ${sig(b.counters.analytics.dataPoints / Math.max(1, b.delivered))} per delivery`,
     "",
     "Consumer batch sizes (batches holding that many messages; Workers bill one request per batch, the TenantLog one claim and one record per tenant per batch):",
     table(

@@ -11,12 +11,14 @@ import { reencryptSecrets } from "./cron/reencrypt";
 import { runRetention } from "./cron/retention";
 import { consumerRetryDelaySeconds } from "./domain/trouble";
 import { pipelineDeps } from "./core/deps";
+import { createConsole } from "./console/app";
 import { createPortal } from "./portal/app";
 import type { LogDeliverMessage } from "./tenant-log/types";
 
 export { TenantLog } from "./tenant-log/tenant-log";
+export { SwitchyardEntrypoint } from "./binding/entrypoint";
 
-const app = createApp().route("/portal", createPortal());
+const app = createApp().route("/portal", createPortal()).route("/console", createConsole());
 
 type DeliveriesQueueMessage = LogDeliverMessage | DeadLetterReplayMessage;
 

@@ -4,7 +4,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as apiKeys from "../core/api-keys";
 import { deps, requireTenant, type AppEnv } from "./context";
-import { decodeCursor, errorResponses, iso, jsonBody, jsonResponse, ListQuery, listOf, page, TenantParams, Timestamp } from "./schemas";
+import { decodeCursor, iso, jsonBody, jsonResponse, ListQuery, listOf, page, TenantParams, Timestamp, problems } from "./schemas";
 
 const ApiKey = z.object({ id: z.string(), name: z.string(), created_at: Timestamp }).openapi("ApiKey");
 const ApiKeyCreated = ApiKey.extend({ key: z.string().openapi({ description: "Shown once; store it now." }) }).openapi("ApiKeyCreated");
@@ -19,7 +19,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
       tags: ["API keys"],
       summary: "Create a tenant API key (admin); the key is shown once",
       request: { params: TenantParams, body: jsonBody(z.strictObject({ name: z.string().min(1).max(200) })) },
-      responses: { 201: jsonResponse(ApiKeyCreated, "Created"), ...errorResponses },
+      responses: { 201: jsonResponse(ApiKeyCreated, "Created"), ...problems(400, 401, 403, 404, 413, 415, 422, 503) },
     }),
     async (c) => {
       const { tid } = c.req.valid("param");
@@ -37,7 +37,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
       tags: ["API keys"],
       summary: "List a tenant's API keys (admin); keys are never shown again",
       request: { params: TenantParams, query: ListQuery },
-      responses: { 200: jsonResponse(listOf(ApiKey, "ApiKeyList"), "API keys, newest first"), ...errorResponses },
+      responses: { 200: jsonResponse(listOf(ApiKey, "ApiKeyList"), "API keys, newest first"), ...problems(401, 403, 404, 422, 503) },
     }),
     async (c) => {
       const { tid } = c.req.valid("param");
@@ -57,7 +57,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
       tags: ["API keys"],
       summary: "Revoke an API key (admin)",
       request: { params: KeyParams },
-      responses: { 204: { description: "Revoked" }, ...errorResponses },
+      responses: { 204: { description: "Revoked" }, ...problems(401, 403, 404, 413, 503) },
     }),
     async (c) => {
       const { tid, kid } = c.req.valid("param");

@@ -9,9 +9,10 @@ import { getConfig } from "../config";
 import { authenticateApiKey } from "../core/api-keys";
 import { constantTimeEqual } from "../domain/constant-time";
 import { MAX_JSON_DEPTH, nestsDeeperThan, TOO_DEEP_MESSAGE } from "../domain/json-depth";
-import { AppError, DEPENDENCY_RETRY_AFTER_S, isDependencyFailure, problemResponse, type FieldError } from "../errors";
+import { AppError, describeError, issuesToErrors, problemResponse } from "../errors";
 import { openDb } from "../db/client";
 import type { AppEnv } from "./context";
+import { MAX_JSON_BODY_BYTES } from "./shapes";
 import { renderDocs } from "./docs";
 import { registerApiKeys } from "./api-keys";
 import { registerDeadLetters } from "./dead-letters";
@@ -24,20 +25,6 @@ import { registerTenants } from "./tenants";
 import { registerHealth } from "./health";
 import { registerPortalSessions } from "./portal-sessions";
 
-/** The largest JSON body of any route but event ingest (which has MAX_PAYLOAD_BYTES). */
-export const MAX_JSON_BODY_BYTES = 1024 * 1024;
-
-/** Turns zod issues into the problem document's `errors`, paths like `filter.types[0]`. */
-export function issuesToErrors(issues: readonly { path: readonly PropertyKey[]; message: string }[]): FieldError[] {
-  return issues.map((issue) => {
-    let path = "";
-    for (const part of issue.path) {
-      path += typeof part === "number" ? `[${part}]` : path ? `.${String(part)}` : String(part);
-    }
-    return { path: path || "(body)", message: issue.message };
-  });
-}
-
 const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
   if (!result.success) throw new AppError(422, "The request is not valid.", { errors: issuesToErrors(result.error.issues) });
 };
@@ -45,6 +32,39 @@ const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
 function bearerToken(header: string | undefined): string | null {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
   return match?.[1] ?? null;
+}
+
+/** The operations' tags, in the order a reader meets them (DESIGN "Public HTTP API"). */
+const TAGS = [
+  { name: "Health", description: "Whether the Worker can reach D1 and has its secrets key; needs no token." },
+  { name: "Tenants", description: "The host platform's customers; each has its own endpoints, events and log. Admin token." },
+  { name: "API keys", description: "Tenant API keys: a tenant's own bearer token, shown once. Admin token." },
+  { name: "Event types", description: "The catalogue of event names, with an optional JSON Schema and example; shared by every tenant." },
+  { name: "Endpoints", description: "A tenant's webhook receivers: URL, filter, signing, retries, circuit breaker, secrets, test sends and stats." },
+  { name: "Events", description: "Posting an event fans it out to every endpoint whose filter matches it." },
+  { name: "Deliveries", description: "One event to one endpoint: its attempts, and retry or replay." },
+  { name: "Dead letters", description: "Deliveries that failed for good, kept for inspection and replay." },
+  { name: "Portal", description: "One-time magic links into the tenant portal." },
+];
+
+/**
+ * The document's own fields. `servers` is the origin the document was asked from, so a
+ * generated client's base URL is this deployment. The project has no open-source licence
+ * (package.json is private and names none), hence a LicenseRef (docs/api-contract.md).
+ */
+function openApiConfig(origin: string) {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Switchyard",
+      version: "1.0.0",
+      description: "Webhook delivery for SaaS platforms. Errors are RFC 9457 problem+json.",
+      license: { name: "Proprietary", identifier: "LicenseRef-Proprietary" },
+    },
+    servers: [{ url: origin }],
+    security: [{ bearer: [] }],
+    tags: TAGS,
+  };
 }
 
 /** Builds the API app (the portal is mounted beside it in index.ts). */
@@ -99,33 +119,18 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerDeadLetters(app);
   registerPortalSessions(app);
 
-  // `servers` is the Worker's own origin, so a generated client's base URL is this deployment.
-  app.doc31("/openapi.json", (c) => ({
-    openapi: "3.1.0",
-    info: {
-      title: "Switchyard",
-      version: "1.0.0",
-      description: "Webhook delivery for SaaS platforms. Errors are RFC 9457 problem+json.",
-    },
-    servers: [{ url: new URL(c.req.url).origin }],
-    security: [{ bearer: [] }],
-  }));
-  app.get("/docs", (c) => c.html(renderDocs(app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "Switchyard", version: "1.0.0" } }))));
+  app.doc31("/openapi.json", (c) => openApiConfig(new URL(c.req.url).origin));
+  app.get("/docs", (c) => c.html(renderDocs(app.getOpenAPI31Document(openApiConfig(new URL(c.req.url).origin)))));
 
   app.notFound(() => problemResponse(404, "No such route."));
   app.onError((err) => {
-    if (err instanceof AppError) return problemResponse(err.status, err.detail, err.options);
     if (err instanceof HTTPException) {
       // Hono's validators throw 400 for a body that is not JSON.
       const detail = err.status === 400 ? "The body is not valid JSON." : err.message || "Request refused.";
       return problemResponse(err.status, detail);
     }
-    if (isDependencyFailure(err)) {
-      console.error("a dependency failed", err);
-      return problemResponse(503, "A dependency of Switchyard is unavailable; retry later.", { retryAfter: DEPENDENCY_RETRY_AFTER_S });
-    }
-    console.error("unhandled error", err);
-    return problemResponse(500, "Something went wrong on our side.");
+    const { status, detail, options } = describeError(err);
+    return problemResponse(status, detail, options);
   });
   return app;
 }

@@ -2,9 +2,10 @@
  * @module Request context shared by the API routes: who is calling and what they may reach.
  */
 import type { Context } from "hono";
-import { getConfig, type Config } from "../config";
+import { getConfig } from "../config";
 import { forbidden } from "../errors";
-import { openDb, type Db } from "../db/client";
+import { openDb } from "../db/client";
+import type { Deps } from "../core/deps";
 
 export type Principal = { kind: "admin" } | { kind: "tenant"; tenantId: string; keyId: string };
 
@@ -15,13 +16,7 @@ export interface AppEnv {
 
 export type AppContext = Context<AppEnv>;
 
-/** The dependencies the core functions take, built per request. */
-export interface Deps {
-  db: Db;
-  env: Env;
-  config: Config;
-  now: number;
-}
+export type { Deps } from "../core/deps";
 
 export function deps(c: AppContext): Deps {
   return { db: openDb(c.env.DB), env: c.env, config: getConfig(c.env), now: Date.now() };

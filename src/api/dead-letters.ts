@@ -6,7 +6,8 @@ import * as deadLetters from "../core/dead-letters";
 import { seqId } from "../domain/ids";
 import type { DeadLetterRow } from "../db/queries/dead-letters";
 import { deps, scopedTenant, type AppEnv } from "./context";
-import { conflictResponse, decodeCursor, errorResponses, iso, IsoInstant, jsonBody, jsonResponse, ListQuery, listOf, page, Timestamp } from "./schemas";
+import { Reason } from "./deliveries";
+import { decodeCursor, iso, IsoInstant, jsonBody, jsonResponse, ListQuery, listOf, page, Timestamp, problems } from "./schemas";
 
 const DeadLetter = z
   .object({
@@ -16,7 +17,7 @@ const DeadLetter = z
     tenant_id: z.string(),
     endpoint_id: z.string().nullable(),
     event_type: z.string().nullable(),
-    reason: z.string(),
+    reason: Reason,
     attempts: z.number().int(),
     last_response_status: z.number().int().nullable(),
     created_at: Timestamp,
@@ -51,7 +52,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
       request: {
         query: ListQuery.extend({ tenant_id: z.string().optional(), endpoint_id: z.string().optional(), since: IsoInstant.optional(), until: IsoInstant.optional() }),
       },
-      responses: { 200: jsonResponse(listOf(DeadLetter, "DeadLetterList"), "Dead letters"), ...errorResponses },
+      responses: { 200: jsonResponse(listOf(DeadLetter, "DeadLetterList"), "Dead letters"), ...problems(401, 403, 422, 503) },
     }),
     async (c) => {
       const { limit, cursor, tenant_id, endpoint_id, since, until } = c.req.valid("query");
@@ -78,7 +79,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
       request: {
         body: jsonBody(z.strictObject({ tenant_id: z.string().optional(), endpoint_id: z.string().optional(), since: IsoInstant.optional(), until: IsoInstant.optional() })),
       },
-      responses: { 202: jsonResponse(z.object({ count: z.number().int() }), "Replay started"), ...errorResponses },
+      responses: { 202: jsonResponse(z.object({ count: z.number().int() }), "Replay started"), ...problems(400, 401, 403, 413, 415, 422, 503) },
     }),
     async (c) => {
       const body = c.req.valid("json");
@@ -100,7 +101,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
       tags: ["Dead letters"],
       summary: "Get a dead letter",
       request: { params: IdParams },
-      responses: { 200: jsonResponse(DeadLetter, "The dead letter"), ...errorResponses },
+      responses: { 200: jsonResponse(DeadLetter, "The dead letter"), ...problems(401, 404, 503) },
     }),
     async (c) => c.json(toDeadLetter(await deadLetters.getDeadLetter(deps(c), { tenantId: scopedTenant(c) }, c.req.valid("param").id)), 200),
   );
@@ -113,7 +114,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
       tags: ["Dead letters"],
       summary: "Replay a dead letter (retry its delivery, or re-run its fan-out)",
       request: { params: IdParams },
-      responses: { 202: { description: "Replay started" }, ...errorResponses, ...conflictResponse },
+      responses: { 202: { description: "Replay started" }, ...problems(401, 404, 409, 410, 413, 422, 503) },
     }),
     async (c) => {
       await deadLetters.replayDeadLetter(deps(c), { tenantId: scopedTenant(c) }, c.req.valid("param").id);
@@ -129,7 +130,7 @@ export function registerDeadLetters(app: OpenAPIHono<AppEnv>) {
       tags: ["Dead letters"],
       summary: "Delete a dead letter (the delivery stays failed)",
       request: { params: IdParams },
-      responses: { 204: { description: "Deleted" }, ...errorResponses },
+      responses: { 204: { description: "Deleted" }, ...problems(401, 404, 413, 503) },
     }),
     async (c) => {
       await deadLetters.deleteDeadLetter(deps(c), { tenantId: scopedTenant(c) }, c.req.valid("param").id);

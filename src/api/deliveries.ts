@@ -7,10 +7,11 @@ import type { DeliveryView } from "../core/deliveries";
 import { bodyFor } from "../outbound/request";
 import { deps, requireTenant, type AppEnv } from "./context";
 import { EndpointParams } from "./endpoints";
-import { conflictResponse, decodeCursor, encodeCursor, errorResponses, goneResponse, iso, IsoInstant, jsonBody, jsonResponse, ListQuery, listOf, TenantParams, Timestamp } from "./schemas";
+import { decodeCursor, encodeCursor, iso, IsoInstant, jsonBody, jsonResponse, ListQuery, listOf, TenantParams, Timestamp, problems } from "./schemas";
 
 const Status = z.enum(["pending", "delivered", "failed"]);
-const Reason = z.enum(["retries_exhausted", "non_retryable_status", "endpoint_disabled", "url_not_allowed", "expired", "consumer_error"]);
+/** Why a delivery failed (also a dead letter's reason). */
+export const Reason = z.enum(["retries_exhausted", "non_retryable_status", "endpoint_disabled", "url_not_allowed", "expired", "consumer_error"]);
 
 export const Delivery = z
   .object({
@@ -80,7 +81,7 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
         params: EndpointParams,
         query: ListQuery.extend({ status: Status.optional(), type: z.string().optional(), since: IsoInstant.optional(), until: IsoInstant.optional() }),
       },
-      responses: { 200: jsonResponse(listOf(Delivery, "DeliveryList"), "Deliveries"), ...errorResponses },
+      responses: { 200: jsonResponse(listOf(Delivery, "DeliveryList"), "Deliveries"), ...problems(401, 403, 404, 422, 503) },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");
@@ -99,7 +100,7 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
       tags: ["Deliveries"],
       summary: "One delivery with the request as sent (secrets redacted) and every attempt",
       request: { params: DeliveryParams },
-      responses: { 200: jsonResponse(DeliveryDetail, "The delivery"), ...errorResponses },
+      responses: { 200: jsonResponse(DeliveryDetail, "The delivery"), ...problems(401, 403, 404, 503) },
     }),
     async (c) => {
       const { tid, did } = c.req.valid("param");
@@ -139,7 +140,7 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
       tags: ["Deliveries"],
       summary: "Retry now with a fresh schedule (a delivered one is sent once more)",
       request: { params: DeliveryParams },
-      responses: { 202: { description: "Retry started" }, ...errorResponses, ...conflictResponse, ...goneResponse },
+      responses: { 202: { description: "Retry started" }, ...problems(401, 403, 404, 409, 410, 413, 422, 503) },
     }),
     async (c) => {
       const { tid, did } = c.req.valid("param");
@@ -160,7 +161,7 @@ export function registerDeliveries(app: OpenAPIHono<AppEnv>) {
         params: EndpointParams,
         body: jsonBody(z.strictObject({ since: IsoInstant, until: IsoInstant.optional(), status: z.enum(["failed", "delivered"]).default("failed") })),
       },
-      responses: { 202: jsonResponse(z.object({ count: z.number().int() }).openapi("ReplayCount"), "Replay started"), ...errorResponses, ...conflictResponse },
+      responses: { 202: jsonResponse(z.object({ count: z.number().int() }).openapi("ReplayCount"), "Replay started"), ...problems(400, 401, 403, 404, 409, 413, 415, 422, 503) },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");

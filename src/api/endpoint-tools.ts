@@ -5,7 +5,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as tools from "../core/endpoint-tools";
 import { deps, requireTenant, type AppEnv } from "./context";
 import { EndpointParams } from "./endpoints";
-import { errorResponses, iso, IsoInstant, jsonBody, jsonResponse, Timestamp, unavailableResponse } from "./schemas";
+import { iso, IsoInstant, jsonBody, jsonResponse, Timestamp, problems } from "./schemas";
 
 const TestResult = z
   .object({
@@ -37,7 +37,7 @@ export function registerEndpointTools(app: OpenAPIHono<AppEnv>) {
       summary: "Send one signed test event now and return the receiver's answer",
       request: { params: EndpointParams, body: jsonBody(z.strictObject({ type: z.string(), data: z.unknown().optional() })) },
       // 503: SECRETS_KEY missing (nothing is sent or recorded), or a dependency refused.
-      responses: { 200: jsonResponse(TestResult, "What the receiver answered (whatever it was)"), ...errorResponses, ...unavailableResponse },
+      responses: { 200: jsonResponse(TestResult, "What the receiver answered (whatever it was)"), ...problems(400, 401, 403, 404, 413, 415, 422, 503) },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");
@@ -58,7 +58,7 @@ export function registerEndpointTools(app: OpenAPIHono<AppEnv>) {
       tags: ["Endpoints"],
       summary: "Counts, success rate and attempt latency of deliveries created in the window (default: the last 24 h)",
       request: { params: EndpointParams, query: z.object({ since: IsoInstant.optional(), until: IsoInstant.optional() }) },
-      responses: { 200: jsonResponse(Stats, "Stats"), ...errorResponses },
+      responses: { 200: jsonResponse(Stats, "Stats"), ...problems(401, 403, 404, 422, 503) },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");

@@ -3,123 +3,25 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as endpoints from "../core/endpoints";
-import { circuitStateOf, ENDPOINT_LIMITS as L } from "../core/endpoints";
-import type { EndpointRow } from "../db/queries/endpoints";
 import { deps, requireTenant, type AppEnv } from "./context";
 import {
-  CircuitInput,
-  CircuitSettings,
-  CircuitStateField,
   decodeCursor,
-  errorResponses,
   iso,
   jsonBody,
   jsonResponse,
-  ListQuery,
   listOf,
   page,
   TenantParams,
   Timestamp,
-  unavailableResponse,
+  problems,
 } from "./schemas";
-
-const Auth = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("bearer"), token: z.string().min(1).max(4096) }),
-  z.strictObject({ type: z.literal("basic"), username: z.string().min(1).max(1024).refine((s) => !s.includes(":"), "may not contain ':'"), password: z.string().max(1024) }),
-]);
-
-const Filter = z.strictObject({
-  types: z.array(z.string().max(128)).max(100).optional(),
-  exclude: z.array(z.string().max(128)).max(100).optional(),
-  groups: z.array(z.string().min(1).max(64)).max(50).optional(),
-});
-
-const Url = z.string().min(1).max(2048);
-
-const EndpointFields = {
-  url: Url,
-  description: z.string().max(L.descriptionMax).optional(),
-  filter: Filter.nullable().optional(),
-  method: z.enum(["POST", "PUT"]).optional(),
-  headers: z.record(z.string(), z.string()).nullable().optional(),
-  auth: Auth.nullable().optional(),
-  format: z.enum(["standard", "cloudevents"]).optional(),
-  signature: z.enum(["standard", "hmac-sha256-hex", "timestamped-hex"]).optional(),
-  ordering: z.enum(["none", "fifo"]).optional(),
-  rate_limit: z.number().int().min(1).max(L.rateLimitMax).nullable().optional(),
-  timeout_ms: z.number().int().min(L.timeoutMinMs).max(L.timeoutMaxMs).optional(),
-  retry_schedule: z.array(z.number().int().min(1).max(L.retryWaitMaxS)).max(L.retryEntriesMax).nullable().optional(),
-  circuit: CircuitInput.nullable().optional(),
-};
-
-const EndpointCreate = z.strictObject({
-  ...EndpointFields,
-  status: z.enum(["active", "paused"]).optional(),
-  secret: z.string().min(1).max(256).optional().openapi({ description: "Keep a secret from the system being migrated (at least 24 characters; whsec_… for signature standard)" }),
-});
-
-const EndpointPatch = z.strictObject({
-  ...EndpointFields,
-  url: Url.optional(),
-  status: z.enum(["active", "paused"]).optional().openapi({ description: "active also re-enables a disabled endpoint" }),
-});
-
-export const Endpoint = z
-  .object({
-    id: z.string(),
-    tenant_id: z.string(),
-    url: z.string(),
-    description: z.string(),
-    status: z.enum(["active", "paused", "disabled"]),
-    disabled_reason: z.string().nullable(),
-    filter: z.object({ types: z.array(z.string()), exclude: z.array(z.string()), groups: z.array(z.string()) }),
-    method: z.enum(["POST", "PUT"]),
-    headers: z.record(z.string(), z.string()),
-    auth: z.object({ type: z.enum(["bearer", "basic"]) }).nullable().openapi({ description: "Write-only: reads show only the type" }),
-    format: z.enum(["standard", "cloudevents"]),
-    signature: z.enum(["standard", "hmac-sha256-hex", "timestamped-hex"]),
-    ordering: z.enum(["none", "fifo"]),
-    rate_limit: z.number().int().nullable(),
-    timeout_ms: z.number().int(),
-    retry_schedule: z.array(z.number().int()).nullable(),
-    circuit: CircuitSettings,
-    circuit_state: CircuitStateField,
-    created_at: Timestamp,
-    updated_at: Timestamp,
-  })
-  .openapi("Endpoint");
-
-const EndpointCreated = Endpoint.extend({ secret: z.string().openapi({ description: "Shown this once" }) }).openapi("EndpointCreated");
+import { Endpoint, EndpointCreate, EndpointCreated, EndpointListQuery, EndpointPatch, toEndpoint } from "./shapes";
 
 const Secrets = z
   .object({ secret: z.string(), previous: z.array(z.object({ secret: z.string(), expires_at: Timestamp })) })
   .openapi("EndpointSecrets");
 
 export const EndpointParams = TenantParams.extend({ eid: z.string().openapi({ param: { name: "eid", in: "path" } }) });
-
-/** The endpoint as the API shows it; `now` decides whether an open circuit is already half open. */
-export const toEndpoint = (e: EndpointRow, now: number) => ({
-  id: e.id,
-  tenant_id: e.tenantId,
-  url: e.url,
-  description: e.description,
-  status: e.status,
-  disabled_reason: e.disabledReason,
-  filter: e.filter,
-  method: e.method,
-  headers: e.headers,
-  auth: e.authType ? { type: e.authType } : null,
-  format: e.format,
-  signature: e.signature,
-  ordering: e.ordering,
-  rate_limit: e.rateLimit,
-  timeout_ms: e.timeoutMs,
-  retry_schedule: e.retrySchedule,
-  circuit: e.circuit,
-  circuit_state: circuitStateOf(e, now),
-  created_at: iso(e.createdAt)!,
-  updated_at: iso(e.updatedAt)!,
-});
 
 const toSecrets = (list: { secret: string; expiresAt: number | null }[]) => ({
   secret: list[0]?.secret ?? "",
@@ -135,7 +37,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
       tags: ["Endpoints"],
       summary: "Create an endpoint; its secret is shown this once",
       request: { params: TenantParams, body: jsonBody(EndpointCreate) },
-      responses: { 201: jsonResponse(EndpointCreated, "Created"), ...errorResponses, ...unavailableResponse },
+      responses: { 201: jsonResponse(EndpointCreated, "Created"), ...problems(400, 401, 403, 404, 413, 415, 422, 503) },
     }),
     async (c) => {
       const { tid } = c.req.valid("param");
@@ -153,8 +55,8 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
       operationId: "listEndpoints",
       tags: ["Endpoints"],
       summary: "List endpoints, newest first",
-      request: { params: TenantParams, query: ListQuery.extend({ status: z.enum(["active", "paused", "disabled"]).optional() }) },
-      responses: { 200: jsonResponse(listOf(Endpoint, "EndpointList"), "Endpoints"), ...errorResponses },
+      request: { params: TenantParams, query: EndpointListQuery },
+      responses: { 200: jsonResponse(listOf(Endpoint, "EndpointList"), "Endpoints"), ...problems(401, 403, 404, 422, 503) },
     }),
     async (c) => {
       const { tid } = c.req.valid("param");
@@ -175,7 +77,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
       tags: ["Endpoints"],
       summary: "Get an endpoint",
       request: { params: EndpointParams },
-      responses: { 200: jsonResponse(Endpoint, "The endpoint"), ...errorResponses },
+      responses: { 200: jsonResponse(Endpoint, "The endpoint"), ...problems(401, 403, 404, 503) },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");
@@ -193,7 +95,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
       tags: ["Endpoints"],
       summary: "Update an endpoint: each named field is replaced whole, null clears",
       request: { params: EndpointParams, body: jsonBody(EndpointPatch) },
-      responses: { 200: jsonResponse(Endpoint, "The endpoint"), ...errorResponses, ...unavailableResponse },
+      responses: { 200: jsonResponse(Endpoint, "The endpoint"), ...problems(400, 401, 403, 404, 413, 415, 422, 503) },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");
@@ -212,7 +114,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
       tags: ["Endpoints"],
       summary: "Delete an endpoint; pending deliveries are cancelled",
       request: { params: EndpointParams },
-      responses: { 204: { description: "Deleted" }, ...errorResponses },
+      responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 413, 503) },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");
@@ -230,7 +132,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
       tags: ["Endpoints"],
       summary: "Get the signing secret and those still in their grace period",
       request: { params: EndpointParams },
-      responses: { 200: jsonResponse(Secrets, "Secrets"), ...errorResponses, ...unavailableResponse },
+      responses: { 200: jsonResponse(Secrets, "Secrets"), ...problems(401, 403, 404, 503) },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");
@@ -250,7 +152,7 @@ export function registerEndpoints(app: OpenAPIHono<AppEnv>) {
         params: EndpointParams,
         body: jsonBody(z.strictObject({ secret: z.string().min(1).max(256).optional(), grace_seconds: z.number().int().min(0).max(7 * 86_400).optional() })),
       },
-      responses: { 200: jsonResponse(Secrets, "Secrets after the rotation"), ...errorResponses, ...unavailableResponse },
+      responses: { 200: jsonResponse(Secrets, "Secrets after the rotation"), ...problems(400, 401, 403, 404, 413, 415, 422, 503) },
     }),
     async (c) => {
       const { tid, eid } = c.req.valid("param");

@@ -5,7 +5,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import * as eventTypes from "../core/event-types";
 import type { EventTypeRow } from "../db/queries/event-types";
 import { deps, requireAdmin, type AppEnv } from "./context";
-import { conflictResponse, decodeCursor, errorResponses, iso, jsonBody, jsonResponse, ListQuery, listOf, page, Timestamp } from "./schemas";
+import { decodeCursor, iso, jsonBody, jsonResponse, ListQuery, listOf, page, Timestamp, problems } from "./schemas";
 
 const EventType = z
   .object({
@@ -53,7 +53,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
       tags: ["Event types"],
       summary: "Create an event type (admin)",
       request: { body: jsonBody(EventTypeCreate) },
-      responses: { 201: jsonResponse(EventType, "Created"), ...errorResponses, ...conflictResponse },
+      responses: { 201: jsonResponse(EventType, "Created"), ...problems(400, 401, 403, 409, 413, 415, 422, 503) },
     }),
     async (c) => {
       requireAdmin(c);
@@ -74,7 +74,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
           include_archived: z.enum(["true", "false"]).optional(),
         }),
       },
-      responses: { 200: jsonResponse(listOf(EventType, "EventTypeList"), "Event types by name"), ...errorResponses },
+      responses: { 200: jsonResponse(listOf(EventType, "EventTypeList"), "Event types by name"), ...problems(401, 422, 503) },
     }),
     async (c) => {
       const { limit, cursor, group, include_archived } = c.req.valid("query");
@@ -97,7 +97,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
       tags: ["Event types"],
       summary: "Get an event type",
       request: { params: NameParams },
-      responses: { 200: jsonResponse(EventType, "The event type"), ...errorResponses },
+      responses: { 200: jsonResponse(EventType, "The event type"), ...problems(401, 404, 503) },
     }),
     async (c) => c.json(toEventType(await eventTypes.getEventType(deps(c), c.req.valid("param").name)), 200),
   );
@@ -110,7 +110,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
       tags: ["Event types"],
       summary: "Update an event type (admin)",
       request: { params: NameParams, body: jsonBody(EventTypePatch) },
-      responses: { 200: jsonResponse(EventType, "The event type"), ...errorResponses, ...conflictResponse },
+      responses: { 200: jsonResponse(EventType, "The event type"), ...problems(400, 401, 403, 404, 409, 413, 415, 422, 503) },
     }),
     async (c) => {
       requireAdmin(c);
@@ -126,7 +126,7 @@ export function registerEventTypes(app: OpenAPIHono<AppEnv>) {
       tags: ["Event types"],
       summary: "Archive an event type (admin): new events of it are refused, history is kept",
       request: { params: NameParams },
-      responses: { 204: { description: "Archived" }, ...errorResponses, ...conflictResponse },
+      responses: { 204: { description: "Archived" }, ...problems(401, 403, 404, 409, 413, 503) },
     }),
     async (c) => {
       requireAdmin(c);

@@ -8,8 +8,6 @@ import { deps, requireTenant, type AppContext, type AppEnv } from "./context";
 import {
   decodeCursor,
   encodeCursor,
-  errorResponses,
-  conflictResponse,
   iso,
   IsoInstant,
   jsonResponse,
@@ -17,8 +15,7 @@ import {
   listOf,
   TenantParams,
   Timestamp,
-  tooLargeResponse,
-  unavailableResponse,
+  problems,
 } from "./schemas";
 
 const EventAccepted = z.object({ id: z.string(), type: z.string(), created_at: Timestamp }).openapi("EventAccepted");
@@ -84,10 +81,7 @@ export function registerEvents(app: OpenAPIHono<AppEnv>) {
     responses: {
       202: jsonResponse(EventAccepted, "Accepted"),
       200: jsonResponse(EventAccepted, "The same idempotency key and body were already accepted"),
-      ...errorResponses,
-      ...conflictResponse,
-      ...tooLargeResponse,
-      ...unavailableResponse,
+      ...problems(400, 401, 403, 404, 409, 413, 422, 503),
     },
   });
   app.post("/v1/tenants/:tid/events", async (c) => {
@@ -107,7 +101,7 @@ export function registerEvents(app: OpenAPIHono<AppEnv>) {
       tags: ["Events"],
       summary: "List events, newest first (items omit data)",
       request: { params: TenantParams, query: ListQuery.extend({ type: z.string().optional(), since: IsoInstant.optional(), until: IsoInstant.optional() }) },
-      responses: { 200: jsonResponse(listOf(EventSummary, "EventList"), "Events"), ...errorResponses },
+      responses: { 200: jsonResponse(listOf(EventSummary, "EventList"), "Events"), ...problems(401, 403, 404, 422, 503) },
     }),
     async (c) => {
       const { tid } = c.req.valid("param");
@@ -129,7 +123,7 @@ export function registerEvents(app: OpenAPIHono<AppEnv>) {
       tags: ["Events"],
       summary: "Get an event with its deliveries",
       request: { params: TenantParams.extend({ evid: z.string().openapi({ param: { name: "evid", in: "path" } }) }) },
-      responses: { 200: jsonResponse(EventDetail, "The event"), ...errorResponses },
+      responses: { 200: jsonResponse(EventDetail, "The event"), ...problems(401, 403, 404, 503) },
     }),
     async (c) => {
       const { tid, evid } = c.req.valid("param");

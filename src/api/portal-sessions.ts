@@ -2,28 +2,11 @@
  * @module POST /v1/tenants/{tid}/portal-sessions: a one-time magic link into the tenant
  * portal (admin only).
  */
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { createPortalLink, PORTAL_LINK_DEFAULT_S, PORTAL_LINK_MAX_S, PORTAL_LINK_MIN_S } from "../portal/sessions";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { createPortalLink, PORTAL_LINK_DEFAULT_S } from "../portal/sessions";
 import { deps, requireTenant, type AppEnv } from "./context";
-import { errorResponses, iso, jsonResponse, TenantParams, Timestamp } from "./schemas";
-
-const PortalSessionCreate = z.strictObject({
-  expires_in: z
-    .number()
-    .int()
-    .min(PORTAL_LINK_MIN_S)
-    .max(PORTAL_LINK_MAX_S)
-    .optional()
-    .openapi({ default: PORTAL_LINK_DEFAULT_S, description: "Seconds until the link expires; the session it starts lasts as long" }),
-  read_only: z.boolean().optional().openapi({ default: false, description: "A read-only session sees everything and changes nothing" }),
-});
-
-const PortalSession = z
-  .object({
-    url: z.string().openapi({ description: "One-time magic link on the Worker's own origin", example: "https://webhooks.example.com/portal/login?token=…" }),
-    expires_at: Timestamp,
-  })
-  .openapi("PortalSession");
+import { iso, jsonResponse, TenantParams, problems } from "./schemas";
+import { PortalSession, PortalSessionCreate, portalLoginUrl } from "./shapes";
 
 export function registerPortalSessions(app: OpenAPIHono<AppEnv>) {
   app.openapi(
@@ -34,7 +17,7 @@ export function registerPortalSessions(app: OpenAPIHono<AppEnv>) {
       tags: ["Portal"],
       summary: "Make a one-time magic link that opens the tenant portal for this tenant alone (admin)",
       request: { params: TenantParams, body: { content: { "application/json": { schema: PortalSessionCreate } }, required: false } },
-      responses: { 201: jsonResponse(PortalSession, "Created"), ...errorResponses },
+      responses: { 201: jsonResponse(PortalSession, "Created"), ...problems(400, 401, 403, 404, 413, 415, 422, 503) },
     }),
     async (c) => {
       const { tid } = c.req.valid("param");
@@ -45,7 +28,7 @@ export function registerPortalSessions(app: OpenAPIHono<AppEnv>) {
         expiresIn: body.expires_in ?? PORTAL_LINK_DEFAULT_S,
         readOnly: body.read_only ?? false,
       });
-      const url = new URL(`/portal/login?token=${link.token}`, c.req.url).href;
+      const url = portalLoginUrl(c.req.url, link.token);
       return c.json({ url, expires_at: iso(link.expiresAt)! }, 201);
     },
   );

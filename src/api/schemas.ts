@@ -17,24 +17,42 @@ export const Problem = z
   })
   .openapi("Problem");
 
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: Problem } },
-});
-
-/** The error answers every authenticated route may give. */
-export const errorResponses = {
-  400: problem("Malformed JSON"),
-  401: problem("Missing or invalid bearer token"),
-  403: problem("Not allowed for this token"),
-  404: problem("Not found"),
-  422: problem("Validation failed"),
+/** Why each problem status is answered; a route declares the ones it can give with `problems`. */
+const PROBLEM_REASONS = {
+  400: "The body is not valid JSON",
+  401: "Missing or invalid bearer token (checked before anything else under /v1)",
+  403: "Not allowed for this token",
+  404: "Not found, or not this token's to see",
+  409: "Conflict with the current state",
+  410: "Gone: the delivery expired with its day of the log",
+  413: "The body is larger than the limit",
+  415: "The body is not sent as application/json",
+  422: "Validation failed; `errors` names each field",
+  503: "Unavailable for now (a dependency refused, SECRETS_KEY is not set, or the tenant's log is full: see `type`); retry after Retry-After",
 } as const;
 
-export const conflictResponse = { 409: problem("Conflict") } as const;
-export const unavailableResponse = { 503: problem("A dependency refused; retry after Retry-After") } as const;
-export const tooLargeResponse = { 413: problem("Payload too large") } as const;
-export const goneResponse = { 410: problem("Gone: the delivery expired with its day of the log") } as const;
+export type ProblemStatus = keyof typeof PROBLEM_REASONS;
+
+const problemResponse = (status: ProblemStatus) => ({
+  description: PROBLEM_REASONS[status],
+  content: { "application/problem+json": { schema: Problem } },
+  // Every 503 the Worker writes carries Retry-After (src/errors.ts, docs/api-contract.md).
+  ...(status === 503
+    ? { headers: { "Retry-After": { description: "Seconds to wait before retrying", required: true, schema: { type: "integer" as const, minimum: 1 } } } }
+    : {}),
+});
+
+/**
+ * The problem+json answers of an operation, each status listed where the route can give it.
+ * Every /v1 route lists 401 (the auth middleware) and 503 (`onError` on any dependency
+ * failure); POST and PATCH also 413 (body limit) and 422 (JSON depth), DELETE 413; a
+ * route with a JSON body schema 400 (malformed) and 415 (another content type).
+ * test/integration/api-openapi.test.ts checks those, the response validation the rest.
+ * @example responses: { 200: jsonResponse(Tenant, "The tenant"), ...problems(401, 403, 404, 503) }
+ */
+export function problems<const S extends ProblemStatus>(...statuses: S[]): { [K in S]: ReturnType<typeof problemResponse> } {
+  return Object.fromEntries(statuses.map((s) => [s, problemResponse(s)])) as { [K in S]: ReturnType<typeof problemResponse> };
+}
 
 const boundedInt = (min: number, max: number) => {
   const message = `must be an integer from ${min} to ${max}`;

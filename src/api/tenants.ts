@@ -1,34 +1,11 @@
 /**
  * @module /v1/tenants
  */
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import * as tenants from "../core/tenants";
-import type { TenantRow } from "../db/queries/tenants";
 import { deps, requireAdmin, requireTenant, type AppEnv } from "./context";
-import { conflictResponse, decodeCursor, errorResponses, HostId, iso, ListQuery, listOf, jsonBody, jsonResponse, page, TenantParams, Timestamp } from "./schemas";
-
-const Tenant = z
-  .object({ id: z.string(), name: z.string(), metadata: z.record(z.string(), z.unknown()), created_at: Timestamp, updated_at: Timestamp })
-  .openapi("Tenant");
-
-const TenantCreate = z.strictObject({
-  name: z.string().min(1).max(200),
-  id: HostId.refine((s) => !s.startsWith("_"), "ids starting with _ are reserved").optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-});
-
-const TenantPatch = z.strictObject({
-  name: z.string().min(1).max(200).optional(),
-  metadata: z.record(z.string(), z.unknown()).nullable().optional(),
-});
-
-const toTenant = (t: TenantRow) => ({
-  id: t.id,
-  name: t.name,
-  metadata: t.metadata,
-  created_at: iso(t.createdAt)!,
-  updated_at: iso(t.updatedAt)!,
-});
+import { decodeCursor, ListQuery, listOf, jsonBody, jsonResponse, page, TenantParams, problems } from "./schemas";
+import { Tenant, TenantCreate, TenantPatch, toTenant } from "./shapes";
 
 export function registerTenants(app: OpenAPIHono<AppEnv>) {
   app.openapi(
@@ -39,7 +16,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
       tags: ["Tenants"],
       summary: "Create a tenant (admin)",
       request: { body: jsonBody(TenantCreate) },
-      responses: { 201: jsonResponse(Tenant, "Created"), ...errorResponses, ...conflictResponse },
+      responses: { 201: jsonResponse(Tenant, "Created"), ...problems(400, 401, 403, 409, 413, 415, 422, 503) },
     }),
     async (c) => {
       requireAdmin(c);
@@ -55,7 +32,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
       tags: ["Tenants"],
       summary: "List tenants (admin)",
       request: { query: ListQuery },
-      responses: { 200: jsonResponse(listOf(Tenant, "TenantList"), "Tenants, newest first"), ...errorResponses },
+      responses: { 200: jsonResponse(listOf(Tenant, "TenantList"), "Tenants, newest first"), ...problems(401, 403, 422, 503) },
     }),
     async (c) => {
       requireAdmin(c);
@@ -74,7 +51,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
       tags: ["Tenants"],
       summary: "Get a tenant",
       request: { params: TenantParams },
-      responses: { 200: jsonResponse(Tenant, "The tenant"), ...errorResponses },
+      responses: { 200: jsonResponse(Tenant, "The tenant"), ...problems(401, 403, 404, 503) },
     }),
     async (c) => {
       const { tid } = c.req.valid("param");
@@ -91,7 +68,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
       tags: ["Tenants"],
       summary: "Update a tenant (admin)",
       request: { params: TenantParams, body: jsonBody(TenantPatch) },
-      responses: { 200: jsonResponse(Tenant, "The tenant"), ...errorResponses },
+      responses: { 200: jsonResponse(Tenant, "The tenant"), ...problems(400, 401, 403, 404, 413, 415, 422, 503) },
     }),
     async (c) => {
       const { tid } = c.req.valid("param");
@@ -108,7 +85,7 @@ export function registerTenants(app: OpenAPIHono<AppEnv>) {
       tags: ["Tenants"],
       summary: "Delete a tenant and purge its data in the background (admin)",
       request: { params: TenantParams },
-      responses: { 202: { description: "Deleted; data is purged in the background" }, ...errorResponses, ...conflictResponse },
+      responses: { 202: { description: "Deleted; data is purged in the background" }, ...problems(401, 403, 404, 409, 413, 503) },
     }),
     async (c) => {
       const { tid } = c.req.valid("param");

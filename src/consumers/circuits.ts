@@ -19,7 +19,7 @@
  * repairs it. An endpoint whose circuit is switched off closes in the log without a change
  * here: the API writes `closed` with the PATCH.
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "../core/deps";
 import { CIRCUIT_OPENED_TYPE } from "../core/event-types";
 import { emitOperational } from "../core/operational";
 import { OPERATOR_TENANT } from "../core/tenants";

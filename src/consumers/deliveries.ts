@@ -18,9 +18,10 @@
  * Messages naming a deleted tenant are acked without calling its TenantLog (a call would
  * re-create the object: ./tenants). After each tenant's `record`, its attempts update the
  * endpoints' `failing_since` and auto-disable (./endpoint-health), and the circuits the
- * record opened or closed reach D1's endpoint rows and `_operator` (./circuits).
+ * record opened or closed reach D1's endpoint rows and `_operator` (./circuits). Once
+ * everything is acked, the invocation's attempts become metric data points (./metrics).
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "../core/deps";
 import { endpointAuth, type EndpointAuth } from "../core/endpoints";
 import { unseal } from "../core/secrets";
 import type { DeliveryEvent } from "../domain/attempt";
@@ -38,6 +39,7 @@ import type { AttemptRecord } from "../domain/attempt";
 import type { CircuitChange, ClaimedEvent, ClaimVerdict, DeliveryJob, LogDeliverMessage, Outcome, RecordResult } from "../tenant-log/types";
 import { noteEndpointLoaded, trackEndpointHealth, type AttemptSeen } from "./endpoint-health";
 import { mirrorCircuits } from "./circuits";
+import { writeAttemptMetrics, type AttemptMade } from "./metrics";
 import { enqueueJobs } from "../core/jobs";
 import { distinctJobs, groupByTenant, retryLater } from "./messages";
 import { tenantsBySeq } from "./tenants";
@@ -101,6 +103,13 @@ export async function handleLogDeliveryBatch(batch: MessageBatch<LogDeliverMessa
   await Promise.all(tenants.map((tenant) => claimFor(tenant)));
   await sendAll(deps, tenants.flatMap((tenant) => tenant.sends ?? []));
   await Promise.all(tenants.map((tenant) => settle(deps, tenant)));
+  // After the acks, so metrics never hold a delivery back (docs/metrics.md).
+  writeAttemptMetrics(env.METRICS, tenants.flatMap(attemptsMade));
+}
+
+/** The requests this invocation sent for the tenant, for its metric data points. */
+function attemptsMade(tenant: TenantWork): AttemptMade[] {
+  return (tenant.sends ?? []).flatMap((s) => (s.result?.kind === "attempted" ? [{ tenantId: tenant.tenantId, endpointId: s.go.endpointId, eventType: s.event.type, outcome: s.result.outcome }] : []));
 }
 
 /** The key of one delivery at one generation: copies of a message share it. */

@@ -24,7 +24,7 @@
  * sync was lost is completed by the next failed attempt (the row still reads disabled "for"
  * the same failing_since, and both steps are idempotent).
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "../core/deps";
 import { OPERATOR_TENANT } from "../core/tenants";
 import { ENDPOINT_DISABLED_TYPE } from "../core/event-types";
 import { emitOperational } from "../core/operational";

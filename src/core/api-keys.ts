@@ -4,7 +4,7 @@
  * A key reads `sy_<key id suffix>_<43 base64url chars>`: the id part finds the row
  * without an index on the hash, then the hashes are compared in constant time.
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import { constantTimeEqual, sha256Hex } from "../domain/constant-time";
 import { bytesToBase64Url } from "../domain/encoding";
 import { newId } from "../domain/ids";

@@ -1,7 +1,7 @@
 /**
  * @module Dead letter verbs. Tenant keys see only their own tenant's.
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import { parseSeqId, seqId } from "../domain/ids";
 import { AppError, conflict, forbidden, notFound } from "../errors";
 import * as q from "../db/queries/dead-letters";

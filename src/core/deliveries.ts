@@ -2,7 +2,7 @@
  * @module Delivery verbs: the log, one delivery, manual retry and replay, all read from and
  * written to the tenant's TenantLog (data plane v2, docs/data-plane-v2.md).
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import type { AttemptRecord, DeliveryEvent } from "../domain/attempt";
 import { deleteLogDeadLetters } from "../db/queries/dead-letters";
 import type { EndpointRow } from "../db/queries/endpoints";

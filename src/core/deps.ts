@@ -1,9 +1,16 @@
 /**
- * @module Dependencies of the queue consumers and alarms (the API builds its own per request).
+ * @module The dependencies every core verb takes, and those of the queue consumers and alarms (the API builds its own per request).
  */
-import type { Deps } from "../api/context";
-import { getConfig } from "../config";
-import { openDb } from "../db/client";
+import { getConfig, type Config } from "../config";
+import { openDb, type Db } from "../db/client";
+
+/** The dependencies the core functions take, built per request (API) or per invocation (consumers, alarms). */
+export interface Deps {
+  db: Db;
+  env: Env;
+  config: Config;
+  now: number;
+}
 
 export function pipelineDeps(env: Env, now = Date.now()): Deps {
   return { db: openDb(env.DB), env, config: getConfig(env), now };

@@ -1,7 +1,7 @@
 /**
  * @module Endpoint tools: a test send now, and delivery stats over a window.
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import { logDeliveryId, newId } from "../domain/ids";
 import { ALTERED_NUMBER_MESSAGE, findAlteredNumbers } from "../domain/safe-json";
 import { MAX_JSON_DEPTH, nestsDeeperThan, TOO_DEEP_MESSAGE } from "../domain/json-depth";
@@ -18,6 +18,7 @@ import { endpointAuth, getEndpoint } from "./endpoints";
 import { findEventType } from "./event-types";
 import { validateAgainst } from "./json-schema";
 import { unseal } from "./secrets";
+import type { HourlyFigures } from "../tenant-log/types";
 import { syncEndpoint } from "./tenant-logs";
 import { getTenant } from "./tenants";
 
@@ -115,4 +116,18 @@ export async function endpointStats(deps: Deps, tenantId: string, endpointId: st
     successRate: finished === 0 ? null : counts.delivered / finished,
     latency: { p50: percentileOf(r.latency, 50), p95: percentileOf(r.latency, 95) },
   };
+}
+
+/**
+ * An endpoint's figures hour by hour over [since, until) (default: the last 24 h), from the
+ * TenantLog's hourly rollups (flushed at most once a minute per endpoint), for the portal's
+ * charts. Hours with no deliveries are absent; callers zero-fill.
+ */
+export async function endpointHourly(deps: Deps, tenantId: string, endpointId: string, window: { since?: number; until?: number }): Promise<HourlyFigures[]> {
+  const endpoint = await getEndpoint(deps, tenantId, endpointId);
+  const since = window.since ?? deps.now - DAY_MS;
+  const until = window.until ?? deps.now + 1;
+  if (since >= until) throw invalid([{ path: "since", message: "must be before until" }]);
+  const { log, ordinal } = await syncEndpoint(deps, (await getTenant(deps, tenantId)).seq, endpoint);
+  return log.hourly(ordinal, since, until);
 }

@@ -1,7 +1,7 @@
 /**
  * @module Endpoint verbs: create, read, list, update, delete, secrets.
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import { CIRCUIT_LIMITS, DEFAULT_CIRCUIT, type CircuitConfig } from "../domain/circuit";
 import { checkCustomHeaders, isSendableHeaderValue } from "../domain/custom-headers";
 import { isFilterPattern, type EndpointFilter } from "../domain/filter";

@@ -1,7 +1,7 @@
 /**
  * @module Event type verbs, and the built-in `switchyard.*` operational types.
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import { isEventTypeName } from "../domain/ids";
 import { conflict, invalid, notFound, type FieldError } from "../errors";
 import * as q from "../db/queries/event-types";

@@ -4,7 +4,7 @@
  * Ingest stores the event in the tenant's TenantLog and awaits the `deliveries` send before
  * it answers: an accepted event is never lost (DESIGN.md "Architecture — data plane v2").
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import { sha256Hex } from "../domain/constant-time";
 import { HOST_ID_PATTERN } from "../domain/ids";
 import { ALTERED_NUMBER_MESSAGE, findAlteredNumbers } from "../domain/safe-json";

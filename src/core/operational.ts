@@ -6,7 +6,7 @@
  * then ONE send of the delivery jobs it answers. The TenantLog's outbox builds its
  * `switchyard.delivery.failed` events the same way (`#reportFailures`).
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import type { Db } from "../db/client";
 import { sha256Hex } from "../domain/constant-time";
 import type { DeliveryJob, IngestInput } from "../tenant-log/types";

@@ -4,7 +4,7 @@
  * Every change to an endpoint commits in D1 first, then reaches the log through
  * `syncEndpoint` before the API answers.
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import type { EndpointRow } from "../db/queries/endpoints";
 import { DEFAULT_CIRCUIT } from "../domain/circuit";
 import type { EndpointSnapshot } from "../tenant-log/types";

@@ -1,7 +1,7 @@
 /**
  * @module Tenant verbs: create, read, list, update, delete.
  */
-import type { Deps } from "../api/context";
+import type { Deps } from "./deps";
 import { conflict, notFound } from "../errors";
 import { newId } from "../domain/ids";
 import * as q from "../db/queries/tenants";

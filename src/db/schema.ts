@@ -6,7 +6,7 @@
  * and a TEXT key costs an extra autoindex row on each insert.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { DEFAULT_CIRCUIT, type CircuitConfig } from "../domain/circuit";
 
 export const tenants = sqliteTable(
@@ -180,4 +180,26 @@ export const portalSessions = sqliteTable(
     createdAt: integer("created_at").notNull(),
   },
   (t) => [uniqueIndex("portal_sessions_link").on(t.linkHash), uniqueIndex("portal_sessions_session").on(t.sessionHash).where(sql`session_hash IS NOT NULL`)],
+);
+
+/**
+ * Each tenant's delivery figures hour by hour, for the operator console's cross-tenant views
+ * (DESIGN.md "Operator console"): written by the tenants' TenantLogs through their outbox, at
+ * most once a minute per tenant, as the hour's whole totals (so a repeated flush changes
+ * nothing), never a row per delivery. `WITHOUT ROWID`: the key is the only index.
+ */
+export const tenantHours = sqliteTable(
+  "tenant_hours",
+  {
+    tenantSeq: integer("tenant_seq").notNull(),
+    /** floor(created_at / 3 600 000) of the deliveries counted. */
+    hour: integer("hour").notNull(),
+    created: integer("created").notNull(),
+    delivered: integer("delivered").notNull(),
+    failed: integer("failed").notNull(),
+    /** Attempt durations: counts per bucket of domain/latency-histogram. */
+    latency: text("latency", { mode: "json" }).$type<number[]>().notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantSeq, t.hour] }), index("tenant_hours_hour").on(t.hour)],
 );

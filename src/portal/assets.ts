@@ -4,6 +4,7 @@
  * The pages work without the script; it only formats times in the viewer's zone, sends
  * that zone with date filters, shows copy buttons, and tidies the endpoint form.
  */
+import { CHART_CSS } from "../ui/chart-css";
 
 export const PORTAL_CSS = `
 :root{--fg:#1d2433;--muted:#5b6477;--line:#dfe3ea;--bg:#f6f7f9;--card:#fff;--accent:#2454d6;--accent-fg:#fff;
@@ -85,7 +86,7 @@ th{font-size:.85rem;color:var(--muted);font-weight:600}
 .result{border:1px solid var(--line);border-radius:var(--radius);padding:.75rem 1rem;margin-top:1rem}
 details summary{cursor:pointer;font-weight:600}
 @media (min-width:700px){main{padding:1.5rem}h1{font-size:1.75rem}}
-`;
+${CHART_CSS}`;
 
 export const PORTAL_JS = `"use strict";
 (function () {

@@ -3,7 +3,7 @@
  * and the parsed form of a write.
  */
 import type { Context } from "hono";
-import type { Deps } from "../api/context";
+import type { Deps } from "../core/deps";
 import type { FormBody } from "./forms";
 import type { PortalSession } from "./sessions";
 

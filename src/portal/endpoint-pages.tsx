@@ -7,12 +7,13 @@ import type { Hono } from "hono";
 import { decodeCursor, encodeCursor, page } from "../api/schemas";
 import * as deliveries from "../core/deliveries";
 import * as endpoints from "../core/endpoints";
-import { endpointStats, sendTestEvent } from "../core/endpoint-tools";
+import { endpointHourly, endpointStats, sendTestEvent } from "../core/endpoint-tools";
 import { isReservedType, listEventTypes } from "../core/event-types";
 import { OPERATOR_TENANT } from "../core/tenants";
-import type { Deps } from "../api/context";
+import type { Deps } from "../core/deps";
 import type { EventTypeRow } from "../db/queries/event-types";
 import type { DeliveryStatus } from "../db/schema";
+import { HOUR_MS, hourlySeries, parseChartRange, rangeHours } from "../domain/hourly-series";
 import { AppError, type FieldError } from "../errors";
 import { href, sessionOf, type PortalContext, type PortalEnv } from "./context";
 import { EMPTY_ENDPOINT_FORM, endpointFormValues, endpointInput, field, formFieldOf, localDateTime, readEndpointForm, type EndpointFormValues } from "./forms";
@@ -24,7 +25,6 @@ import { ConfirmPage } from "./pages/messages";
 const ENDPOINTS_PAGE_SIZE = 25;
 const LOG_PAGE_SIZE = 25;
 const CATALOG_PAGE = 250;
-const HOUR_MS = 3_600_000;
 
 /** Short notices after a redirect, by code (the query never carries text to show). */
 const NOTICES: Record<string, string> = {
@@ -109,7 +109,11 @@ async function endpointPage(c: PortalContext, endpointId: string, extra: Partial
   const until = filters.until ? localDateTime(filters.until, filters.untilTz) : undefined;
   if (since === null || until === null) problem = "A date could not be read; it was left out of the filter.";
   const status = LOG_STATUSES.find((s) => s === filters.status);
-  const [rows, stats, catalog] = await Promise.all([
+  // The figures and the charts cover the same whole hours, so their totals agree.
+  const range = parseChartRange(c.req.query("range"));
+  const hours = rangeHours(range, deps.now);
+  const window = { since: hours.fromHour * HOUR_MS, until: hours.toHour * HOUR_MS };
+  const [rows, stats, hourly, catalog] = await Promise.all([
     deliveries.listDeliveries(deps, tenantId, endpointId, {
       status,
       type: filters.type || undefined,
@@ -118,7 +122,8 @@ async function endpointPage(c: PortalContext, endpointId: string, extra: Partial
       before,
       limit: LOG_PAGE_SIZE,
     }),
-    endpointStats(deps, tenantId, endpointId, {}),
+    endpointStats(deps, tenantId, endpointId, window),
+    endpointHourly(deps, tenantId, endpointId, window),
     catalogFor(deps, tenantId),
   ]);
 
@@ -128,6 +133,7 @@ async function endpointPage(c: PortalContext, endpointId: string, extra: Partial
     now: deps.now,
     catalog,
     stats,
+    activity: { range, series: hourlySeries(hourly, hours.fromHour, hours.toHour, hours.bucketHours) },
     log: { items: rows.items, nextCursor: rows.next === null ? null : encodeCursor(rows.next), filters, paged: before !== undefined, problem },
     notice: noticeOf(c),
     ...extra,

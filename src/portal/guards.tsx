@@ -2,7 +2,7 @@
  * @module The portal's trust boundary: security headers on every answer, the session
  * cookie, and the guard in front of every write (same origin, CSRF token, not read-only).
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { getConfig } from "../config";
 import { constantTimeEqual } from "../domain/constant-time";
@@ -21,25 +21,32 @@ export function portalCsp(frameAncestors: string): string {
   return `default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors ${ancestors}`;
 }
 
-/** CSP and friends on every portal answer; pages (tenant data) are never cached. */
-export const portalHeaders: MiddlewareHandler<PortalEnv> = async function portalHeaders(c, next) {
-  c.set("deps", pipelineDeps(c.env));
-  await next();
-  const h = c.res.headers;
-  h.set("content-security-policy", portalCsp(getConfig(c.env).portalFrameAncestors));
+/** The security headers of every page answer (the portal's and the console's); pages are never cached. */
+export function setPageHeaders(h: Headers, frameAncestors: string): void {
+  h.set("content-security-policy", portalCsp(frameAncestors));
   h.set("x-content-type-options", "nosniff");
   // not "no-referrer": with it, browsers send "Origin: null" on our own form posts.
   h.set("referrer-policy", "same-origin");
   if (!h.has("cache-control")) h.set("cache-control", "no-store");
+}
+
+/** CSP and friends on every portal answer; pages (tenant data) are never cached. */
+export const portalHeaders: MiddlewareHandler<PortalEnv> = async function portalHeaders(c, next) {
+  c.set("deps", pipelineDeps(c.env));
+  await next();
+  setPageHeaders(c.res.headers, getConfig(c.env).portalFrameAncestors);
 };
 
-/** Starts the session a redeemed link made: the cookie also works inside another site's iframe. */
+/** The attributes of a session cookie (portal and console): it also works inside another site's iframe. */
+export const SESSION_COOKIE_ATTRIBUTES = { httpOnly: true, secure: true, sameSite: "None", partitioned: true } as const;
+
+/** Starts the session a redeemed link made. */
 export function setSessionCookie(c: PortalContext, token: string, maxAgeSeconds: number): void {
-  setCookie(c, SESSION_COOKIE, token, { httpOnly: true, secure: true, sameSite: "None", partitioned: true, path: PORTAL_BASE, maxAge: maxAgeSeconds });
+  setCookie(c, SESSION_COOKIE, token, { ...SESSION_COOKIE_ATTRIBUTES, path: PORTAL_BASE, maxAge: maxAgeSeconds });
 }
 
 export function clearSessionCookie(c: PortalContext): void {
-  deleteCookie(c, SESSION_COOKIE, { httpOnly: true, secure: true, sameSite: "None", partitioned: true, path: PORTAL_BASE });
+  deleteCookie(c, SESSION_COOKIE, { ...SESSION_COOKIE_ATTRIBUTES, path: PORTAL_BASE });
 }
 
 /** A page explaining why a link or session cannot be used, with its status. */
@@ -79,6 +86,12 @@ function refuse(c: PortalContext, heading: string, text: string): Response | Pro
   );
 }
 
+/** A form posted from another site (its Origin, or the browser's Sec-Fetch-Site, says so). */
+export function isCrossSiteForm(c: Context): boolean {
+  const origin = c.req.header("origin");
+  return (origin !== undefined && origin !== new URL(c.req.url).origin) || c.req.header("sec-fetch-site") === "cross-site";
+}
+
 /**
  * In front of every POST: refuses a form sent from another site (Origin, Sec-Fetch-Site),
  * one without this session's CSRF token (compared in constant time), and any change from
@@ -87,8 +100,7 @@ function refuse(c: PortalContext, heading: string, text: string): Response | Pro
 export const guardWrites: MiddlewareHandler<PortalEnv> = async function guardWrites(c, next) {
   if (c.req.method !== "POST") return next();
   const session = sessionOf(c);
-  const origin = c.req.header("origin");
-  if ((origin !== undefined && origin !== new URL(c.req.url).origin) || c.req.header("sec-fetch-site") === "cross-site") {
+  if (isCrossSiteForm(c)) {
     return refuse(c, "This form came from another site", "For your safety, changes can only be made from these pages. Go back to your endpoints and try again.");
   }
   const form = await c.req.parseBody({ all: true });

@@ -23,9 +23,9 @@ declare module "hono" {
   }
 }
 
-/** The CSRF token of the session, as the hidden field every write form carries. */
+/** The CSRF token of the session, as the hidden field every write form carries (portal and console sessions alike). */
 export const Csrf: FC = () => {
-  const c = useRequestContext<PortalEnv>();
+  const c = useRequestContext<{ Variables: { session?: { csrfToken: string } | undefined } }>();
   return <input type="hidden" name="_csrf" value={c.var.session?.csrfToken ?? ""} />;
 };
 
@@ -89,68 +89,90 @@ export const FieldMessage: FC<{ id: string; errors: FieldError[]; name: string }
   ) : null;
 };
 
-const NavLink: FC<{ to: string; current: boolean; children: Child }> = ({ to, current, children }) => (
+/** A navigation link, marked when it is the current section. */
+export const NavLink: FC<{ to: string; current: boolean; children: Child }> = ({ to, current, children }) => (
   <a href={to} aria-current={current ? "page" : undefined}>
     {children}
   </a>
+);
+
+/**
+ * The frame of every page, the portal's and the console's: head (stylesheet and script
+ * from `assets`), skip link, header bar (`brand`, then `bar`: navigation and sign-out),
+ * an optional banner, main, and the footer the page script fills in.
+ */
+export const PageFrame: FC<{ title: string; assets: string; brand: string; bar: Child; banner?: Child; children: Child }> = ({ title, assets, brand, bar, banner, children }) => (
+  <html lang="en">
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      <meta name="referrer" content="same-origin" />
+      <title>{title}</title>
+      <link rel="stylesheet" href={`${assets}.css`} />
+      <script src={`${assets}.js`} defer></script>
+    </head>
+    <body>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <div class="bar">
+          <span class="brand">{brand}</span>
+          {bar}
+        </div>
+      </header>
+      {banner}
+      <main id="main">{children}</main>
+      <footer>
+        Times are shown in <span data-tz-name>UTC</span>.
+        <span class="visually-hidden" id="copy-status" role="status" aria-live="polite"></span>
+      </footer>
+    </body>
+  </html>
 );
 
 /** The layout of every portal page. */
 export const renderer = jsxRenderer<PortalEnv>(({ children, title, nav }, c) => {
   const session: PortalSession | undefined = c.var.session;
   return (
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="same-origin" />
-        <title>{`${title} · Webhooks`}</title>
-        <link rel="stylesheet" href={href("/assets/portal.css")} />
-        <script src={href("/assets/portal.js")} defer></script>
-      </head>
-      <body>
-        <a class="skip" href="#main">
-          Skip to content
-        </a>
-        <header class="top">
-          <div class="bar">
-            <span class="brand">Webhooks</span>
-            {session && (
-              <nav aria-label="Main">
-                <ul>
-                  <li>
-                    <NavLink to={href()} current={nav === "endpoints"}>
-                      Endpoints
-                    </NavLink>
-                  </li>
-                  <li>
-                    <NavLink to={href("/event-types")} current={nav === "catalog"}>
-                      Event catalog
-                    </NavLink>
-                  </li>
-                </ul>
-              </nav>
-            )}
-            {session && (
-              <PostForm action={href("/logout")}>
-                <button type="submit" class="link">
-                  Sign out
-                </button>
-              </PostForm>
-            )}
-          </div>
-        </header>
-        {session?.readOnly && (
+    <PageFrame
+      title={`${title} · Webhooks`}
+      assets={href("/assets/portal")}
+      brand="Webhooks"
+      bar={
+        session && (
+          <>
+            <nav aria-label="Main">
+              <ul>
+                <li>
+                  <NavLink to={href()} current={nav === "endpoints"}>
+                    Endpoints
+                  </NavLink>
+                </li>
+                <li>
+                  <NavLink to={href("/event-types")} current={nav === "catalog"}>
+                    Event catalog
+                  </NavLink>
+                </li>
+              </ul>
+            </nav>
+            <PostForm action={href("/logout")}>
+              <button type="submit" class="link">
+                Sign out
+              </button>
+            </PostForm>
+          </>
+        )
+      }
+      banner={
+        session?.readOnly && (
           <p class="banner" role="note">
             View only: you can look at everything here, but not change anything.
           </p>
-        )}
-        <main id="main">{children}</main>
-        <footer>
-          Times are shown in <span data-tz-name>UTC</span>.
-          <span class="visually-hidden" id="copy-status" role="status" aria-live="polite"></span>
-        </footer>
-      </body>
-    </html>
+        )
+      }
+    >
+      {children}
+    </PageFrame>
   );
 });

@@ -4,12 +4,13 @@
  * cannot be replayed as a login.
  */
 import { AppError } from "../errors";
-import type { Deps } from "../api/context";
+import type { Deps } from "../core/deps";
 import { getTenant } from "../core/tenants";
 import { sha256Hex } from "../domain/constant-time";
 import { bytesToBase64Url } from "../domain/encoding";
 import { newId } from "../domain/ids";
 import * as q from "../db/queries/portal-sessions";
+import { PORTAL_BASE } from "./context";
 
 /** `expires_in` bounds of `POST /v1/tenants/{tid}/portal-sessions`, in seconds. */
 export const PORTAL_LINK_MIN_S = 60;
@@ -61,6 +62,11 @@ export async function createPortalLink(deps: Deps, tenantId: string, input: { ex
     createdAt: deps.now,
   });
   return { token, expiresAt };
+}
+
+/** A link token as the absolute magic link on the Worker's own origin (that of `requestUrl`). */
+export function portalLoginUrl(requestUrl: string, token: string): string {
+  return new URL(`${PORTAL_BASE}/login?token=${token}`, requestUrl).href;
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { CircuitConfig } from "../domain/circuit";
 import type { EndpointFilter } from "../domain/filter";
 import type { DeliveryReason, DeliveryStatus } from "../db/schema";
+import { percentText } from "../ui/charts";
 
 /** A compact duration: "45 s", "4 min", "2 h 5 min", "3 days". */
 export function duration(ms: number): string {
@@ -122,11 +123,9 @@ export function subscriptionWords(filter: EndpointFilter): { receives: string[];
   return { receives, except: filter.exclude };
 }
 
-/** "98 %" or "No deliveries yet". */
+/** "98 %", "97.5 %" or "No deliveries yet". */
 export function successRate(rate: number | null): string {
-  if (rate === null) return "No deliveries yet";
-  const pct = rate * 100;
-  return `${pct === 100 || pct === 0 ? pct.toFixed(0) : pct.toFixed(1)} %`;
+  return rate === null ? "No deliveries yet" : percentText(rate);
 }
 
 /** Seconds as a retry-schedule entry: 5 → "5 s", 300 → "5 min", 7200 → "2 h". */

@@ -64,11 +64,13 @@ export const rollups = sqliteTable(
 /**
  * Effects that must also be seen outside the log, written in the same transaction as the
  * change and handed over by the alarm in batches (dead letters to D1, one statement per
- * flush, idempotent by their log key). Failures only: a success never writes here.
+ * flush, idempotent by their log key), and the tenant's hour totals for the console (at
+ * most once a minute, not per delivery).
  */
 export const outbox = sqliteTable("outbox", {
   seq: integer("seq").primaryKey(),
-  kind: text("kind", { enum: ["dead_letter"] }).notNull(),
+  /** `tenant_hour`: a tenant's whole totals for one hour (HourlyFigures), replaced until handed over. */
+  kind: text("kind", { enum: ["dead_letter", "tenant_hour"] }).notNull(),
   body: text("body", { mode: "json" }).$type<unknown>().notNull(),
 });
 

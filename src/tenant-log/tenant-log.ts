@@ -26,6 +26,7 @@ import { OPERATOR_TENANT } from "../core/tenants";
 import { tenantIdentity } from "../db/queries/tenants";
 import type { AttemptRecord } from "../domain/attempt";
 import { insertLogDeadLetters, type LogDeadLetter } from "../db/queries/dead-letters";
+import { writeTenantHours } from "../db/queries/tenant-hours";
 import type { DeliveryReason, DeliveryStatus } from "../db/schema";
 import { and, eq, gte, lt, sql } from "drizzle-orm";
 import { matchesFilter } from "../domain/filter";
@@ -59,6 +60,7 @@ import {
   type Outcome,
   type Page,
   type RecordResult,
+  type HourlyFigures,
 } from "./types";
 
 
@@ -83,6 +85,12 @@ interface RollupDelta {
 
 /** Parked deliveries one `resume` call releases (a call reads at most about 10 000 rows). */
 const RESUME_CHUNK = 500;
+
+/**
+ * The tenant's hour totals go to D1 (`tenant_hours`, for the operator console) at most this
+ * often: one D1 statement per active tenant per minute, never one per delivery.
+ */
+const SUMMARY_EVERY_MS = 60_000;
 
 /** Outbox rows one flush hands to D1 (one statement; its JSON stays far below D1's statement size). */
 const OUTBOX_BATCH = 100;
@@ -197,6 +205,8 @@ export class TenantLog extends DurableObject<Env> {
   /** Rollup deltas not yet written, by `${ordinal}:${hour}`, and when each endpoint last flushed. */
   #rollups = new Map<string, RollupDelta>();
   #flushedAt = new Map<number, number>();
+  /** When tenant-hour totals last went to D1. In memory: after an eviction the next go at once. */
+  #summariesAt = 0;
   /** A new day began in this call: the expiry alarm is (re)armed after it. */
   #expiryDue = false;
   /** The tenant's seq, which every message names (stored once, from the first ingest). */
@@ -939,6 +949,27 @@ export class TenantLog extends DurableObject<Env> {
   }
 
   /**
+   * An endpoint's figures hour by hour for deliveries created in [since, until), for charts:
+   * the hourly rollups with the deltas not yet written added in. Hours with nothing are absent.
+   */
+  async hourly(ordinal: number, since: number, until: number): Promise<HourlyFigures[]> {
+    const from = Math.floor(since / HOUR_MS);
+    const to = Math.ceil(until / HOUR_MS);
+    const byHour = new Map<number, HourlyFigures>();
+    const add = (r: HourlyFigures) => {
+      let h = byHour.get(r.hour);
+      if (!h) byHour.set(r.hour, (h = { hour: r.hour, created: 0, delivered: 0, failed: 0, latency: emptyHistogram() }));
+      h.created += r.created;
+      h.delivered += r.delivered;
+      h.failed += r.failed;
+      addHistogram(h.latency, r.latency);
+    };
+    for (const r of this.#db.select().from(schema.rollups).where(and(eq(schema.rollups.ordinal, ordinal), gte(schema.rollups.hour, from), lt(schema.rollups.hour, to))).all()) add(r);
+    for (const d of this.#rollups.values()) if (d.ordinal === ordinal && d.hour >= from && d.hour < to) add(d);
+    return [...byHour.values()].sort((a, b) => a.hour - b.hour);
+  }
+
+  /**
    * After a pause ends (the snapshot synced says `active`): makes up to `limit` of the
    * endpoint's parked deliveries due with a new generation and returns their jobs, oldest
    * first; `more` asks the caller to call again. A FIFO line starts its head; a
@@ -1047,9 +1078,9 @@ export class TenantLog extends DurableObject<Env> {
       if (jobs.length) await this.#send(jobs);
       const unsentNext = await this.#sendUnsent(now);
       await this.#redrive(now);
-      const outboxLeft = await this.#flushOutbox();
+      const outboxLeft = await this.#flushOutbox(now);
       // One setAlarm at most (each is a billed row): the earliest of what is left.
-      let next = Math.min(unsentNext, this.#redriveAt, this.#expiryAt(), this.#circuitWakeAt(now));
+      let next = Math.min(unsentNext, this.#redriveAt, this.#expiryAt(), this.#circuitWakeAt(now), this.#summaryDueAt());
       if (more) next = Math.min(next, now + RELEASE_EVERY_MS);
       if (outboxLeft || expiring || disablingLeft || draining || replays.some((r) => r.more)) next = Date.now();
       if (next !== Infinity) await this.#armAlarm(next);
@@ -1192,8 +1223,14 @@ export class TenantLog extends DurableObject<Env> {
     if (add.durationMs !== undefined) d.latency[latencyBucket(add.durationMs)]!++;
   }
 
-  /** Writes the deltas of endpoints last flushed a minute ago or more (`all`: every delta). */
+  /**
+   * Writes the deltas of endpoints last flushed a minute ago or more (`all`: every delta), and
+   * for each hour they touched the tenant's new totals into the outbox, replacing totals not
+   * yet handed over: the console's `tenant_hours` row follows the rollups (DESIGN.md
+   * "Cross-store effects go through an outbox").
+   */
   #flushRollups(now: number, all: boolean): void {
+    const hours = new Set<number>();
     for (const [key, d] of this.#rollups) {
       if (!all && now - (this.#flushedAt.get(d.ordinal) ?? 0) < ROLLUP_FLUSH_MS) continue;
       const stored = this.#db.select().from(schema.rollups).where(and(eq(schema.rollups.ordinal, d.ordinal), eq(schema.rollups.hour, d.hour))).get();
@@ -1210,12 +1247,30 @@ export class TenantLog extends DurableObject<Env> {
         .run();
       this.#rollups.delete(key);
       this.#flushedAt.set(d.ordinal, now);
+      hours.add(d.hour);
+    }
+    for (const hour of hours) {
+      const total = { hour, created: 0, delivered: 0, failed: 0, latency: emptyHistogram() };
+      for (const r of this.#db.select().from(schema.rollups).where(eq(schema.rollups.hour, hour)).all()) {
+        total.created += r.created;
+        total.delivered += r.delivered;
+        total.failed += r.failed;
+        addHistogram(total.latency, r.latency);
+      }
+      this.#sql.exec(`DELETE FROM outbox WHERE kind = 'tenant_hour' AND json_extract(body, '$.hour') = ?`, hour);
+      this.#sql.exec(`INSERT INTO outbox (kind, body) VALUES ('tenant_hour', ?)`, JSON.stringify(total));
     }
   }
 
-  /** Arms the alarm for the earliest pending rollup flush (deltas would otherwise wait for traffic). */
+  /** When waiting tenant-hour totals are due in D1, or Infinity when none waits. */
+  #summaryDueAt(): number {
+    const waiting = this.#sql.exec(`SELECT 1 FROM outbox WHERE kind = 'tenant_hour' LIMIT 1`).toArray().length > 0;
+    return waiting ? this.#summariesAt + SUMMARY_EVERY_MS : Infinity;
+  }
+
+  /** Arms the alarm for the earliest pending rollup flush (deltas would otherwise wait for traffic) or tenant-hour totals. */
   async #armRollupFlush(): Promise<void> {
-    let earliest = Infinity;
+    let earliest = this.#summaryDueAt();
     for (const d of this.#rollups.values()) earliest = Math.min(earliest, (this.#flushedAt.get(d.ordinal) ?? 0) + ROLLUP_FLUSH_MS);
     if (earliest !== Infinity) await this.#armAlarm(earliest);
   }
@@ -1292,19 +1347,34 @@ export class TenantLog extends DurableObject<Env> {
   }
 
   /**
-   * Hands up to OUTBOX_BATCH outbox rows to D1 in one statement, then deletes them. D1's
-   * insert is conditional on each dead letter's log key, so a flush repeated after a crash
-   * between the two stores nothing twice. Returns whether rows are left.
+   * Hands up to OUTBOX_BATCH dead letters to D1 in one statement, and the waiting tenant-hour
+   * totals in another once SUMMARY_EVERY_MS has passed since the last, then deletes what it
+   * handed over. D1's inserts are conditional on each dead letter's log key, and hour totals
+   * are whole totals, so a flush repeated after a crash between the two stores nothing twice.
+   * Returns whether rows that are due are left.
    */
-  async #flushOutbox(): Promise<boolean> {
-    const rows = this.#db.select().from(schema.outbox).orderBy(schema.outbox.seq).limit(OUTBOX_BATCH).all();
-    if (rows.length === 0 || this.#tenantSeq === null) return false;
-    const deadLetters = rows.map((r) => r.body as LogDeadLetter);
+  async #flushOutbox(now: number): Promise<boolean> {
+    if (this.#tenantSeq === null) return false;
+    const deadRows = this.#db.select().from(schema.outbox).where(eq(schema.outbox.kind, "dead_letter")).orderBy(schema.outbox.seq).limit(OUTBOX_BATCH).all();
+    const hourRows =
+      now >= this.#summariesAt + SUMMARY_EVERY_MS
+        ? this.#db.select().from(schema.outbox).where(eq(schema.outbox.kind, "tenant_hour")).orderBy(schema.outbox.seq).limit(OUTBOX_BATCH).all()
+        : [];
+    if (deadRows.length === 0 && hourRows.length === 0) return false;
     const db = openDb(this.env.DB);
-    await insertLogDeadLetters(db, this.#tenantSeq, deadLetters);
-    await this.#reportFailures(db, deadLetters);
-    this.#sql.exec(`DELETE FROM outbox WHERE seq <= ?`, rows.at(-1)!.seq);
-    return rows.length === OUTBOX_BATCH;
+    if (deadRows.length) {
+      const deadLetters = deadRows.map((r) => r.body as LogDeadLetter);
+      await insertLogDeadLetters(db, this.#tenantSeq, deadLetters);
+      await this.#reportFailures(db, deadLetters);
+      this.#sql.exec(`DELETE FROM outbox WHERE kind = 'dead_letter' AND seq <= ?`, deadRows.at(-1)!.seq);
+    }
+    if (hourRows.length) {
+      await writeTenantHours(db, this.#tenantSeq, hourRows.map((r) => r.body as HourlyFigures), now);
+      this.#summariesAt = now;
+      // Totals replaced while D1 was written have a later seq and stay for the next flush.
+      this.#sql.exec(`DELETE FROM outbox WHERE kind = 'tenant_hour' AND seq <= ?`, hourRows.at(-1)!.seq);
+    }
+    return deadRows.length === OUTBOX_BATCH || hourRows.length === OUTBOX_BATCH;
   }
 
   /**

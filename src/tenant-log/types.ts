@@ -208,3 +208,14 @@ export interface GiveUpResult {
   failed: number;
   released: DeliveryJob[];
 }
+
+/** One hour of an endpoint's rollups (or a tenant's sum of them), for charts and summaries. */
+export interface HourlyFigures {
+  /** floor(created_at / 3 600 000) of the deliveries counted. */
+  hour: number;
+  created: number;
+  delivered: number;
+  failed: number;
+  /** Attempt durations: counts per bucket of domain/latency-histogram. */
+  latency: number[];
+}

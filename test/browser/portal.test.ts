@@ -119,7 +119,7 @@ describe("the tenant portal in a browser", () => {
   it("opens the magic link and lands on an empty Endpoints page that says what to do", async () => {
     await page.goto(await magicLink(tenant));
     expect(new URL(page.url()).pathname).toBe("/portal");
-    await expect.poll(() => page.getByRole("heading", { name: "No endpoints yet" }).isVisible()).toBe(true);
+    await expect.poll(() => page.getByRole("heading", { name: "No endpoints yet" }).isVisible(), { timeout: 15_000 }).toBe(true);
     expect(await page.getByRole("link", { name: "Add your first endpoint" }).isVisible()).toBe(true);
     const cookies = (await context.cookies()).filter((c) => c.domain === new URL(workerUrl()).hostname);
     const session = cookies.find((c) => c.name === "switchyard_portal");
@@ -184,7 +184,6 @@ describe("the tenant portal in a browser", () => {
     expect(await time.getAttribute("title")).toMatch(/UTC$/);
     expect(await time.textContent()).not.toMatch(/UTC$/);
     expect(await page.locator("footer").textContent()).toContain("America/New_York");
-    await page.screenshot({ path: path.join(SHOTS, "endpoint.png"), fullPage: true });
   });
 
   it("a second endpoint on a failing receiver: filter to failures, open one, see attempts and the response body", async () => {
@@ -240,6 +239,66 @@ describe("the tenant portal in a browser", () => {
     await page.getByRole("heading", { name: "inspections", exact: true }).waitFor();
     await page.locator("details", { hasText: "Schema of the data" }).first().locator("summary").click();
     await page.screenshot({ path: path.join(SHOTS, "catalog.png"), fullPage: true });
+  });
+
+  it("charts an endpoint's delivered and failed deliveries and latency, on a desktop and at 375 px, with no axe violations", async () => {
+    // A tenant of its own, so these deliveries touch no other test's endpoints.
+    const charted = `charts-${uid()}`;
+    const flip = `chart-${uid()}`;
+    await apiOk("POST", "/v1/tenants", { id: charted, name: "Charted" }, 201);
+    const ep = await apiOk<{ id: string }>("POST", `/v1/tenants/${charted}/endpoints`, { url: `${receiverUrl()}/flip/${flip}`, description: "Dispatch system", retry_schedule: [] }, 201);
+    const post = () => apiOk("POST", `/v1/tenants/${charted}/events`, { type: vehicleCreated, data: { vehicle_id: `veh_${uid()}` } }, 202);
+    for (let i = 0; i < 6; i++) await post();
+    await expect
+      .poll(async () => ((await (await fetch(`${receiverUrl()}/_log?prefix=${encodeURIComponent(`/flip/${flip}`)}`)).json()) as unknown[]).length, { timeout: 20_000, interval: 250 })
+      .toBe(6);
+    await fetch(`${receiverUrl()}/_flip/${flip}`, { method: "POST", body: JSON.stringify({ status: 500 }) });
+    for (let i = 0; i < 2; i++) await post();
+
+    const desk = await browser.newContext({ viewport: { width: 1200, height: 900 }, timezoneId: "America/New_York", locale: "en-US" });
+    const p = await desk.newPage();
+    p.on("pageerror", (e) => pageErrors.push(e.message));
+    await p.goto(await magicLink(charted));
+    const endpointUrl = `${workerUrl()}/portal/endpoints/${ep.id}`;
+    await p.goto(endpointUrl);
+    const volume = () => p.getByRole("img", { name: /^Delivered and failed, per hour, .*: 6 delivered, 2 failed, 75 % succeeded\.$/ });
+    await reloadUntilVisible(p, volume);
+    expect(await p.getByRole("img", { name: /^Answer time, per hour, .*p95 \d+ ms/ }).isVisible()).toBe(true);
+    const activity = p.locator("#activity");
+    expect(await activity.locator("figure").count()).toBe(2);
+    expect(await activity.locator("rect.failed").count()).toBe(1);
+    expect(await activity.locator(".chart-legend").first().textContent()).toMatch(/Delivered: 6.*Failed \(hatched\): 2/);
+    // The figures as a table, for screen readers and copying.
+    await activity.locator("details.chart-table summary").first().click();
+    expect((await activity.locator("details.chart-table tfoot").first().innerText()).split(/\s+/)).toEqual(["Total", "6", "2"]);
+    await activity.locator("details.chart-table summary").first().click();
+    expect(await axeViolations(p), "endpoint page with charts").toEqual([]);
+    await p.screenshot({ path: path.join(SHOTS, "endpoint.png"), fullPage: true });
+
+    await p.getByRole("link", { name: "7 days" }).click();
+    expect(new URL(p.url()).searchParams.get("range")).toBe("7d");
+    await p.getByRole("heading", { name: "Last 7 days" }).waitFor();
+    expect(await p.getByRole("img", { name: /per 6 hours, .*: 6 delivered, 2 failed/ }).isVisible()).toBe(true);
+    expect(await p.getByRole("link", { name: "7 days" }).getAttribute("aria-current")).toBe("true");
+    await desk.close();
+
+    const phone = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const q = await phone.newPage();
+    await q.goto(await magicLink(charted));
+    for (const url of [endpointUrl, `${endpointUrl}?range=7d`]) {
+      await q.goto(url);
+      await expectNoHorizontalOverflow(q);
+      const svg = q.locator("#activity svg.chart-svg").first();
+      const box = await svg.boundingBox();
+      // The chart fills the card's width (no fixed size) and stays tall enough to read.
+      expect(box!.width).toBeGreaterThan(250);
+      expect(box!.x + box!.width).toBeLessThanOrEqual(375);
+      expect(box!.height).toBeGreaterThan(120);
+      expect(await axeViolations(q), `${url} at 375 px`).toEqual([]);
+    }
+    await q.goto(endpointUrl);
+    await q.locator("#activity").screenshot({ path: path.join(SHOTS, "phone-charts.png") });
+    await phone.close();
   });
 
   it("works at 375 px width without horizontal scrolling", async () => {

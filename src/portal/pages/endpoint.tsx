@@ -1,16 +1,18 @@
 /**
  * @module The Endpoint page: status and its actions, the signing secret (hidden until
- * "Reveal"), a test send with the answer inline, stats, the filtered and paged deliveries
- * log, and "Replay failed since…".
+ * "Reveal"), a test send with the answer inline, figures and charts over 24 hours or 7 days,
+ * the filtered and paged deliveries log, and "Replay failed since…".
  */
 import type { FC } from "hono/jsx";
 import type { EndpointRow } from "../../db/queries/endpoints";
 import type { EventTypeRow } from "../../db/queries/event-types";
 import type { DeliveryView } from "../../core/deliveries";
 import { circuitStateOf } from "../../core/endpoints";
+import type { ChartRange, HourlySeries } from "../../domain/hourly-series";
 import { DEFAULT_RETRY_SCHEDULE } from "../../domain/retry-schedule";
 import { matchesFilter } from "../../domain/filter";
 import type { FieldError } from "../../errors";
+import { LatencyChart, RangeSwitch, VolumeChart } from "../../ui/charts";
 import { href } from "../context";
 import { Badge, FieldMessage, Flash, PostForm, Problems, Time } from "../layout";
 import {
@@ -53,7 +55,10 @@ export interface EndpointPageProps {
   readOnly: boolean;
   now: number;
   catalog: EventTypeRow[];
+  /** Totals over the charts' hours (`activity.range`). */
   stats: { counts: { pending: number; delivered: number; failed: number }; successRate: number | null; latency: { p50: number | null; p95: number | null } };
+  /** Hour by hour (6 hours by 6 over 7 days), from the hourly rollups; docs/charts.md. */
+  activity: { range: ChartRange; series: HourlySeries };
   log: { items: DeliveryView[]; nextCursor: string | null; filters: LogFilterValues; paged: boolean; problem: string | null };
   notice?: string | null;
   problem?: string | null;
@@ -264,9 +269,12 @@ const TestSection: FC<{ e: EndpointRow; catalog: EventTypeRow[]; readOnly: boole
   );
 };
 
-const StatsSection: FC<{ stats: EndpointPageProps["stats"] }> = ({ stats }) => (
-  <section class="card" aria-labelledby="stats-heading">
-    <h2 id="stats-heading">Last 24 hours</h2>
+const RANGE_HEADINGS: Record<ChartRange, string> = { "24h": "Last 24 hours", "7d": "Last 7 days" };
+
+const ActivitySection: FC<{ e: EndpointRow; stats: EndpointPageProps["stats"]; activity: EndpointPageProps["activity"] }> = ({ e, stats, activity }) => (
+  <section class="card" aria-labelledby="stats-heading" id="activity">
+    <h2 id="stats-heading">{RANGE_HEADINGS[activity.range]}</h2>
+    <RangeSwitch current={activity.range} hrefFor={(r) => `${href("/endpoints", e.id)}${r === "24h" ? "" : `?range=${r}`}#activity`} />
     <dl class="stats">
       <div>
         <dt>Success rate</dt>
@@ -293,6 +301,10 @@ const StatsSection: FC<{ stats: EndpointPageProps["stats"] }> = ({ stats }) => (
         <dd>{stats.latency.p95 === null ? "—" : `${stats.latency.p95} ms`}</dd>
       </div>
     </dl>
+    <div class="charts">
+      <VolumeChart series={activity.series} title="Delivered and failed" />
+      <LatencyChart series={activity.series} title="Answer time" />
+    </div>
   </section>
 );
 
@@ -474,7 +486,7 @@ export const EndpointPage: FC<EndpointPageProps> = (p) => {
       </section>
       <SecretSection e={e} secrets={p.secrets} readOnly={p.readOnly} />
       <TestSection e={e} catalog={p.catalog} readOnly={p.readOnly} test={p.test} />
-      <StatsSection stats={p.stats} />
+      <ActivitySection e={e} stats={p.stats} activity={p.activity} />
       <LogSection e={e} catalog={p.catalog} log={p.log} now={p.now} />
       {!p.readOnly && <ReplaySection e={e} replay={p.replay} />}
     </>

@@ -207,6 +207,8 @@ export class TenantLog extends DurableObject<Env> {
   #flushedAt = new Map<number, number>();
   /** When tenant-hour totals last went to D1. In memory: after an eviction the next go at once. */
   #summariesAt = 0;
+  /** Whether the outbox holds tenant-hour totals (null: not known yet, read once), so ingest never reads the outbox. */
+  #summaryWaiting: boolean | null = null;
   /** A new day began in this call: the expiry alarm is (re)armed after it. */
   #expiryDue = false;
   /** The tenant's seq, which every message names (stored once, from the first ingest). */
@@ -1259,13 +1261,14 @@ export class TenantLog extends DurableObject<Env> {
       }
       this.#sql.exec(`DELETE FROM outbox WHERE kind = 'tenant_hour' AND json_extract(body, '$.hour') = ?`, hour);
       this.#sql.exec(`INSERT INTO outbox (kind, body) VALUES ('tenant_hour', ?)`, JSON.stringify(total));
+      this.#summaryWaiting = true;
     }
   }
 
   /** When waiting tenant-hour totals are due in D1, or Infinity when none waits. */
   #summaryDueAt(): number {
-    const waiting = this.#sql.exec(`SELECT 1 FROM outbox WHERE kind = 'tenant_hour' LIMIT 1`).toArray().length > 0;
-    return waiting ? this.#summariesAt + SUMMARY_EVERY_MS : Infinity;
+    this.#summaryWaiting ??= this.#sql.exec(`SELECT 1 FROM outbox WHERE kind = 'tenant_hour' LIMIT 1`).toArray().length > 0;
+    return this.#summaryWaiting ? this.#summariesAt + SUMMARY_EVERY_MS : Infinity;
   }
 
   /** Arms the alarm for the earliest pending rollup flush (deltas would otherwise wait for traffic) or tenant-hour totals. */
@@ -1373,6 +1376,7 @@ export class TenantLog extends DurableObject<Env> {
       this.#summariesAt = now;
       // Totals replaced while D1 was written have a later seq and stay for the next flush.
       this.#sql.exec(`DELETE FROM outbox WHERE kind = 'tenant_hour' AND seq <= ?`, hourRows.at(-1)!.seq);
+      this.#summaryWaiting = null;
     }
     return deadRows.length === OUTBOX_BATCH || hourRows.length === OUTBOX_BATCH;
   }

@@ -56,6 +56,12 @@ export interface StoredFilter {
   groups: string[];
 }
 
+/**
+ * An endpoint an operator should look at: failing, behind an open circuit, or disabled (the
+ * operator console). One text, used by the partial index and by every query it serves.
+ */
+export const ENDPOINT_ATTENTION = "(failing_since IS NOT NULL OR circuit_state = 'open' OR status = 'disabled')";
+
 export const endpoints = sqliteTable(
   "endpoints",
   {
@@ -97,7 +103,13 @@ export const endpoints = sqliteTable(
      */
     version: integer("version").notNull().default(1),
   },
-  (t) => [index("endpoints_tenant").on(t.tenantId, t.id)],
+  (t) => [
+    index("endpoints_tenant").on(t.tenantId, t.id),
+    // The operator console's "needs attention" list and counts read only these rows. Partial,
+    // so an entry is written only while an endpoint is failing, open or disabled (rare), never
+    // on the changes of a healthy one. Queries repeat ENDPOINT_ATTENTION verbatim so SQLite uses it.
+    index("endpoints_attention").on(t.id).where(sql`deleted_at IS NULL AND ${sql.raw(ENDPOINT_ATTENTION)}`),
+  ],
 );
 
 export const endpointSecrets = sqliteTable(

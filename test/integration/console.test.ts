@@ -10,6 +10,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { startConsoleSession } from "../../src/console/sessions";
 import { openDb } from "../../src/db/client";
+import { attentionQueries } from "../../src/db/queries/endpoints";
 import { writeTenantHours } from "../../src/db/queries/tenant-hours";
 import { HOUR_MS } from "../../src/domain/hourly-series";
 import { latencyBucket, emptyHistogram } from "../../src/domain/latency-histogram";
@@ -305,6 +306,19 @@ describe("the pages", () => {
     const onlyCircuit = await client.get("/console/endpoints?state=circuit");
     expect(rowOf(onlyCircuit.html, w.circuitEndpoint)).not.toBeNull();
     expect(rowOf(onlyCircuit.html, w.disabledEndpoint)).toBeNull();
+  });
+
+  it("those lists and counts read only the partial index endpoints_attention, never every endpoint row", async () => {
+    const planOf = async (stmt: { sql: string; params: unknown[] }) =>
+      (await env.DB.prepare(`EXPLAIN QUERY PLAN ${stmt.sql}`).bind(...stmt.params).all<{ detail: string }>()).results.map((r) => r.detail).join("; ");
+    for (const f of [{ limit: 50 }, { state: "failing" as const, limit: 50 }, { state: "circuit" as const, beforeId: "ep_zzz", limit: 50 }]) {
+      const q = attentionQueries(openDb(env.DB), f);
+      expect(await planOf(q.list.toSQL())).toMatch(/^(SCAN|SEARCH) endpoints USING (COVERING )?INDEX endpoints_attention/);
+      expect(await planOf(q.counts.toSQL())).toMatch(/^(SCAN|SEARCH) endpoints USING (COVERING )?INDEX endpoints_attention/);
+    }
+    // One tenant's list reads that tenant's endpoints only.
+    const oneTenant = attentionQueries(openDb(env.DB), { state: "disabled", tenantId: w.acme, limit: 50 });
+    expect(await planOf(oneTenant.list.toSQL())).toMatch(/^SEARCH endpoints USING INDEX endpoints_(tenant|attention)/);
   });
 
   it("finds a delivery from its dlv_ id alone: its tenant, endpoint, attempts and payload", async () => {

@@ -3,7 +3,7 @@
  */
 import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../client";
-import { endpoints, endpointSecrets } from "../schema";
+import { ENDPOINT_ATTENTION, endpoints, endpointSecrets } from "../schema";
 
 export type EndpointRow = typeof endpoints.$inferSelect;
 export type EndpointSecretRow = typeof endpointSecrets.$inferSelect;
@@ -101,42 +101,50 @@ const ATTENTION: Record<AttentionState, ReturnType<typeof sql>> = {
   disabled: sql`${endpoints.status} = 'disabled'`,
 };
 
+/** The partial index's own condition, repeated verbatim so SQLite reads only its rows. */
+const IN_ATTENTION_INDEX = sql.raw(`deleted_at IS NULL AND ${ENDPOINT_ATTENTION}`);
+
 /**
  * Live endpoints of every tenant that are failing, behind an open circuit, or disabled,
- * newest first (`id` descending; `beforeId` continues). A scan of the live endpoint rows:
- * these are few per tenant and D1 bills reads at a thousandth of writes, so no index is
- * written on every endpoint change to serve this page.
+ * newest first (`id` descending; `beforeId` continues). Reads the partial index
+ * `endpoints_attention` (only those endpoints), never every endpoint row.
  */
 export async function listEndpointsNeedingAttention(
   db: Db,
   f: { state?: AttentionState; tenantId?: string; beforeId?: string; limit: number },
 ): Promise<EndpointRow[]> {
-  return db
-    .select()
-    .from(endpoints)
-    .where(
-      and(
-        isNull(endpoints.deletedAt),
-        f.state ? ATTENTION[f.state] : or(ATTENTION.failing, ATTENTION.circuit, ATTENTION.disabled),
-        f.tenantId === undefined ? undefined : eq(endpoints.tenantId, f.tenantId),
-        f.beforeId === undefined ? undefined : lt(endpoints.id, f.beforeId),
-      ),
-    )
-    .orderBy(desc(endpoints.id))
-    .limit(f.limit + 1)
-    .all();
+  return attentionQueries(db, f).list.all();
+}
+
+/** The two statements of the console's attention views, unrun (a test reads their query plans). */
+export function attentionQueries(db: Db, f: { state?: AttentionState; tenantId?: string; beforeId?: string; limit: number }) {
+  return {
+    list: db
+      .select()
+      .from(endpoints)
+      .where(
+        and(
+          IN_ATTENTION_INDEX,
+          f.state ? ATTENTION[f.state] : undefined,
+          f.tenantId === undefined ? undefined : eq(endpoints.tenantId, f.tenantId),
+          f.beforeId === undefined ? undefined : lt(endpoints.id, f.beforeId),
+        ),
+      )
+      .orderBy(desc(endpoints.id))
+      .limit(f.limit + 1),
+    counts: db
+      .select({
+        failing: sql<number>`COALESCE(SUM(${ATTENTION.failing}), 0)`,
+        circuit: sql<number>`COALESCE(SUM(${ATTENTION.circuit}), 0)`,
+        disabled: sql<number>`COALESCE(SUM(${ATTENTION.disabled}), 0)`,
+      })
+      .from(endpoints)
+      .where(IN_ATTENTION_INDEX),
+  };
 }
 
 /** How many live endpoints are in each attention state (one endpoint may count in two). */
 export async function countEndpointsNeedingAttention(db: Db): Promise<Record<AttentionState, number>> {
-  const row = await db
-    .select({
-      failing: sql<number>`COALESCE(SUM(${ATTENTION.failing}), 0)`,
-      circuit: sql<number>`COALESCE(SUM(${ATTENTION.circuit}), 0)`,
-      disabled: sql<number>`COALESCE(SUM(${ATTENTION.disabled}), 0)`,
-    })
-    .from(endpoints)
-    .where(isNull(endpoints.deletedAt))
-    .get();
+  const row = await attentionQueries(db, { limit: 0 }).counts.get();
   return { failing: Number(row?.failing ?? 0), circuit: Number(row?.circuit ?? 0), disabled: Number(row?.disabled ?? 0) };
 }

@@ -1,0 +1,1 @@
+CREATE INDEX `endpoints_attention` ON `endpoints` (`id`) WHERE deleted_at IS NULL AND (failing_since IS NOT NULL OR circuit_state = 'open' OR status = 'disabled');

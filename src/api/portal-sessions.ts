@@ -3,10 +3,10 @@
  * portal (admin only).
  */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import { createPortalLink, PORTAL_LINK_DEFAULT_S } from "../portal/sessions";
+import { createPortalLink, PORTAL_LINK_DEFAULT_S, portalLoginUrl } from "../core/portal-sessions";
 import { deps, requireTenant, type AppEnv } from "./context";
 import { iso, jsonResponse, TenantParams, problems } from "./schemas";
-import { PortalSession, PortalSessionCreate, portalLoginUrl } from "./shapes";
+import { PortalSession, PortalSessionCreate } from "./shapes";
 
 export function registerPortalSessions(app: OpenAPIHono<AppEnv>) {
   app.openapi(

@@ -7,7 +7,7 @@ import { z } from "@hono/zod-openapi";
 import { circuitStateOf, ENDPOINT_LIMITS as L } from "../core/endpoints";
 import type { EndpointRow } from "../db/queries/endpoints";
 import type { TenantRow } from "../db/queries/tenants";
-import { PORTAL_LINK_DEFAULT_S, PORTAL_LINK_MAX_S, PORTAL_LINK_MIN_S } from "../portal/sessions";
+import { PORTAL_LINK_DEFAULT_S, PORTAL_LINK_MAX_S, PORTAL_LINK_MIN_S } from "../core/portal-sessions";
 import { CircuitInput, CircuitSettings, CircuitStateField, HostId, iso, ListQuery, Timestamp } from "./schemas";
 
 /** The largest JSON body of any route but event ingest (which has MAX_PAYLOAD_BYTES). */
@@ -155,5 +155,3 @@ export const PortalSession = z
   })
   .openapi("PortalSession");
 
-/** The magic link's absolute URL on the Worker's origin (`base` is any URL on that origin). */
-export const portalLoginUrl = (base: string, token: string): string => new URL(`/portal/login?token=${token}`, base).href;

@@ -12,14 +12,14 @@ import { z } from "@hono/zod-openapi";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { Deps } from "../core/deps";
 import { decodeCursor, iso, page } from "../api/schemas";
-import { EndpointCreate, EndpointListQuery, EndpointPatch, MAX_JSON_BODY_BYTES, PortalSessionCreate, portalLoginUrl, TenantCreate, toEndpoint, toTenant } from "../api/shapes";
+import { EndpointCreate, EndpointListQuery, EndpointPatch, MAX_JSON_BODY_BYTES, PortalSessionCreate, TenantCreate, toEndpoint, toTenant } from "../api/shapes";
 import { pipelineDeps } from "../core/deps";
 import * as endpoints from "../core/endpoints";
 import * as events from "../core/events";
 import * as tenants from "../core/tenants";
 import { MAX_JSON_DEPTH, nestsDeeperThan, TOO_DEEP_MESSAGE } from "../domain/json-depth";
 import { AppError, describeError, invalid, issuesToErrors, problemBody } from "../errors";
-import { createPortalLink, PORTAL_LINK_DEFAULT_S } from "../portal/sessions";
+import { createPortalLink, PORTAL_LINK_DEFAULT_S, portalLoginUrl } from "../core/portal-sessions";
 import type {
   BindingProblem,
   BindingResult,

@@ -9,7 +9,7 @@ import { getTenant } from "../core/tenants";
 import type { AttentionState } from "../db/queries/endpoints";
 import { parseChartRange } from "../domain/hourly-series";
 import { field } from "../portal/forms";
-import { createPortalLink, portalLoginUrl, PORTAL_LINK_DEFAULT_S } from "../portal/sessions";
+import { createPortalLink, portalLoginUrl, PORTAL_LINK_DEFAULT_S } from "../core/portal-sessions";
 import type { ConsoleContext, ConsoleEnv } from "./context";
 import { AttentionPage } from "./pages/attention";
 import { LINK_LIFETIMES } from "./pages/parts";

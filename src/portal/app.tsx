@@ -13,7 +13,7 @@ import { registerEndpointPages } from "./endpoint-pages";
 import { clearSessionCookie, guardWrites, linkProblem, portalHeaders, requireSession, setSessionCookie } from "./guards";
 import { renderer } from "./layout";
 import { MessagePage, notFoundBack } from "./pages/messages";
-import { endPortalSession, redeemPortalLink } from "./sessions";
+import { endPortalSession, redeemPortalLink } from "../core/portal-sessions";
 
 /** Larger than any test-send payload the API accepts (MAX_PAYLOAD_BYTES defaults to 256 KiB). */
 const MAX_FORM_BYTES = 1024 * 1024;

@@ -5,7 +5,7 @@
 import type { Context } from "hono";
 import type { Deps } from "../core/deps";
 import type { FormBody } from "./forms";
-import type { PortalSession } from "./sessions";
+import type { PortalSession } from "../core/portal-sessions";
 
 export interface PortalVariables {
   /** Set by the session middleware on every page but the login link and the assets. */
@@ -22,8 +22,9 @@ export interface PortalEnv {
 
 export type PortalContext = Context<PortalEnv>;
 
+import { PORTAL_BASE } from "../core/portal-sessions";
 /** Where the portal is mounted; every link and form action starts with it. */
-export const PORTAL_BASE = "/portal";
+export { PORTAL_BASE };
 
 /**
  * An absolute portal path: literal parts start with "/", ids are encoded;

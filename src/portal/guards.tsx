@@ -10,7 +10,7 @@ import { pipelineDeps } from "../core/deps";
 import { PORTAL_BASE, sessionOf, type PortalContext, type PortalEnv } from "./context";
 import { field } from "./forms";
 import { LINK_MESSAGES, MessagePage, notFoundBack, type LinkProblem } from "./pages/messages";
-import { findPortalSession } from "./sessions";
+import { findPortalSession } from "../core/portal-sessions";
 
 export const SESSION_COOKIE = "switchyard_portal";
 

@@ -7,7 +7,7 @@ import type { Child, FC, PropsWithChildren } from "hono/jsx";
 import { jsxRenderer, useRequestContext } from "hono/jsx-renderer";
 import type { FieldError } from "../errors";
 import { href, type PortalEnv } from "./context";
-import type { PortalSession } from "./sessions";
+import type { PortalSession } from "../core/portal-sessions";
 import type { Tone } from "./words";
 
 export type NavItem = "endpoints" | "catalog" | null;

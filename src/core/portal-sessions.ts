@@ -1,16 +1,19 @@
 /**
  * @module Portal sessions: a one-time magic link that starts a cookie session for one
  * tenant. Only SHA-256 hashes of the link and session tokens are stored, so a dump of D1
- * cannot be replayed as a login.
+ * cannot be replayed as a login. The verbs the API, the service binding, the console and the
+ * portal share.
  */
 import { AppError } from "../errors";
-import type { Deps } from "../core/deps";
-import { getTenant } from "../core/tenants";
+import type { Deps } from "./deps";
+import { getTenant } from "./tenants";
 import { sha256Hex } from "../domain/constant-time";
 import { bytesToBase64Url } from "../domain/encoding";
 import { newId } from "../domain/ids";
 import * as q from "../db/queries/portal-sessions";
-import { PORTAL_BASE } from "./context";
+
+/** Where the portal is mounted (its adapter's routes, and the magic links made here). */
+export const PORTAL_BASE = "/portal";
 
 /** `expires_in` bounds of `POST /v1/tenants/{tid}/portal-sessions`, in seconds. */
 export const PORTAL_LINK_MIN_S = 60;

@@ -6,36 +6,15 @@
  * from its id, a portal link opened), phone width, axe-core, and the charts once the
  * TenantLogs hand over their hourly totals. Screenshots go to docs/console/.
  */
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { api, apiOk, axeViolations, CHROMIUM_ARGS, expectNoHorizontalOverflow, receiverUrl, uid, workerUrl } from "./helpers";
 
 const SHOTS = path.resolve(import.meta.dirname, "../../docs/console");
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
 
-const uid = () => randomBytes(4).toString("hex");
-const workerUrl = () => inject("workerUrl");
-const receiverUrl = () => inject("receiverUrl");
 const consoleUrl = (p = "") => `${workerUrl()}/console${p}`;
-
-async function api<T = any>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${workerUrl()}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${inject("adminToken")}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-}
-
-async function apiOk<T = any>(method: string, p: string, body: unknown, expected: number): Promise<T> {
-  const res = await api<T>(method, p, body);
-  if (res.status !== expected) throw new Error(`${method} ${p} answered ${res.status}: ${JSON.stringify(res.body)}`);
-  return res.body;
-}
 
 /** Polls `probe` until it returns a value (the Worker's consumer and alarms work in the background). */
 async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
@@ -46,24 +25,6 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 500));
   }
-}
-
-/** No element makes the page wider than the viewport. */
-async function expectNoHorizontalOverflow(page: Page): Promise<void> {
-  const { scroll, client } = await page.evaluate<{ scroll: number; client: number }>("({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })");
-  expect(scroll, `page ${page.url()} is ${scroll}px wide in a ${client}px viewport`).toBeLessThanOrEqual(client);
-}
-
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-/** Runs axe-core in the page; returns the serious and critical violations. */
-async function axeViolations(page: Page): Promise<{ id: string; impact: string; nodes: string[] }[]> {
-  // Evaluated through the DevTools protocol, so the page's CSP (script-src 'self') does not apply.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate<{ id: string; impact: string; nodes: string[] }[]>(
-    `axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) })))`,
-  );
-  return result.filter((v) => v.impact === "serious" || v.impact === "critical");
 }
 
 describe("the operator console in a browser", () => {

@@ -4,35 +4,13 @@
  * journey, the portal inside another site's iframe, escaping, phone width, keyboard use
  * and axe-core. Screenshots of the main pages go to docs/portal/.
  */
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { api, apiOk, axeViolations, CHROMIUM_ARGS, expectNoHorizontalOverflow, receiverUrl, uid, workerUrl } from "./helpers";
 
 const SHOTS = path.resolve(import.meta.dirname, "../../docs/portal");
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
-
-const uid = () => randomBytes(5).toString("hex");
-const workerUrl = () => inject("workerUrl");
-const receiverUrl = () => inject("receiverUrl");
-
-async function api<T = any>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${workerUrl()}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${inject("adminToken")}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-}
-
-async function apiOk<T = any>(method: string, p: string, body: unknown, expected: number): Promise<T> {
-  const res = await api<T>(method, p, body);
-  if (res.status !== expected) throw new Error(`${method} ${p} answered ${res.status}: ${JSON.stringify(res.body)}`);
-  return res.body;
-}
 
 async function magicLink(tenantId: string, body: Record<string, unknown> = {}): Promise<string> {
   return (await apiOk<{ url: string }>("POST", `/v1/tenants/${tenantId}/portal-sessions`, body, 201)).url;
@@ -47,24 +25,6 @@ async function reloadUntilVisible(page: Page, locate: () => ReturnType<Page["loc
     await page.waitForTimeout(500);
     await page.reload();
   }
-}
-
-/** No element makes the page wider than the viewport. */
-async function expectNoHorizontalOverflow(page: Page): Promise<void> {
-  const { scroll, client } = await page.evaluate<{ scroll: number; client: number }>("({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })");
-  expect(scroll, `page ${page.url()} is ${scroll}px wide in a ${client}px viewport`).toBeLessThanOrEqual(client);
-}
-
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-/** Runs axe-core in the page; returns the serious and critical violations. */
-async function axeViolations(page: Page): Promise<{ id: string; impact: string; nodes: string[] }[]> {
-  // Evaluated through the DevTools protocol, so the page's CSP (script-src 'self') does not apply.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate<{ id: string; impact: string; nodes: string[] }[]>(
-    `axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) })))`,
-  );
-  return result.filter((v) => v.impact === "serious" || v.impact === "critical");
 }
 
 describe("the tenant portal in a browser", () => {

@@ -69,7 +69,7 @@ export const rollups = sqliteTable(
  */
 export const outbox = sqliteTable("outbox", {
   seq: integer("seq").primaryKey(),
-  /** `tenant_hour`: a tenant's whole totals for one hour (HourlyFigures), replaced until handed over. */
+  /** `tenant_hour`: `{hour}`, an hour whose tenant totals D1 has yet to get (summed when handed over). */
   kind: text("kind", { enum: ["dead_letter", "tenant_hour"] }).notNull(),
   body: text("body", { mode: "json" }).$type<unknown>().notNull(),
 });

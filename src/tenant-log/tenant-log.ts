@@ -1227,9 +1227,9 @@ export class TenantLog extends DurableObject<Env> {
 
   /**
    * Writes the deltas of endpoints last flushed a minute ago or more (`all`: every delta), and
-   * for each hour they touched the tenant's new totals into the outbox, replacing totals not
-   * yet handed over: the console's `tenant_hours` row follows the rollups (DESIGN.md
-   * "Cross-store effects go through an outbox").
+   * marks each hour they touched in the outbox (one mark per hour): the hand-over sums that
+   * hour's totals for the console's `tenant_hours` row (DESIGN.md "Cross-store effects go
+   * through an outbox").
    */
   #flushRollups(now: number, all: boolean): void {
     const hours = new Set<number>();
@@ -1251,18 +1251,28 @@ export class TenantLog extends DurableObject<Env> {
       this.#flushedAt.set(d.ordinal, now);
       hours.add(d.hour);
     }
+    // Only the hour is marked here: its totals are summed once per hand-over, not once per
+    // endpoint flush (which would read every endpoint's row of the hour for each endpoint).
+    // A mark replaced while a hand-over awaits D1 gets a later seq and survives its delete.
     for (const hour of hours) {
-      const total = { hour, created: 0, delivered: 0, failed: 0, latency: emptyHistogram() };
-      for (const r of this.#db.select().from(schema.rollups).where(eq(schema.rollups.hour, hour)).all()) {
-        total.created += r.created;
-        total.delivered += r.delivered;
-        total.failed += r.failed;
-        addHistogram(total.latency, r.latency);
-      }
       this.#sql.exec(`DELETE FROM outbox WHERE kind = 'tenant_hour' AND json_extract(body, '$.hour') = ?`, hour);
-      this.#sql.exec(`INSERT INTO outbox (kind, body) VALUES ('tenant_hour', ?)`, JSON.stringify(total));
+      this.#sql.exec(`INSERT INTO outbox (kind, body) VALUES ('tenant_hour', ?)`, JSON.stringify({ hour }));
       this.#summaryWaiting = true;
     }
+  }
+
+  /** The tenant's whole totals for one hour: each endpoint's rollup row, read by its key. */
+  #hourTotals(hour: number): HourlyFigures {
+    const total = { hour, created: 0, delivered: 0, failed: 0, latency: emptyHistogram() };
+    for (const ordinal of this.#endpoints.keys()) {
+      const r = this.#db.select().from(schema.rollups).where(and(eq(schema.rollups.ordinal, ordinal), eq(schema.rollups.hour, hour))).get();
+      if (!r) continue;
+      total.created += r.created;
+      total.delivered += r.delivered;
+      total.failed += r.failed;
+      addHistogram(total.latency, r.latency);
+    }
+    return total;
   }
 
   /** When waiting tenant-hour totals are due in D1, or Infinity when none waits. */
@@ -1372,9 +1382,9 @@ export class TenantLog extends DurableObject<Env> {
       this.#sql.exec(`DELETE FROM outbox WHERE kind = 'dead_letter' AND seq <= ?`, deadRows.at(-1)!.seq);
     }
     if (hourRows.length) {
-      await writeTenantHours(db, this.#tenantSeq, hourRows.map((r) => r.body as HourlyFigures), now);
+      await writeTenantHours(db, this.#tenantSeq, hourRows.map((r) => this.#hourTotals((r.body as { hour: number }).hour)), now);
       this.#summariesAt = now;
-      // Totals replaced while D1 was written have a later seq and stay for the next flush.
+      // Marks replaced while D1 was written have a later seq and stay for the next flush.
       this.#sql.exec(`DELETE FROM outbox WHERE kind = 'tenant_hour' AND seq <= ?`, hourRows.at(-1)!.seq);
       this.#summaryWaiting = null;
     }
